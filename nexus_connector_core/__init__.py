@@ -1,0 +1,407 @@
+"""Nexus Connector: one gateway for every call to an outside vendor.
+
+Application code talks to a category (``manager.email.send(...)``); a config key picks the
+vendor; every call runs through one resilience pipeline. Start with `ConnectorManager`.
+
+Names are imported from their modules on first use, so ``import nexus_connector_core`` (and
+a plugin's ``from nexus_connector_core import hookimpl``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+#: Public name -> the private module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AdapterSettings": "_adapters",
+    "SupportsAsyncClose": "_adapters",
+    "SupportsClose": "_adapters",
+    "SupportsHealthCheck": "_adapters",
+    "AsyncCloudStorageConnector": "_async_connectors",
+    "AsyncConnector": "_async_connectors",
+    "AsyncEmailConnector": "_async_connectors",
+    "AsyncPaymentConnector": "_async_connectors",
+    "AsyncShippingConnector": "_async_connectors",
+    "AsyncSmsConnector": "_async_connectors",
+    "ADAPTER_PROTOCOLS": "_categories",
+    "CATEGORIES": "_categories",
+    "CATEGORY_KEYS": "_categories",
+    "SYSTEM_CLOCK": "_clock",
+    "Clock": "_clock",
+    "SystemClock": "_clock",
+    "AsyncCloudStorageAdapter": "_cloud_storage",
+    "CloudStorageAdapter": "_cloud_storage",
+    "ListObjects": "_cloud_storage",
+    "ObjectData": "_cloud_storage",
+    "ObjectInfo": "_cloud_storage",
+    "ObjectKey": "_cloud_storage",
+    "ObjectPage": "_cloud_storage",
+    "PutObject": "_cloud_storage",
+    "SignedUrlRequest": "_cloud_storage",
+    "EMBEDDED_DEFAULTS": "_config",
+    "Config": "_config",
+    "ConnectorSettings": "_config",
+    "load_config": "_config",
+    "CloudStorageConnector": "_connectors",
+    "Connector": "_connectors",
+    "EmailConnector": "_connectors",
+    "PaymentConnector": "_connectors",
+    "ShippingConnector": "_connectors",
+    "SmsConnector": "_connectors",
+    "CallContext": "_context",
+    "CredentialProvider": "_credentials",
+    "Secret": "_credentials",
+    "AsyncEmailAdapter": "_email",
+    "Attachment": "_email",
+    "EmailAdapter": "_email",
+    "EmailAddress": "_email",
+    "EmailBatch": "_email",
+    "EmailBatchReceipt": "_email",
+    "EmailMessage": "_email",
+    "EmailReceipt": "_email",
+    "RecipientStatus": "_email",
+    "AuthenticationError": "_errors",
+    "CircuitOpenError": "_errors",
+    "ConfigError": "_errors",
+    "ConnectorError": "_errors",
+    "CredentialNotFoundError": "_errors",
+    "CredentialRefreshError": "_errors",
+    "ErrorContext": "_errors",
+    "IdempotencyConflictError": "_errors",
+    "InvalidRequestError": "_errors",
+    "ObjectNotFoundError": "_errors",
+    "PaymentDeclinedError": "_errors",
+    "PluginError": "_errors",
+    "RateLimitExceededError": "_errors",
+    "StateBackendUnavailableError": "_errors",
+    "VendorError": "_errors",
+    "VendorNotFoundError": "_errors",
+    "VendorTimeoutError": "_errors",
+    "VendorUnavailableError": "_errors",
+    "WebhookVerificationError": "_errors",
+    "AsyncConnectorManager": "_manager",
+    "ConnectorManager": "_manager",
+    "CURRENCY_EXPONENTS": "_money",
+    "Money": "_money",
+    "CallLogger": "_observe",
+    "IntegrationLogRecord": "_observe",
+    "LoggingCallLogger": "_observe",
+    "MemoryCallLogger": "_observe",
+    "Category": "_operations",
+    "Operation": "_operations",
+    "AsyncPaymentAdapter": "_payment",
+    "CaptureRequest": "_payment",
+    "Payment": "_payment",
+    "PaymentAdapter": "_payment",
+    "PaymentLookup": "_payment",
+    "PaymentRequest": "_payment",
+    "PaymentStatus": "_payment",
+    "Refund": "_payment",
+    "RefundRequest": "_payment",
+    "VoidRequest": "_payment",
+    "AsyncHandler": "_pipeline",
+    "Handler": "_pipeline",
+    "Middleware": "_pipeline",
+    "MiddlewareFactory": "_pipeline",
+    "StepSettings": "_pipeline",
+    "TransformMiddleware": "_pipeline",
+    "PluginFailure": "_plugins",
+    "PluginInfo": "_plugins",
+    "PluginRegistry": "_plugins",
+    "Registration": "_plugins",
+    "default_registry": "_plugins",
+    "Address": "_shipping",
+    "AddressValidation": "_shipping",
+    "AsyncShippingAdapter": "_shipping",
+    "BuyLabel": "_shipping",
+    "Cancellation": "_shipping",
+    "CancelShipment": "_shipping",
+    "Label": "_shipping",
+    "Parcel": "_shipping",
+    "Rate": "_shipping",
+    "Shipment": "_shipping",
+    "ShippingAdapter": "_shipping",
+    "Tracking": "_shipping",
+    "TrackingEvent": "_shipping",
+    "TrackingStatus": "_shipping",
+    "TrackRequest": "_shipping",
+    "AsyncSmsAdapter": "_sms",
+    "SmsAdapter": "_sms",
+    "SmsMessage": "_sms",
+    "SmsReceipt": "_sms",
+    "SmsStatus": "_sms",
+    "SmsStatusRequest": "_sms",
+    "Registrar": "hookspecs",
+    "hookimpl": "hookspecs",
+}
+
+__all__ = [
+    "__version__",
+    # managers and config
+    "AsyncConnectorManager",
+    "ConnectorManager",
+    "Config",
+    "ConnectorSettings",
+    "EMBEDDED_DEFAULTS",
+    "load_config",
+    # connectors
+    "AsyncCloudStorageConnector",
+    "AsyncConnector",
+    "AsyncEmailConnector",
+    "AsyncPaymentConnector",
+    "AsyncShippingConnector",
+    "AsyncSmsConnector",
+    "CloudStorageConnector",
+    "Connector",
+    "EmailConnector",
+    "PaymentConnector",
+    "ShippingConnector",
+    "SmsConnector",
+    # pipeline and observability
+    "AsyncHandler",
+    "CallLogger",
+    "Handler",
+    "IntegrationLogRecord",
+    "LoggingCallLogger",
+    "MemoryCallLogger",
+    "Middleware",
+    "MiddlewareFactory",
+    "StepSettings",
+    "TransformMiddleware",
+    # plugins
+    "PluginFailure",
+    "PluginInfo",
+    "PluginRegistry",
+    "Registrar",
+    "Registration",
+    "default_registry",
+    "hookimpl",
+    # adapters
+    "AdapterSettings",
+    "CallContext",
+    "Clock",
+    "SYSTEM_CLOCK",
+    "SupportsAsyncClose",
+    "SupportsClose",
+    "SupportsHealthCheck",
+    "SystemClock",
+    "Secret",
+    "CredentialProvider",
+    # categories
+    "ADAPTER_PROTOCOLS",
+    "CATEGORIES",
+    "CATEGORY_KEYS",
+    "Category",
+    "Operation",
+    "CURRENCY_EXPONENTS",
+    "Money",
+    # email
+    "AsyncEmailAdapter",
+    "Attachment",
+    "EmailAdapter",
+    "EmailAddress",
+    "EmailBatch",
+    "EmailBatchReceipt",
+    "EmailMessage",
+    "EmailReceipt",
+    "RecipientStatus",
+    # sms
+    "AsyncSmsAdapter",
+    "SmsAdapter",
+    "SmsMessage",
+    "SmsReceipt",
+    "SmsStatus",
+    "SmsStatusRequest",
+    # payment
+    "AsyncPaymentAdapter",
+    "CaptureRequest",
+    "Payment",
+    "PaymentAdapter",
+    "PaymentLookup",
+    "PaymentRequest",
+    "PaymentStatus",
+    "Refund",
+    "RefundRequest",
+    "VoidRequest",
+    # cloud storage
+    "AsyncCloudStorageAdapter",
+    "CloudStorageAdapter",
+    "ListObjects",
+    "ObjectData",
+    "ObjectInfo",
+    "ObjectKey",
+    "ObjectPage",
+    "PutObject",
+    "SignedUrlRequest",
+    # shipping
+    "Address",
+    "AddressValidation",
+    "AsyncShippingAdapter",
+    "BuyLabel",
+    "CancelShipment",
+    "Cancellation",
+    "Label",
+    "Parcel",
+    "Rate",
+    "Shipment",
+    "ShippingAdapter",
+    "TrackRequest",
+    "Tracking",
+    "TrackingEvent",
+    "TrackingStatus",
+    # errors
+    "AuthenticationError",
+    "CircuitOpenError",
+    "ConfigError",
+    "ConnectorError",
+    "CredentialNotFoundError",
+    "CredentialRefreshError",
+    "ErrorContext",
+    "IdempotencyConflictError",
+    "InvalidRequestError",
+    "ObjectNotFoundError",
+    "PaymentDeclinedError",
+    "PluginError",
+    "RateLimitExceededError",
+    "StateBackendUnavailableError",
+    "VendorError",
+    "VendorNotFoundError",
+    "VendorTimeoutError",
+    "VendorUnavailableError",
+    "WebhookVerificationError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from ._adapters import AdapterSettings, SupportsAsyncClose, SupportsClose, SupportsHealthCheck
+    from ._async_connectors import (
+        AsyncCloudStorageConnector,
+        AsyncConnector,
+        AsyncEmailConnector,
+        AsyncPaymentConnector,
+        AsyncShippingConnector,
+        AsyncSmsConnector,
+    )
+    from ._categories import ADAPTER_PROTOCOLS, CATEGORIES, CATEGORY_KEYS
+    from ._clock import SYSTEM_CLOCK, Clock, SystemClock
+    from ._cloud_storage import (
+        AsyncCloudStorageAdapter,
+        CloudStorageAdapter,
+        ListObjects,
+        ObjectData,
+        ObjectInfo,
+        ObjectKey,
+        ObjectPage,
+        PutObject,
+        SignedUrlRequest,
+    )
+    from ._config import EMBEDDED_DEFAULTS, Config, ConnectorSettings, load_config
+    from ._connectors import (
+        CloudStorageConnector,
+        Connector,
+        EmailConnector,
+        PaymentConnector,
+        ShippingConnector,
+        SmsConnector,
+    )
+    from ._context import CallContext
+    from ._credentials import CredentialProvider, Secret
+    from ._email import (
+        AsyncEmailAdapter,
+        Attachment,
+        EmailAdapter,
+        EmailAddress,
+        EmailBatch,
+        EmailBatchReceipt,
+        EmailMessage,
+        EmailReceipt,
+        RecipientStatus,
+    )
+    from ._errors import (
+        AuthenticationError,
+        CircuitOpenError,
+        ConfigError,
+        ConnectorError,
+        CredentialNotFoundError,
+        CredentialRefreshError,
+        ErrorContext,
+        IdempotencyConflictError,
+        InvalidRequestError,
+        ObjectNotFoundError,
+        PaymentDeclinedError,
+        PluginError,
+        RateLimitExceededError,
+        StateBackendUnavailableError,
+        VendorError,
+        VendorNotFoundError,
+        VendorTimeoutError,
+        VendorUnavailableError,
+        WebhookVerificationError,
+    )
+    from ._manager import AsyncConnectorManager, ConnectorManager
+    from ._money import CURRENCY_EXPONENTS, Money
+    from ._observe import CallLogger, IntegrationLogRecord, LoggingCallLogger, MemoryCallLogger
+    from ._operations import Category, Operation
+    from ._payment import (
+        AsyncPaymentAdapter,
+        CaptureRequest,
+        Payment,
+        PaymentAdapter,
+        PaymentLookup,
+        PaymentRequest,
+        PaymentStatus,
+        Refund,
+        RefundRequest,
+        VoidRequest,
+    )
+    from ._pipeline import (
+        AsyncHandler,
+        Handler,
+        Middleware,
+        MiddlewareFactory,
+        StepSettings,
+        TransformMiddleware,
+    )
+    from ._plugins import PluginFailure, PluginInfo, PluginRegistry, Registration, default_registry
+    from ._shipping import (
+        Address,
+        AddressValidation,
+        AsyncShippingAdapter,
+        BuyLabel,
+        Cancellation,
+        CancelShipment,
+        Label,
+        Parcel,
+        Rate,
+        Shipment,
+        ShippingAdapter,
+        Tracking,
+        TrackingEvent,
+        TrackingStatus,
+        TrackRequest,
+    )
+    from ._sms import (
+        AsyncSmsAdapter,
+        SmsAdapter,
+        SmsMessage,
+        SmsReceipt,
+        SmsStatus,
+        SmsStatusRequest,
+    )
+    from .hookspecs import Registrar, hookimpl

@@ -1,0 +1,68 @@
+"""The built-in plugin: the embedded vendors, state backend and credential providers."""
+
+from __future__ import annotations
+
+from .hookspecs import Registrar, hookimpl
+
+_MEMORY = "nexus_connector_core.vendors.memory"
+_OPTIONS = f"{_MEMORY}._behaviour:MemoryOptions"
+
+
+def _memory(
+    register: Registrar, module: str, name: str, what: str, *, idempotency_keys: bool = False
+) -> None:
+    register(
+        "memory",
+        f"{_MEMORY}.{module}:Memory{name}Adapter",
+        async_impl=f"{_MEMORY}.{module}:AsyncMemory{name}Adapter",
+        options=_OPTIONS,
+        description=f"in-process {what} that records calls and fails on request (no network)",
+        idempotency_keys=idempotency_keys,
+    )
+
+
+@hookimpl
+def register_email_vendors(register: Registrar) -> None:
+    _memory(register, "email", "Email", "outbox")
+
+
+@hookimpl
+def register_sms_vendors(register: Registrar) -> None:
+    _memory(register, "sms", "Sms", "SMS gateway")
+
+
+@hookimpl
+def register_payment_vendors(register: Registrar) -> None:
+    # Like Stripe, it honours idempotency keys, so keyed payment calls may be retried.
+    _memory(register, "payment", "Payment", "payment processor", idempotency_keys=True)
+
+
+@hookimpl
+def register_cloud_storage_vendors(register: Registrar) -> None:
+    _memory(register, "cloud_storage", "CloudStorage", "object store")
+    register(
+        "filesystem",
+        "nexus_connector_core.vendors.filesystem:FilesystemStorageAdapter",
+        async_impl="nexus_connector_core.vendors.filesystem:AsyncFilesystemStorageAdapter",
+        options="nexus_connector_core.vendors.filesystem:FilesystemOptions",
+        description="objects as files under a local folder",
+    )
+
+
+@hookimpl
+def register_shipping_vendors(register: Registrar) -> None:
+    _memory(register, "shipping", "Shipping", "shipping carrier")
+
+
+@hookimpl
+def register_credential_providers(register: Registrar) -> None:
+    register(
+        "env",
+        "nexus_connector_core._credential_providers:environment_provider",
+        description="env:NAME - an environment variable",
+    )
+    register(
+        "file",
+        "nexus_connector_core._credential_providers:file_provider",
+        description="file:PATH - a file's text (relative to the config file)",
+    )

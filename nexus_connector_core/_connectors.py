@@ -1,0 +1,286 @@
+"""Synchronous connectors: the typed, per-category faces of a configured connector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from ._cloud_storage import (
+    STORAGE_DELETE,
+    STORAGE_EXISTS,
+    STORAGE_GET,
+    STORAGE_LIST,
+    STORAGE_OPEN,
+    STORAGE_PUT,
+    STORAGE_SIGNED_URL,
+    ListObjects,
+    ObjectData,
+    ObjectInfo,
+    ObjectKey,
+    ObjectPage,
+    PutObject,
+    SignedUrlRequest,
+)
+from ._connector_base import ConnectorCore
+from ._email import (
+    EMAIL_SEND,
+    EMAIL_SEND_BATCH,
+    EmailBatch,
+    EmailBatchReceipt,
+    EmailMessage,
+    EmailReceipt,
+)
+from ._money import Money
+from ._operations import Operation, RequestT, ResultT
+from ._payment import (
+    PAYMENT_AUTHORIZE,
+    PAYMENT_CAPTURE,
+    PAYMENT_GET,
+    PAYMENT_PURCHASE,
+    PAYMENT_REFUND,
+    PAYMENT_VOID,
+    CaptureRequest,
+    Payment,
+    PaymentLookup,
+    PaymentRequest,
+    Refund,
+    RefundRequest,
+    VoidRequest,
+)
+from ._pipeline import Handler, Middleware, compose
+from ._shipping import (
+    SHIPPING_BUY,
+    SHIPPING_CANCEL,
+    SHIPPING_RATES,
+    SHIPPING_TRACK,
+    SHIPPING_VALIDATE_ADDRESS,
+    Address,
+    AddressValidation,
+    BuyLabel,
+    Cancellation,
+    CancelShipment,
+    Label,
+    Rate,
+    Shipment,
+    Tracking,
+    TrackRequest,
+)
+from ._sms import SMS_GET_STATUS, SMS_SEND, SmsMessage, SmsReceipt, SmsStatus, SmsStatusRequest
+
+__all__ = [
+    "CloudStorageConnector",
+    "Connector",
+    "EmailConnector",
+    "PaymentConnector",
+    "ShippingConnector",
+    "SmsConnector",
+]
+
+
+class Connector(ConnectorCore[Handler]):
+    """A configured connector, called synchronously. Use the category subclasses' methods."""
+
+    def _compose(self, method: Any, steps: list[Middleware]) -> Handler:
+        def attempt(request: Any, ctx: Any) -> Any:
+            ctx.attempt += 1
+            return method(request, ctx)
+
+        return compose(attempt, steps)
+
+    def _call(
+        self,
+        operation: Operation[RequestT, ResultT],
+        request: RequestT,
+        idempotency_key: str | None,
+    ) -> ResultT:
+        handler = self._handlers.get(operation.name) or self._handler(operation)
+        result: ResultT = handler(request, self._context(operation, idempotency_key))
+        return result
+
+    def invoke(self, operation: str, request: Any, *, idempotency_key: str | None = None) -> Any:
+        """Run `operation` by name with its request struct (what ``nexus-connector call`` does)."""
+        op = self.operation(operation)
+        if not isinstance(request, op.request_type):
+            raise TypeError(
+                f"{self.category.key}.{operation} takes a {op.request_type.__name__}, "
+                f"got {type(request).__name__}"
+            )
+        return self._call(op, request, idempotency_key)
+
+    def close(self) -> None:
+        """Release the adapter's connections; the manager does this on close."""
+        adapter = self._release()
+        close = getattr(adapter, "close", None)
+        if callable(close):
+            close()
+
+
+class EmailConnector(Connector):
+    """Send email through the configured vendor."""
+
+    def send(self, message: EmailMessage, *, idempotency_key: str | None = None) -> EmailReceipt:
+        """Send one message; the receipt says what happened to each recipient."""
+        return self._call(EMAIL_SEND, message, idempotency_key)
+
+    def send_batch(
+        self, messages: Sequence[EmailMessage], *, idempotency_key: str | None = None
+    ) -> EmailBatchReceipt:
+        """Send several messages in one operation (one connection where the vendor allows)."""
+        batch = EmailBatch(tuple(messages))
+        return self._call(EMAIL_SEND_BATCH, batch, idempotency_key)
+
+
+class SmsConnector(Connector):
+    """Send text messages through the configured vendor."""
+
+    def send(self, message: SmsMessage, *, idempotency_key: str | None = None) -> SmsReceipt:
+        """Send one SMS; keep `vendor_id` of the receipt to ask for its status."""
+        return self._call(SMS_SEND, message, idempotency_key)
+
+    def get_status(self, vendor_id: str, *, idempotency_key: str | None = None) -> SmsStatus:
+        """The delivery status of a sent message."""
+        request = SmsStatusRequest(vendor_id)
+        return self._call(SMS_GET_STATUS, request, idempotency_key)
+
+
+class PaymentConnector(Connector):
+    """Take payments through the configured vendor. Amounts are `Money` (minor units)."""
+
+    def authorize(self, request: PaymentRequest, *, idempotency_key: str | None = None) -> Payment:
+        """Hold `request.amount` on the payment method; capture it later."""
+        return self._call(PAYMENT_AUTHORIZE, request, idempotency_key)
+
+    def purchase(self, request: PaymentRequest, *, idempotency_key: str | None = None) -> Payment:
+        """Authorize and capture in one step."""
+        return self._call(PAYMENT_PURCHASE, request, idempotency_key)
+
+    def capture(
+        self, payment_id: str, amount: Money | None = None, *, idempotency_key: str | None = None
+    ) -> Payment:
+        """Capture an authorized payment, all of it or `amount`."""
+        request = CaptureRequest(payment_id, amount)
+        return self._call(PAYMENT_CAPTURE, request, idempotency_key)
+
+    def refund(
+        self,
+        payment_id: str,
+        amount: Money | None = None,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Refund:
+        """Refund a captured payment, all of it or `amount`."""
+        request = RefundRequest(payment_id, amount, reason)
+        return self._call(PAYMENT_REFUND, request, idempotency_key)
+
+    def void(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
+        """Cancel an authorized payment before capture."""
+        request = VoidRequest(payment_id)
+        return self._call(PAYMENT_VOID, request, idempotency_key)
+
+    def get(self, payment_id: str, *, idempotency_key: str | None = None) -> Payment:
+        """The payment as the vendor knows it now."""
+        request = PaymentLookup(payment_id)
+        return self._call(PAYMENT_GET, request, idempotency_key)
+
+
+class CloudStorageConnector(Connector):
+    """Store and fetch objects through the configured vendor."""
+
+    def put(
+        self,
+        key: str,
+        data: ObjectData,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ObjectInfo:
+        """Store `data` (bytes, a binary file or byte chunks) under `key`."""
+        request = PutObject(key=key, data=data, content_type=content_type, metadata=metadata or {})
+        return self._call(STORAGE_PUT, request, idempotency_key)
+
+    def get(self, key: str, *, idempotency_key: str | None = None) -> bytes:
+        """The whole object; `ObjectNotFoundError` when absent. Use `open` for big objects."""
+        return self._call(STORAGE_GET, ObjectKey(key), idempotency_key)
+
+    @contextmanager
+    def open(self, key: str, *, idempotency_key: str | None = None) -> Iterator[Iterator[bytes]]:
+        """Stream an object: ``with storage.open(key) as chunks: for chunk in chunks: ...``."""
+        stream = self._call(STORAGE_OPEN, ObjectKey(key), idempotency_key)
+        with stream as chunks:
+            yield chunks
+
+    def delete(self, key: str, *, idempotency_key: str | None = None) -> None:
+        """Remove an object; removing one that is absent is not an error."""
+        self._call(STORAGE_DELETE, ObjectKey(key), idempotency_key)
+
+    def exists(self, key: str, *, idempotency_key: str | None = None) -> bool:
+        """Whether an object is stored under `key`."""
+        return self._call(STORAGE_EXISTS, ObjectKey(key), idempotency_key)
+
+    def list(
+        self,
+        prefix: str = "",
+        cursor: str | None = None,
+        limit: int = 1000,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ObjectPage:
+        """One page of objects under `prefix`; pass `next_cursor` back for the next."""
+        request = ListObjects(prefix=prefix, cursor=cursor, limit=limit)
+        return self._call(STORAGE_LIST, request, idempotency_key)
+
+    def signed_url(
+        self,
+        key: str,
+        expires_in: int = 3600,
+        method: Literal["GET", "PUT"] = "GET",
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """A URL that lets its holder GET or PUT the object for `expires_in` seconds."""
+        request = SignedUrlRequest(key=key, expires_in=expires_in, method=method)
+        return self._call(STORAGE_SIGNED_URL, request, idempotency_key)
+
+
+class ShippingConnector(Connector):
+    """Quote, buy, track and cancel shipments through the configured vendor."""
+
+    def rates(self, shipment: Shipment, *, idempotency_key: str | None = None) -> list[Rate]:
+        """The prices to ship `shipment`, one per carrier service."""
+        return self._call(SHIPPING_RATES, shipment, idempotency_key)
+
+    def buy(self, shipment_id: str, rate_id: str, *, idempotency_key: str | None = None) -> Label:
+        """Buy the label of a shipment at one of its rates."""
+        request = BuyLabel(shipment_id, rate_id)
+        return self._call(SHIPPING_BUY, request, idempotency_key)
+
+    def track(
+        self, tracking_code: str, carrier: str | None = None, *, idempotency_key: str | None = None
+    ) -> Tracking:
+        """Where the parcel is now, with its history."""
+        request = TrackRequest(tracking_code, carrier)
+        return self._call(SHIPPING_TRACK, request, idempotency_key)
+
+    def cancel(self, shipment_id: str, *, idempotency_key: str | None = None) -> Cancellation:
+        """Cancel a shipment and ask for its label to be refunded."""
+        request = CancelShipment(shipment_id)
+        return self._call(SHIPPING_CANCEL, request, idempotency_key)
+
+    def validate_address(
+        self, address: Address, *, idempotency_key: str | None = None
+    ) -> AddressValidation:
+        """Whether `address` is deliverable, and its corrected form."""
+        return self._call(SHIPPING_VALIDATE_ADDRESS, address, idempotency_key)
+
+
+#: The connector class of each category.
+CONNECTOR_TYPES: dict[str, type[Connector]] = {
+    "email": EmailConnector,
+    "sms": SmsConnector,
+    "payment": PaymentConnector,
+    "cloud_storage": CloudStorageConnector,
+    "shipping": ShippingConnector,
+}

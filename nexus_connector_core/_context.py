@@ -1,0 +1,80 @@
+"""The context of one call as it travels through the pipeline to the vendor adapter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._clock import Clock
+from ._operations import Operation
+
+__all__ = ["CallContext"]
+
+
+class CallContext:
+    """Everything about one call that is not the request itself.
+
+    One context is made per call and handed to every middleware and, on each attempt, to the
+    vendor adapter as its last argument. Adapters read `timeout` (pass it to the transport),
+    `idempotency_key` (send it to vendors that honour keys) and may set `status_code` to the
+    vendor's HTTP or protocol status for the integration log.
+
+    Attributes:
+        connector: the connector's name.
+        vendor: the vendor key serving the current attempt (changes on fallback).
+        operation: the operation being called.
+        idempotency_key: the caller's key, or one the pipeline made for a vendor that
+            honours keys; the same on every attempt of the call.
+        attempt: 1 for the first attempt, counting across fallback vendors.
+        timeout: seconds the current attempt may take (already cut to the deadline), or None.
+        deadline: `clock.monotonic()` value by which the whole call must end, or None.
+        clock: the clock to read and to wait on.
+        status_code: the vendor's last status code, when the adapter reports one.
+        extras: free-form values middleware pass to each other and to adapters.
+    """
+
+    __slots__ = (
+        "attempt",
+        "clock",
+        "connector",
+        "deadline",
+        "extras",
+        "idempotency_key",
+        "operation",
+        "status_code",
+        "timeout",
+        "vendor",
+    )
+
+    def __init__(
+        self,
+        connector: str,
+        vendor: str,
+        operation: Operation[Any, Any],
+        clock: Clock,
+        *,
+        idempotency_key: str | None = None,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.connector = connector
+        self.vendor = vendor
+        self.operation = operation
+        self.clock = clock
+        self.idempotency_key = idempotency_key
+        self.deadline = deadline
+        self.timeout = timeout
+        self.attempt = 0
+        self.status_code: int | None = None
+        self.extras: dict[str, Any] = {}
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None without a deadline."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - self.clock.monotonic(), 0.0)
+
+    def __repr__(self) -> str:
+        return (
+            f"CallContext({self.connector}/{self.vendor}.{self.operation.name}, "
+            f"attempt={self.attempt}, timeout={self.timeout})"
+        )

@@ -1,0 +1,208 @@
+"""The observe step: one integration-log record per call, handed to the configured loggers."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+from ._context import CallContext
+from ._errors import ConnectorError
+
+__all__ = [
+    "CallLogger",
+    "IntegrationLogRecord",
+    "LoggingCallLogger",
+    "MemoryCallLogger",
+    "Observer",
+]
+
+LOGGER_NAME = "nexus_connector.calls"
+
+
+class IntegrationLogRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What happened in one call, for audit and debugging. Holds no secret and no payload.
+
+    Attributes:
+        id: unique id of this record.
+        timestamp: when the call started (UTC).
+        connector / vendor / operation: where it ran; `vendor` is the one that answered last.
+        status: ``ok`` or ``error``.
+        attempts: how many times a vendor was called (0: rejected before any attempt).
+        duration_ms: wall time of the whole call, retries and waits included.
+        vendor_status_code: the vendor's last HTTP or protocol status, when known.
+        error_class / error_message: the error the caller received.
+        retryable: whether that error was marked retryable.
+        idempotency_key: the key the call carried.
+        trace_id: the OpenTelemetry trace id, when a span was recording.
+    """
+
+    id: str
+    timestamp: datetime
+    connector: str
+    vendor: str
+    operation: str
+    status: Literal["ok", "error"]
+    attempts: int
+    duration_ms: float
+    vendor_status_code: int | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    retryable: bool | None = None
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+
+
+@runtime_checkable
+class CallLogger(Protocol):
+    """Receives every integration-log record; must be fast and must not raise."""
+
+    def emit(self, record: IntegrationLogRecord) -> None: ...
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class LoggingCallLogger:
+    """Writes records as one JSON line each to the stdlib logger ``nexus_connector.calls``.
+
+    Successful calls log at INFO, failed ones at WARNING; the record itself is attached to
+    the `logging.LogRecord` as ``record.integration`` for structured handlers.
+    """
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger(LOGGER_NAME)
+
+    def enabled(self) -> bool:
+        """Whether a record would be written at all (so building one can be skipped)."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def emit(self, record: IntegrationLogRecord) -> None:
+        level = logging.INFO if record.status == "ok" else logging.WARNING
+        if self.logger.isEnabledFor(level):
+            self.logger.log(level, _encoder.encode(record).decode(), extra={"integration": record})
+
+
+class MemoryCallLogger:
+    """Keeps the most recent records in memory (``nexus-connector call``, health, tests)."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self._records: collections.deque[IntegrationLogRecord] = collections.deque(maxlen=size)
+
+    def emit(self, record: IntegrationLogRecord) -> None:
+        self._records.append(record)
+
+    def records(self) -> list[IntegrationLogRecord]:
+        """The kept records, oldest first."""
+        return list(self._records)
+
+    def clear(self) -> None:
+        self._records.clear()
+
+
+def _record_id() -> str:
+    return os.urandom(12).hex()
+
+
+class Observer:
+    """The outermost step of every pipeline: times the call and emits its record.
+
+    It also fills in the connector, vendor and operation of any `ConnectorError` that passes
+    through, so errors from adapters say where they happened.
+    """
+
+    def __init__(self, loggers: Sequence[CallLogger]) -> None:
+        self.loggers = tuple(loggers)
+
+    def _active(self) -> tuple[CallLogger, ...]:
+        return tuple(
+            lg for lg in self.loggers if not isinstance(lg, LoggingCallLogger) or lg.enabled()
+        )
+
+    def _emit(
+        self,
+        loggers: tuple[CallLogger, ...],
+        ctx: CallContext,
+        started_wall: float,
+        duration: float,
+        error: BaseException | None,
+    ) -> None:
+        record = IntegrationLogRecord(
+            id=_record_id(),
+            timestamp=datetime.fromtimestamp(started_wall, UTC),
+            connector=ctx.connector,
+            vendor=ctx.vendor,
+            operation=ctx.operation.name,
+            status="ok" if error is None else "error",
+            attempts=ctx.attempt,
+            duration_ms=round(duration * 1000.0, 3),
+            vendor_status_code=ctx.status_code
+            if ctx.status_code is not None
+            else getattr(error, "status_code", None),
+            error_class=type(error).__name__ if error is not None else None,
+            error_message=str(error) if error is not None else None,
+            retryable=getattr(error, "retryable", None) if error is not None else None,
+            idempotency_key=ctx.idempotency_key,
+            trace_id=ctx.extras.get("trace_id"),
+        )
+        for logger in loggers:
+            try:
+                logger.emit(record)
+            except Exception:
+                logging.getLogger(LOGGER_NAME).exception("call logger %r failed", logger)
+
+    @staticmethod
+    def _contextualise(error: BaseException, ctx: CallContext) -> None:
+        if isinstance(error, ConnectorError):
+            error.with_context(
+                connector=ctx.connector, vendor=ctx.vendor, operation=ctx.operation.name
+            )
+
+    def wrap(self, handler: Callable[[Any, CallContext], Any]) -> Callable[[Any, CallContext], Any]:
+        """The synchronous observe step around `handler`."""
+
+        def observe(request: Any, ctx: CallContext) -> Any:
+            loggers = self._active()
+            clock = ctx.clock
+            start = clock.monotonic()
+            wall = clock.time() if loggers else 0.0
+            try:
+                result = handler(request, ctx)
+            except BaseException as error:
+                self._contextualise(error, ctx)
+                if loggers:
+                    self._emit(loggers, ctx, wall, clock.monotonic() - start, error)
+                raise
+            if loggers:
+                self._emit(loggers, ctx, wall, clock.monotonic() - start, None)
+            return result
+
+        return observe
+
+    def wrap_async(
+        self, handler: Callable[[Any, CallContext], Awaitable[Any]]
+    ) -> Callable[[Any, CallContext], Awaitable[Any]]:
+        """The asynchronous observe step around `handler`."""
+
+        async def observe(request: Any, ctx: CallContext) -> Any:
+            loggers = self._active()
+            clock = ctx.clock
+            start = clock.monotonic()
+            wall = clock.time() if loggers else 0.0
+            try:
+                result = await handler(request, ctx)
+            except BaseException as error:
+                self._contextualise(error, ctx)
+                if loggers:
+                    self._emit(loggers, ctx, wall, clock.monotonic() - start, error)
+                raise
+            if loggers:
+                self._emit(loggers, ctx, wall, clock.monotonic() - start, None)
+            return result
+
+        return observe

@@ -1,0 +1,127 @@
+"""The call pipeline: an ordered chain of middleware around a vendor adapter's method.
+
+A pipeline is composed once per connector and operation, when first called, so a call costs
+only the steps that are configured. Each step is a `Middleware` that wraps the next handler;
+a handler takes ``(request, ctx)`` and returns the result (or an awaitable of it).
+
+Order, outermost first: observe, plugin middleware (``middleware = [...]`` in the config),
+then the resilience steps, then the vendor adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+import msgspec
+
+from ._clock import Clock
+from ._context import CallContext
+from ._operations import Operation
+
+__all__ = [
+    "AsyncHandler",
+    "Handler",
+    "Middleware",
+    "MiddlewareFactory",
+    "StepSettings",
+    "TransformMiddleware",
+    "compose",
+    "compose_async",
+]
+
+#: A synchronous step: ``handler(request, ctx) -> result``.
+Handler: TypeAlias = Callable[[Any, CallContext], Any]
+#: An asynchronous step: ``await handler(request, ctx)``.
+AsyncHandler: TypeAlias = Callable[[Any, CallContext], Awaitable[Any]]
+
+
+@runtime_checkable
+class Middleware(Protocol):
+    """One step of the pipeline, for sync and async calls alike.
+
+    `wrap` returns a handler that does its work and calls `handler` (or not: a cache hit or a
+    rejection answers without it). Keep per-call work small: this runs on every call.
+    """
+
+    def wrap(self, handler: Handler) -> Handler: ...
+
+    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler: ...
+
+
+class StepSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a middleware factory is told about the pipeline it is asked to join."""
+
+    connector: str
+    category: str
+    vendor: str
+    operation: Operation[Any, Any]
+    clock: Clock
+
+
+#: Registered under ``register_middleware``: builds the step for one connector and operation,
+#: or returns None to stay out of that pipeline.
+MiddlewareFactory: TypeAlias = Callable[[StepSettings], Middleware | None]
+
+
+class TransformMiddleware:
+    """Base for middleware that changes requests or results without caring about sync/async.
+
+    Override `before` (return the request to send on), `after` (return the result to hand
+    back) and/or `on_error` (observe or translate an error; re-raise by returning nothing).
+
+    >>> class Tag(TransformMiddleware):
+    ...     def before(self, request, ctx):
+    ...         ctx.extras["tagged"] = True
+    ...         return request
+    """
+
+    def before(self, request: Any, ctx: CallContext) -> Any:
+        return request
+
+    def after(self, result: Any, ctx: CallContext) -> Any:
+        return result
+
+    def on_error(self, error: Exception, ctx: CallContext) -> Exception | None:
+        """Return a different exception to raise instead, or None to re-raise `error`."""
+        return None
+
+    def wrap(self, handler: Handler) -> Handler:
+        def transform(request: Any, ctx: CallContext) -> Any:
+            try:
+                result = handler(self.before(request, ctx), ctx)
+            except Exception as error:
+                replacement = self.on_error(error, ctx)
+                if replacement is None:
+                    raise
+                raise replacement from error
+            return self.after(result, ctx)
+
+        return transform
+
+    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler:
+        async def transform(request: Any, ctx: CallContext) -> Any:
+            try:
+                result = await handler(self.before(request, ctx), ctx)
+            except Exception as error:
+                replacement = self.on_error(error, ctx)
+                if replacement is None:
+                    raise
+                raise replacement from error
+            return self.after(result, ctx)
+
+        return transform
+
+
+def compose(handler: Handler, steps: Sequence[Middleware]) -> Handler:
+    """Wrap `handler` in `steps`, the first step outermost."""
+    for step in reversed(steps):
+        handler = step.wrap(handler)
+    return handler
+
+
+def compose_async(handler: AsyncHandler, steps: Sequence[Middleware]) -> AsyncHandler:
+    """Wrap the async `handler` in `steps`, the first step outermost."""
+    for step in reversed(steps):
+        handler = step.wrap_async(handler)
+    return handler

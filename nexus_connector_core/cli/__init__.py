@@ -1,0 +1,23 @@
+"""The ``nexus-connector`` command.
+
+Exit codes: 0 success; 1 a call or health check failed; 2 bad usage; 3 invalid
+configuration; 4 a plugin failed to load or conflicts with another.
+"""
+
+from __future__ import annotations
+
+from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_PLUGIN, cli
+from ._call import call
+from ._check import check
+from ._demo import demo
+from ._plugins import plugins
+
+__all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "cli", "main"]
+
+for command in (plugins, check, call, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``nexus-connector`` console script."""
+    cli(prog_name="nexus-connector")

@@ -1,0 +1,1 @@
+"""Test plugin offering the email vendor ``acme``."""
