@@ -20,7 +20,7 @@ import textwrap
 import time
 from pathlib import Path
 
-PLUGIN_SOURCE = '''
+PLUGIN_SOURCE = """
 from nexus_connector_core import hookimpl
 
 @hookimpl
@@ -28,7 +28,7 @@ def register_{category}_vendors(register):
     register("bench{index}", "bench_plugin_{index}.adapter:Adapter",
              async_impl="bench_plugin_{index}.adapter:AsyncAdapter",
              options="bench_plugin_{index}.options:Options", description="benchmark plugin")
-'''
+"""
 CATEGORIES = ("email", "sms", "payment", "cloud_storage", "shipping")
 
 DISCOVER = textwrap.dedent(
@@ -94,11 +94,12 @@ def main() -> None:
     base_count, base_discovery = _discovery(args.runs, env)
     with tempfile.TemporaryDirectory() as tmp:
         _make_plugins(Path(tmp), 10)
-        env_plus = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [tmp, env.get("PYTHONPATH")]))}
+        env_plus = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [tmp, env.get("PYTHONPATH")])),
+        }
         count, discovery = _discovery(args.runs, env_plus)
-        imported_plus = _median_command(
-            [sys.executable, "-c", DISCOVER], args.runs, env_plus
-        )
+        imported_plus = _median_command([sys.executable, "-c", DISCOVER], args.runs, env_plus)
 
     rows = [
         ("python -c pass", bare, ""),
@@ -109,7 +110,8 @@ def main() -> None:
         ("  added by 10 plugins", discovery - base_discovery, "goal < 100 ms"),
         ("whole process: import + discover 10 plugins", imported_plus, ""),
     ]
-    print(f"{'measurement (median of %d fresh processes)' % args.runs:<52} {'ms':>9}")
+    title = f"measurement (median of {args.runs} fresh processes)"
+    print(f"{title:<52} {'ms':>9}")
     for name, seconds, note in rows:
         print(f"{name:<52} {seconds * 1000:>9.1f}  {note}")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from conftest import MakeDistribution
 
 from nexus_connector_core import (
     PluginError,
@@ -17,6 +18,7 @@ from nexus_connector_core import (
     hookimpl,
 )
 
+MakeDistribution = Callable[..., Path]
 ADAPTER = "nexus_connector_core.vendors.memory.email:MemoryEmailAdapter"
 
 
