@@ -36,7 +36,7 @@ from .._cloud_storage import (
 )
 from .._context import CallContext
 from .._errors import ConfigError, ConnectorError, InvalidRequestError, VendorError
-from .memory.cloud_storage import CHUNK_SIZE, not_found, select_page, url_signature
+from ._object_store import CHUNK_SIZE, not_found, select_page, url_signature
 
 __all__ = ["AsyncFilesystemStorageAdapter", "FilesystemOptions", "FilesystemStorageAdapter"]
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -27,50 +26,17 @@ from ..._cloud_storage import (
     SignedUrlRequest,
 )
 from ..._context import CallContext
-from ..._errors import ObjectNotFoundError
+from .._object_store import CHUNK_SIZE, not_found, select_page, url_signature
 from ._behaviour import MemoryVendor
 
 __all__ = [
     "AsyncMemoryCloudStorageAdapter",
     "CHUNK_SIZE",
     "MemoryCloudStorageAdapter",
-    "not_found",
-    "select_page",
-    "url_signature",
 ]
 
-#: Bytes per chunk that `open` streams.
-CHUNK_SIZE = 1 << 16
 
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
-
-
-def select_page(keys: Iterable[str], request: ListObjects) -> tuple[list[str], str | None]:
-    """The keys of one listing page, sorted, and the cursor of the next page (None: last).
-
-    The cursor is the last key of the page: the next page starts after it, so keys added or
-    removed between pages neither repeat nor shift the listing.
-
-    >>> select_page(["b", "a", "c", "x"], ListObjects(prefix="", limit=2))
-    (['a', 'b'], 'b')
-    """
-    after = request.cursor
-    matching = sorted(
-        k for k in keys if k.startswith(request.prefix) and (after is None or k > after)
-    )
-    page = matching[: request.limit]
-    return page, (page[-1] if len(matching) > request.limit else None)
-
-
-def url_signature(secret: bytes, method: str, key: str, expires: int) -> str:
-    """The HMAC-SHA256 (hex) that signs a URL granting `method` on `key` until `expires`."""
-    message = f"{method}\n{key}\n{expires}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
-
-
-def not_found(key: str) -> ObjectNotFoundError:
-    """The error for a key the store does not hold (S3's ``NoSuchKey``)."""
-    return ObjectNotFoundError(f"no object with key {key!r}", code="NoSuchKey", status_code=404)
 
 
 class _StoredObject(NamedTuple):
