@@ -48,7 +48,7 @@ from ._payment import (
     RefundRequest,
     VoidRequest,
 )
-from ._pipeline import AsyncHandler, Middleware, compose_async
+from ._pipeline import AsyncHandler
 from ._shipping import (
     SHIPPING_BUY,
     SHIPPING_CANCEL,
@@ -83,13 +83,6 @@ class AsyncConnector(ConnectorCore[AsyncHandler]):
 
     _async = True
 
-    def _compose(self, method: Any, steps: list[Middleware]) -> AsyncHandler:
-        async def attempt(request: Any, ctx: Any) -> Any:
-            ctx.attempt += 1
-            return await method(request, ctx)
-
-        return compose_async(attempt, steps)
-
     async def _call(
         self,
         operation: Operation[RequestT, ResultT],
@@ -113,11 +106,11 @@ class AsyncConnector(ConnectorCore[AsyncHandler]):
         return await self._call(op, request, idempotency_key)
 
     async def aclose(self) -> None:
-        """Release the adapter's connections; the manager does this on close."""
-        adapter = self._release()
-        aclose = getattr(adapter, "aclose", None)
-        if callable(aclose):
-            await aclose()
+        """Release the adapters' connections; the manager does this on close."""
+        for adapter in self._release():
+            aclose = getattr(adapter, "aclose", None)
+            if callable(aclose):
+                await aclose()
 
 
 class AsyncEmailConnector(AsyncConnector):

@@ -66,3 +66,13 @@ def register_credential_providers(register: Registrar) -> None:
         "nexus_connector_core._credential_providers:file_provider",
         description="file:PATH - a file's text (relative to the config file)",
     )
+
+
+@hookimpl
+def register_state_backends(register: Registrar) -> None:
+    register(
+        "memory",
+        "nexus_connector_core._state_memory:MemoryStateBackend",
+        async_impl="nexus_connector_core._state_memory:AsyncMemoryStateBackend",
+        description="breakers, limiters and idempotency in this process's memory",
+    )

@@ -12,21 +12,21 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 import msgspec
 
-from ._adapters import AdapterSettings
-from ._categories import CATEGORIES, CATEGORY_KEYS
-from ._clock import Clock
-from ._credentials import CredentialProvider, Secret, resolve_reference
-from ._errors import ConfigError, ConnectorError, VendorNotFoundError
-from ._plugins import PluginRegistry, Registration, default_registry
+from ._categories import CATEGORY_KEYS
+from ._config_problems import Problems, dotted
+from ._connector_settings import ConnectorConfig, ConnectorSettings, resolve_connector
+from ._credentials import CredentialProvider
+from ._errors import ConfigError, ConnectorError
+from ._plugins import PluginRegistry, default_registry
+from ._registration import Registration
 
 __all__ = [
     "EMBEDDED_DEFAULTS",
@@ -55,26 +55,9 @@ _TOP_LEVEL = ("connectors", "observability", "state")
 EMBEDDED_DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {"connectors": {category: {"vendor": "memory"} for category in CATEGORY_KEYS}}
 )
-_CONNECTOR_NAME = re.compile(r"[a-z](?:[a-z0-9]|_(?!_))*")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # -- the file's shape ---------------------------------------------------------------------
-
-
-class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One ``[connectors.<name>]`` table as written."""
-
-    #: The vendor key that serves this connector (``memory``, ``smtp``, ``stripe``...).
-    vendor: str
-    #: The category; defaults to the connector's name.
-    category: str | None = None
-    #: Vendor-specific options, checked against the options type the vendor registered.
-    options: dict[str, Any] = {}
-    #: Credential name -> secret reference (``env:NAME``, ``file:PATH``, ``provider:name``).
-    credentials: dict[str, str] = {}
-    #: Keys of registered middleware to add to this connector's pipeline, outermost first.
-    middleware: list[str] = []
 
 
 class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -82,7 +65,7 @@ class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
 
     #: Where integration-log records go: ``logging`` (stdlib, JSON, logger
     #: ``nexus_connector.calls``) and/or ``memory`` (a ring of recent records).
-    loggers: tuple[Literal["logging", "memory"], ...] = ("logging", "memory")
+    loggers: tuple[Literal["logging", "memory"], ...] = ("logging",)
     #: How many records the ``memory`` logger keeps.
     ring_size: int = 1000
 
@@ -101,40 +84,26 @@ class CredentialProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
     config_dir: Path | None = None
 
 
-class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """A connector, checked and resolved: its vendor's registration, options and secrets."""
-
-    name: str
-    category: str
-    vendor: Registration
-    options: Any = None
-    credentials: Mapping[str, Secret] = {}
-    middleware: tuple[Registration, ...] = ()
-
-    def adapter_settings(self, clock: Clock) -> AdapterSettings:
-        """What the vendor adapter's constructor receives."""
-        return AdapterSettings(
-            connector=self.name,
-            category=self.category,
-            vendor=self.vendor.key,
-            options=self.options,
-            credentials=self.credentials,
-            clock=clock,
-        )
-
-
 class StateSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """The state backend, resolved."""
+    """The ``[state]`` table, resolved: the backend and what to do when it is unreachable.
+
+    ``backend`` picks the backend (``memory`` by default); ``fail_mode = "open"`` lets calls
+    through when it cannot be reached (logged), ``"closed"`` fails them with
+    `StateBackendUnavailableError`; ``prefix`` starts every key. Other keys are the
+    backend's own options (``url`` for Redis).
+    """
 
     backend: Registration
     options: Any = None
+    fail_mode: Literal["open", "closed"] = "open"
+    prefix: str = "nexus"
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """A whole configuration, checked and resolved; build a manager from it."""
 
     connectors: Mapping[str, ConnectorSettings]
-    state: StateSettings | None
+    state: StateSettings
     observability: ObservabilityConfig
     source: str
     registry: PluginRegistry
@@ -196,7 +165,7 @@ def _apply_overrides(
         for depth, part in enumerate(parts[:-1]):
             node = table.setdefault(part, {})
             if not isinstance(node, dict):
-                where = _dotted(parts[: depth + 1])
+                where = dotted(parts[: depth + 1])
                 problems.append(
                     ConfigError(
                         f"{var} sets a key inside {where}, which is not a table", path=where
@@ -210,134 +179,6 @@ def _apply_overrides(
             table[parts[-1]] = value if "credentials" in parts[:-1] else _env_value(value)
             applied[parts] = var
     return applied, problems
-
-
-def _dotted(parts: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
-            out += f".{part}" if out else part
-        else:
-            out += f'."{part}"' if out else f'"{part}"'
-    return out
-
-
-class _Problems:
-    """Collects config problems with their paths, naming the env var that set a value."""
-
-    def __init__(self, source: str, overrides: dict[tuple[str, ...], str]) -> None:
-        self.source = source
-        self.overrides = overrides
-        self.items: list[ConfigError] = []
-
-    def add(self, path: tuple[str | int, ...], message: str) -> None:
-        var = self._override_for(path)
-        if var:
-            message += f" (set by environment variable {var})"
-        self.items.append(ConfigError(message, path=_dotted(path) or None, source=self.source))
-
-    def add_vendor_not_found(self, path: tuple[str | int, ...], error: VendorNotFoundError) -> None:
-        """Keep the specific class, so callers can catch `VendorNotFoundError`."""
-        var = self._override_for(path)
-        self.items.append(
-            VendorNotFoundError(
-                error.detail + (f" (set by environment variable {var})" if var else ""),
-                category=error.category,
-                vendor=error.requested,
-                installed=error.installed,
-                path=_dotted(path),
-                source=self.source,
-            )
-        )
-
-    def _override_for(self, path: tuple[str | int, ...]) -> str | None:
-        for length in range(len(path), 0, -1):
-            var = self.overrides.get(tuple(str(p) for p in path[:length]))
-            if var:
-                return var
-        return None
-
-    def convert(self, value: Any, type_: type[Any], path: tuple[str | int, ...]) -> Any:
-        """msgspec.convert with msgspec's ``$.a[0]`` paths turned into ours."""
-        try:
-            return msgspec.convert(value, type_, str_keys=True)
-        except msgspec.ValidationError as exc:
-            message, at = _split_msgspec_error(str(exc))
-            where = path + at
-            unknown = re.fullmatch(r"Object contains unknown field `(.+)`", message)
-            if unknown:
-                key = unknown.group(1)
-                allowed = _fields_at(type_, at)
-                hint = difflib.get_close_matches(key, allowed, 1)
-                message = f"unknown key {key!r}; expected one of: {', '.join(allowed)}"
-                if hint:
-                    message += f" (did you mean {hint[0]!r}?)"
-                self.add((*where, key), message)
-                return None
-            missing = re.fullmatch(r"Object missing required field `(.+)`", message)
-            if missing:
-                self.add((*where, missing.group(1)), "missing required key")
-                return None
-            message = message.replace("Expected `object`", "expected a table").replace(
-                "Expected `array`", "expected an array"
-            )
-            self.add(where, message[:1].lower() + message[1:])
-            return None
-
-    def error(self) -> ConfigError | None:
-        if not self.items:
-            return None
-        if len(self.items) == 1:
-            return self.items[0]
-        lines = "\n".join(
-            f"  - {p.path}: {p.detail}" if p.path else f"  - {p.detail}" for p in self.items
-        )
-        error = ConfigError(f"{len(self.items)} problems:\n{lines}", source=self.source)
-        error.problems = list(self.items)
-        return error
-
-
-def _split_msgspec_error(text: str) -> tuple[str, tuple[str | int, ...]]:
-    match = re.fullmatch(r"(.*) - at `\$(.*)`", text, re.DOTALL)
-    if match is None:
-        return text, ()
-    parts: list[str | int] = []
-    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", match.group(2)):
-        if name:
-            parts.append(name)
-        elif index != "...":
-            parts.append(int(index))
-    return match.group(1), tuple(parts)
-
-
-def _fields_at(type_: Any, path: tuple[str | int, ...]) -> list[str]:
-    for part in path:
-        if not isinstance(part, str):
-            continue
-        info = msgspec.inspect.type_info(type_)
-        if isinstance(info, msgspec.inspect.StructType):
-            match = [f for f in info.fields if f.encode_name == part]
-            if match:
-                type_ = _struct_of(match[0].type)
-    info = msgspec.inspect.type_info(type_)
-    if isinstance(info, msgspec.inspect.StructType):
-        return sorted(f.encode_name for f in info.fields)
-    return []
-
-
-def _struct_of(info: Any) -> Any:
-    if isinstance(info, msgspec.inspect.StructType):
-        return info.cls
-    if isinstance(info, msgspec.inspect.UnionType):
-        for member in info.types:
-            if isinstance(member, msgspec.inspect.StructType):
-                return member.cls
-    return None
-
-
-# -- resolving ----------------------------------------------------------------------------
 
 
 def load_config(
@@ -354,7 +195,7 @@ def load_config(
     registry = registry or default_registry()
     data, source_name, config_dir = _read(source, env)
     overrides, override_problems = _apply_overrides(data, env)
-    problems = _Problems(source_name, overrides)
+    problems = Problems(source_name, overrides)
     problems.items.extend(override_problems)
 
     for key in data:
@@ -374,23 +215,19 @@ def load_config(
         problems.add(("connectors",), "expected a table of connectors ([connectors.<name>])")
         tables = {}
     for name, table in tables.items():
-        settings = _connector(
-            name=name,
-            table=table,
-            registry=registry,
-            providers=providers,
-            problems=problems,
+        settings = resolve_connector(
+            name, table, registry=registry, providers=providers, problems=problems
         )
         if settings is not None:
             connectors[name] = settings
 
-    state = _state(data["state"], registry, problems) if "state" in data else None
+    state = _state(data.get("state", {}), registry, problems)
     observability = problems.convert(
         data.get("observability", {}), ObservabilityConfig, ("observability",)
     )
     error = problems.error()
-    if error is not None or observability is None:
-        raise error or ConfigError("invalid observability table")
+    if error is not None or observability is None or state is None:
+        raise error or ConfigError("invalid configuration")
     return Config(
         connectors=connectors,
         state=state,
@@ -418,104 +255,21 @@ class _ProviderLookup:
         return self._built[key]
 
 
-def _connector(
-    *,
-    name: str,
-    table: Any,
-    registry: PluginRegistry,
-    providers: Callable[[str], CredentialProvider | None],
-    problems: _Problems,
-) -> ConnectorSettings | None:
-    path: tuple[str | int, ...] = ("connectors", name)
-    if not _CONNECTOR_NAME.fullmatch(name):
-        problems.add(
-            path,
-            "a connector name must be lowercase letters, digits and single '_', starting "
-            f"with a letter (it becomes part of {ENV_PREFIX}CONNECTORS__<NAME>__... variables)",
-        )
-        return None
-    raw = problems.convert(table, ConnectorConfig, path)
-    if raw is None:
-        return None
-    category = raw.category or name
-    if category not in CATEGORIES:
-        if raw.category is None:
-            problems.add(
-                path,
-                f"{name!r} is not a category, so say which one it is: category = one of "
-                f"{', '.join(CATEGORY_KEYS)}",
-            )
-        else:
-            problems.add(
-                (*path, "category"),
-                f"unknown category {category!r}; expected one of: {', '.join(CATEGORY_KEYS)}",
-            )
-        return None
-
-    ok = True
-    try:
-        vendor = registry.find(category, raw.vendor)
-    except VendorNotFoundError as exc:
-        problems.add_vendor_not_found((*path, "vendor"), exc)
-        return None
-    except ConnectorError as exc:
-        problems.add((*path, "vendor"), exc.message)
-        return None
-    try:
-        options_type = vendor.options_type()
-    except ConnectorError as exc:
-        problems.add((*path, "options"), exc.message)
-        return None
-    options: Any = raw.options
-    if options_type is not None:
-        options = problems.convert(raw.options, options_type, (*path, "options"))
-        ok = ok and options is not None
-    elif raw.options:
-        problems.add((*path, "options"), f"vendor {raw.vendor!r} takes no options")
-        ok = False
-
-    credentials: dict[str, Secret] = {}
-    for needed in vendor.credentials:
-        if needed not in raw.credentials:
-            problems.add(
-                (*path, "credentials", needed),
-                f"vendor {raw.vendor!r} needs credential {needed!r}; set it to a reference "
-                f'such as "env:{name.upper()}_{needed.upper()}"',
-            )
-            ok = False
-    for cred_name, reference in raw.credentials.items():
-        where = (*path, "credentials", cred_name)
-        try:
-            credentials[cred_name] = resolve_reference(reference, providers)
-        except ConnectorError as exc:
-            problems.add(where, exc.message)
-            ok = False
-
-    middleware = []
-    for index, key in enumerate(raw.middleware):
-        try:
-            middleware.append(registry.find("middleware", key))
-        except ConnectorError as exc:
-            problems.add((*path, "middleware", index), exc.message)
-            ok = False
-    if not ok:
-        return None
-    return ConnectorSettings(
-        name=name,
-        category=category,
-        vendor=vendor,
-        options=options,
-        credentials=credentials,
-        middleware=tuple(middleware),
-    )
-
-
-def _state(table: Any, registry: PluginRegistry, problems: _Problems) -> StateSettings | None:
+def _state(table: Any, registry: PluginRegistry, problems: Problems) -> StateSettings | None:
     if not isinstance(table, dict):
         problems.add(("state",), "expected a table")
         return None
     rest = dict(table)
     key = rest.pop("backend", "memory")
+    fail_mode = rest.pop("fail_mode", "open")
+    prefix = rest.pop("prefix", "nexus")
+    ok = True
+    if fail_mode not in ("open", "closed"):
+        problems.add(("state", "fail_mode"), f"expected 'open' or 'closed', got {fail_mode!r}")
+        ok = False
+    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+        problems.add(("state", "prefix"), "expected a non-empty string without braces")
+        ok = False
     if not isinstance(key, str):
         problems.add(("state", "backend"), f"expected a string, got {type(key).__name__}")
         return None
@@ -525,10 +279,14 @@ def _state(table: Any, registry: PluginRegistry, problems: _Problems) -> StateSe
     except ConnectorError as exc:
         problems.add(("state", "backend"), exc.message)
         return None
+    options: Any = None
     if options_type is None:
         if rest:
             problems.add(("state", next(iter(rest))), f"state backend {key!r} takes no options")
-            return None
-        return StateSettings(backend=backend)
-    options = problems.convert(rest, options_type, ("state",))
-    return None if options is None else StateSettings(backend=backend, options=options)
+            ok = False
+    else:
+        options = problems.convert(rest, options_type, ("state",))
+        ok = ok and options is not None
+    if not ok:
+        return None
+    return StateSettings(backend=backend, options=options, fail_mode=fail_mode, prefix=prefix)

@@ -1,4 +1,14 @@
-"""What sync and async connectors share: the adapter, built once, and pipelines per operation."""
+"""What sync and async connectors share: adapters built once, and one composed pipeline per
+operation.
+
+The pipeline of an operation, outermost first (DESIGN.md, "The call pipeline"):
+
+    observe -> plugin middleware -> idempotency -> cache -> deadline and fallback chain
+        -> per vendor: retry, circuit breaker, rate limit, bulkhead, attempt timeout
+        -> the vendor adapter's method
+
+Steps that are not configured are left out, so a call pays only for what it uses.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +19,28 @@ from ._categories import ADAPTER_PROTOCOLS, CATEGORIES
 from ._context import CallContext
 from ._errors import ConnectorError, PluginError
 from ._operations import Category, Operation
-from ._pipeline import Middleware, StepSettings
+from ._pipeline import StepSettings
+from ._resilience.attempts import Bulkhead, VendorPolicy
+from ._resilience.cache import ReadCache
+from ._resilience.fallback import FallbackChain
+from ._resilience.idempotency import IdempotencyGuard
 
 if TYPE_CHECKING:
-    from ._config import ConnectorSettings
+    from ._connector_settings import ConnectorSettings
     from ._runtime import Runtime
 
 __all__ = ["ConnectorCore"]
 
 H = TypeVar("H")
 
+#: Operations whose result is a live stream: neither cached nor stored for idempotency.
+_STREAMING = frozenset({("cloud_storage", "open")})
+
 
 class ConnectorCore(Generic[H]):
-    """One configured connector: its adapter (built on first use) and its composed pipelines.
+    """One configured connector: its adapters (built on first use) and its pipelines.
 
-    `H` is the handler type: sync or async. Subclasses supply how an adapter is loaded and
-    how steps are composed; everything else is shared.
+    `H` is the handler type, sync or async; `_async` says which twin this is.
     """
 
     _async = False
@@ -36,32 +52,53 @@ class ConnectorCore(Generic[H]):
         self._runtime = runtime
         self._vendor_key = settings.vendor.key
         self._clock = runtime.clock
-        self._adapter: Any = None
+        self._adapters: list[Any] = [None] * len(settings.vendors)
         self._handlers: dict[str, H] = {}
-        self._lock = threading.Lock()
+        self._caches: dict[str, ReadCache] = {}
+        self._lock = threading.RLock()
+        self._bulkhead = self._make_bulkhead()
+
+    def _make_bulkhead(self) -> Bulkhead | None:
+        configs = [c.bulkhead for c in self.settings.resilience.values() if c.bulkhead]
+        enabled = [c for c in configs if c.enabled]
+        if not enabled:
+            return None
+        return Bulkhead(min(c.max_concurrent for c in enabled), max(c.max_wait for c in enabled))
+
+    # -- adapters ----------------------------------------------------------------------------
 
     @property
     def vendor(self) -> str:
-        """The key of the vendor serving this connector."""
+        """The key of the primary vendor."""
         return self._vendor_key
 
     @property
+    def vendors(self) -> tuple[str, ...]:
+        """The vendor chain: the primary, then the fallbacks."""
+        return tuple(v.key for v in self.settings.vendors)
+
+    @property
     def adapter(self) -> Any:
-        """The vendor adapter, built on first use (the memory vendor's has ``.calls``)."""
-        adapter = self._adapter
+        """The primary vendor's adapter, built on first use (the memory one has ``.calls``)."""
+        return self.adapter_for(0)
+
+    def adapter_for(self, vendor: int | str) -> Any:
+        """The adapter of a vendor of the chain, by position or key, built on first use."""
+        index = vendor if isinstance(vendor, int) else self.vendors.index(vendor)
+        adapter = self._adapters[index]
         if adapter is None:
             with self._lock:
-                if self._adapter is None:
-                    self._adapter = self._build_adapter()
-                adapter = self._adapter
+                adapter = self._adapters[index]
+                if adapter is None:
+                    adapter = self._adapters[index] = self._build_adapter(index)
         return adapter
 
-    def _build_adapter(self) -> Any:
+    def _build_adapter(self, index: int) -> Any:
         self._runtime.ensure_open()
-        registration = self.settings.vendor
+        registration = self.settings.vendors[index].registration
         factory = registration.load_async() if self._async else registration.load()
         try:
-            adapter = factory(self.settings.adapter_settings(self._clock))
+            adapter = factory(self.settings.adapter_settings(self._clock, index))
         except ConnectorError:
             raise
         except Exception as exc:
@@ -84,8 +121,56 @@ class ConnectorCore(Generic[H]):
             )
         return adapter
 
-    def _steps(self, operation: Operation[Any, Any]) -> list[Middleware]:
-        steps: list[Middleware] = [self._runtime.observer]
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def _handler(self, operation: Operation[Any, Any]) -> H:
+        handler = self._handlers.get(operation.name)
+        if handler is None:
+            with self._lock:
+                handler = self._handlers.get(operation.name)
+                if handler is None:
+                    handler = self._handlers[operation.name] = self._assemble(operation)
+        return handler
+
+    def _vendor_loop(self, operation: Operation[Any, Any], index: int) -> Any:
+        vendor = self.settings.vendors[index]
+        policy = VendorPolicy(
+            connector=self.name,
+            vendor=vendor.key,
+            operation=operation,
+            config=self.settings.resilience[operation.name],
+            honours_keys=vendor.registration.idempotency_keys,
+            fail_open=self._runtime.fail_open,
+            bulkhead=self._bulkhead,
+        )
+        method = getattr(self.adapter_for(index), operation.name)
+        state = self._runtime.state
+        if self._async:
+            return policy.wrap_async(method, state, self._runtime.watchdog)
+        return policy.wrap(method, state)
+
+    def _assemble(self, operation: Operation[Any, Any]) -> Any:
+        config = self.settings.resilience[operation.name]
+        streaming = (self.category.key, operation.name) in _STREAMING
+        handler: Any
+        if len(self.settings.vendors) == 1:
+            handler = self._vendor_loop(operation, 0)
+        else:
+            handler = self._chain(operation, config.deadline)
+        if config.cache is not None and config.cache.enabled and operation.reads and not streaming:
+            cache = self._caches[operation.name] = ReadCache(config.cache, self._clock)
+            handler = cache.wrap_async(handler) if self._async else cache.wrap(handler)
+        if config.idempotency.enabled and not streaming:
+            guard = IdempotencyGuard(
+                connector=self.name,
+                operation=operation,
+                config=config.idempotency,
+                deadline=config.deadline,
+            )
+            state = self._runtime.state
+            handler = (
+                guard.wrap_async(handler, state) if self._async else guard.wrap(handler, state)
+            )
         step_settings = StepSettings(
             connector=self.name,
             category=self.category.key,
@@ -93,27 +178,33 @@ class ConnectorCore(Generic[H]):
             operation=operation,
             clock=self._clock,
         )
+        steps = [self._runtime.observer]
         for registration in self.settings.middleware:
             step = registration.load()(step_settings)
             if step is not None:
                 steps.append(step)
-        return steps
-
-    def _handler(self, operation: Operation[Any, Any]) -> H:
-        handler = self._handlers.get(operation.name)
-        if handler is None:
-            adapter = self.adapter
-            with self._lock:
-                handler = self._handlers.get(operation.name)
-                if handler is None:
-                    handler = self._compose(
-                        getattr(adapter, operation.name), self._steps(operation)
-                    )
-                    self._handlers[operation.name] = handler
+        for step in reversed(steps):
+            handler = step.wrap_async(handler) if self._async else step.wrap(handler)
         return handler
 
-    def _compose(self, method: Any, steps: list[Middleware]) -> H:
-        raise NotImplementedError
+    def _chain(self, operation: Operation[Any, Any], deadline: float | None) -> Any:
+        chain = FallbackChain(operation, self.vendors, deadline)
+        built: list[Any] = [None] * len(self.settings.vendors)
+
+        def builder(index: int) -> Any:
+            def build() -> Any:
+                loop = built[index]
+                if loop is None:
+                    with self._lock:
+                        loop = built[index]
+                        if loop is None:
+                            loop = built[index] = self._vendor_loop(operation, index)
+                return loop
+
+            return build
+
+        builders = [builder(i) for i in range(len(built))]
+        return chain.wrap_async(builders) if self._async else chain.wrap(builders)
 
     def _context(self, operation: Operation[Any, Any], idempotency_key: str | None) -> CallContext:
         if self._runtime.closed:
@@ -129,11 +220,17 @@ class ConnectorCore(Generic[H]):
         except KeyError as exc:
             raise ConnectorError(str(exc.args[0]), connector=self.name) from None
 
-    def _release(self) -> Any:
+    def clear_cache(self) -> None:
+        """Forget every cached read result of this connector."""
+        for cache in self._caches.values():
+            cache.clear()
+
+    def _release(self) -> list[Any]:
         with self._lock:
-            adapter, self._adapter = self._adapter, None
+            adapters = [a for a in self._adapters if a is not None]
+            self._adapters = [None] * len(self._adapters)
             self._handlers.clear()
-        return adapter
+        return adapters
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} vendor={self._vendor_key!r}>"
+        return f"<{type(self).__name__} {self.name!r} vendors={list(self.vendors)}>"

@@ -48,7 +48,7 @@ from ._payment import (
     RefundRequest,
     VoidRequest,
 )
-from ._pipeline import Handler, Middleware, compose
+from ._pipeline import Handler
 from ._shipping import (
     SHIPPING_BUY,
     SHIPPING_CANCEL,
@@ -81,13 +81,6 @@ __all__ = [
 class Connector(ConnectorCore[Handler]):
     """A configured connector, called synchronously. Use the category subclasses' methods."""
 
-    def _compose(self, method: Any, steps: list[Middleware]) -> Handler:
-        def attempt(request: Any, ctx: Any) -> Any:
-            ctx.attempt += 1
-            return method(request, ctx)
-
-        return compose(attempt, steps)
-
     def _call(
         self,
         operation: Operation[RequestT, ResultT],
@@ -109,11 +102,11 @@ class Connector(ConnectorCore[Handler]):
         return self._call(op, request, idempotency_key)
 
     def close(self) -> None:
-        """Release the adapter's connections; the manager does this on close."""
-        adapter = self._release()
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        """Release the adapters' connections; the manager does this on close."""
+        for adapter in self._release():
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
 
 
 class EmailConnector(Connector):

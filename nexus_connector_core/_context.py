@@ -29,15 +29,14 @@ class CallContext:
         deadline: `clock.monotonic()` value by which the whole call must end, or None.
         clock: the clock to read and to wait on.
         status_code: the vendor's last status code, when the adapter reports one.
-        extras: free-form values middleware pass to each other and to adapters.
     """
 
     __slots__ = (
+        "_extras",
         "attempt",
         "clock",
         "connector",
         "deadline",
-        "extras",
         "idempotency_key",
         "operation",
         "status_code",
@@ -65,7 +64,18 @@ class CallContext:
         self.timeout = timeout
         self.attempt = 0
         self.status_code: int | None = None
-        self.extras: dict[str, Any] = {}
+        self._extras: dict[str, Any] | None = None
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """Free-form values middleware pass to each other and to adapters."""
+        if self._extras is None:
+            self._extras = {}
+        return self._extras
+
+    def extra(self, name: str) -> Any:
+        """``extras[name]``, or None, without making the dict."""
+        return self._extras.get(name) if self._extras else None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without a deadline."""

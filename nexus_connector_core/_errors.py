@@ -58,6 +58,7 @@ class ErrorContext(TypedDict, total=False):
     vendor: str | None
     operation: str | None
     retryable: bool | None
+    maybe_processed: bool | None
 
 
 class ConnectorError(Exception):
@@ -69,10 +70,14 @@ class ConnectorError(Exception):
         vendor: the vendor key that was serving the call, when known.
         operation: the operation name (``send``, ``capture``...), when known.
         retryable: whether trying the same call again may succeed.
+        maybe_processed: whether the vendor may have acted on the request (a reset after
+            sending, a 500): such a call is retried only when repeating it is safe.
     """
 
     #: Whether an error of this class is worth retrying by default.
     default_retryable: ClassVar[bool] = False
+    #: Whether, by default, the vendor may have acted on a request that failed this way.
+    default_maybe_processed: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -82,6 +87,7 @@ class ConnectorError(Exception):
         vendor: str | None = None,
         operation: str | None = None,
         retryable: bool | None = None,
+        maybe_processed: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -89,6 +95,9 @@ class ConnectorError(Exception):
         self.vendor = vendor
         self.operation = operation
         self.retryable = self.default_retryable if retryable is None else retryable
+        self.maybe_processed = (
+            self.default_maybe_processed if maybe_processed is None else maybe_processed
+        )
 
     def with_context(
         self, *, connector: str | None, vendor: str | None, operation: str | None
@@ -190,9 +199,14 @@ class AuthenticationError(ConnectorError):
 
 
 class VendorUnavailableError(ConnectorError):
-    """The vendor could not be reached or failed on its side (reset, refused, 5xx)."""
+    """The vendor could not be reached or failed on its side (reset, refused, 5xx).
+
+    Adapters pass ``maybe_processed=False`` when the request surely never reached the
+    vendor (connection refused, DNS failure), which makes even a payment safe to retry.
+    """
 
     default_retryable = True
+    default_maybe_processed = True
 
     def __init__(
         self,
@@ -253,6 +267,8 @@ class CircuitOpenError(ConnectorError):
 
 class VendorError(ConnectorError):
     """The vendor answered, with an error: `code` and `vendor_message` are its own."""
+
+    default_maybe_processed = True
 
     def __init__(
         self,

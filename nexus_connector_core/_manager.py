@@ -38,6 +38,7 @@ from ._observe import (
 )
 from ._plugins import PluginRegistry
 from ._runtime import Runtime
+from ._state import BackendSettings
 
 __all__ = ["AsyncConnectorManager", "ConnectorManager"]
 
@@ -46,6 +47,7 @@ C = TypeVar("C", bound=ConnectorCore[Any])
 
 class _ManagerBase(Generic[C]):
     _types: Mapping[str, type[C]]
+    _async = False
 
     def __init__(
         self,
@@ -53,9 +55,19 @@ class _ManagerBase(Generic[C]):
         *,
         clock: Clock | None = None,
         loggers: Sequence[CallLogger] = (),
+        state: Any = None,
     ) -> None:
         self.config = config
         self.clock = clock or SYSTEM_CLOCK
+        self._owns_state = state is None
+        if state is None:
+            registration = config.state.backend
+            factory = registration.load_async() if self._async else registration.load()
+            state = factory(
+                BackendSettings(
+                    options=config.state.options, clock=self.clock, prefix=config.state.prefix
+                )
+            )
         self._memory_log: MemoryCallLogger | None = None
         configured: list[CallLogger] = []
         for kind in config.observability.loggers:
@@ -64,7 +76,12 @@ class _ManagerBase(Generic[C]):
                 configured.append(self._memory_log)
             else:
                 configured.append(LoggingCallLogger())
-        self._runtime = Runtime(self.clock, Observer([*configured, *loggers]))
+        self._runtime = Runtime(
+            self.clock,
+            Observer([*configured, *loggers]),
+            state,
+            fail_open=config.state.fail_mode == "open",
+        )
         self._connectors: dict[str, C] = {}
         self._lock = threading.Lock()
 
@@ -77,15 +94,22 @@ class _ManagerBase(Generic[C]):
         environ: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         loggers: Sequence[CallLogger] = (),
+        state: Any = None,
     ) -> Self:
         """Build a manager from a config file path or mapping.
 
         With no `source`, reads ``$NEXUS_CONNECTOR_CONFIG`` or ``./connectors.toml``.
         `registry` defaults to every installed plugin; `environ` to ``os.environ`` (for
-        ``NEXUS_CONNECTOR__...`` overrides and ``env:`` secrets).
+        ``NEXUS_CONNECTOR__...`` overrides and ``env:`` secrets). `state` replaces the
+        configured state backend (tests use it to make two managers share one).
         """
         config = load_config(source, registry=registry, environ=environ)
-        return cls(config, clock=clock, loggers=loggers)
+        return cls(config, clock=clock, loggers=loggers, state=state)
+
+    @property
+    def state(self) -> Any:
+        """The state backend: breakers, limiters and idempotency records live there."""
+        return self._runtime.state
 
     def _get(self, name: str, category: str | None) -> C:
         found = self._connectors.get(name)
@@ -191,11 +215,15 @@ class ConnectorManager(_ManagerBase[Connector]):
     def close(self) -> None:
         """Release every adapter; later calls raise. Calling it again does nothing."""
         errors = []
+        if self.closed:
+            return
         for connector in self._take_connectors():
             try:
                 connector.close()
             except Exception as exc:  # noqa: BLE001 - close the others, then report
                 errors.append(exc)
+        if self._owns_state:
+            self._runtime.state.close()
         if errors:
             raise errors[0]
 
@@ -219,6 +247,7 @@ class AsyncConnectorManager(_ManagerBase[AsyncConnector]):
     """
 
     _types = ASYNC_CONNECTOR_TYPES
+    _async = True
 
     @overload
     def connector(self, name: str, category: Literal["email"]) -> AsyncEmailConnector: ...
@@ -266,11 +295,15 @@ class AsyncConnectorManager(_ManagerBase[AsyncConnector]):
     async def aclose(self) -> None:
         """Release every adapter; later calls raise. Calling it again does nothing."""
         errors = []
+        if self.closed:
+            return
         for connector in self._take_connectors():
             try:
                 await connector.aclose()
             except Exception as exc:  # noqa: BLE001 - close the others, then report
                 errors.append(exc)
+        if self._owns_state:
+            await self._runtime.state.aclose()
         if errors:
             raise errors[0]
 

@@ -40,6 +40,9 @@ class IntegrationLogRecord(msgspec.Struct, frozen=True, kw_only=True):
         retryable: whether that error was marked retryable.
         idempotency_key: the key the call carried.
         trace_id: the OpenTelemetry trace id, when a span was recording.
+        fallback_from: the vendors that were given up on before `vendor` answered.
+        replayed: the outcome was replayed from the idempotency store (no vendor call).
+        cached: the result came from the read cache (no vendor call).
     """
 
     id: str
@@ -56,6 +59,9 @@ class IntegrationLogRecord(msgspec.Struct, frozen=True, kw_only=True):
     retryable: bool | None = None
     idempotency_key: str | None = None
     trace_id: str | None = None
+    fallback_from: tuple[str, ...] = ()
+    replayed: bool = False
+    cached: bool = False
 
 
 @runtime_checkable
@@ -118,11 +124,19 @@ class Observer:
 
     def __init__(self, loggers: Sequence[CallLogger]) -> None:
         self.loggers = tuple(loggers)
+        # Stdlib loggers are asked on each call whether they would write (their level can
+        # change at run time); the others always take records.
+        self._conditional = tuple(lg for lg in self.loggers if isinstance(lg, LoggingCallLogger))
+        self._always = tuple(lg for lg in self.loggers if not isinstance(lg, LoggingCallLogger))
 
     def _active(self) -> tuple[CallLogger, ...]:
-        return tuple(
-            lg for lg in self.loggers if not isinstance(lg, LoggingCallLogger) or lg.enabled()
-        )
+        conditional = self._conditional
+        if not conditional:
+            return self._always
+        if len(conditional) == 1:  # the usual set-up: one stdlib logger
+            return self._always + conditional if conditional[0].enabled() else self._always
+        enabled = tuple(lg for lg in conditional if lg.enabled())
+        return self._always + enabled if enabled else self._always
 
     def _emit(
         self,
@@ -148,7 +162,10 @@ class Observer:
             error_message=str(error) if error is not None else None,
             retryable=getattr(error, "retryable", None) if error is not None else None,
             idempotency_key=ctx.idempotency_key,
-            trace_id=ctx.extras.get("trace_id"),
+            trace_id=ctx.extra("trace_id"),
+            fallback_from=tuple(ctx.extra("fallback_from") or ()),
+            replayed=bool(ctx.extra("idempotent_replay")),
+            cached=bool(ctx.extra("cache_hit")),
         )
         for logger in loggers:
             try:

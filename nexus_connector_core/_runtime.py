@@ -1,23 +1,49 @@
-"""What a manager shares with its connectors: the clock, the observer, the open/closed state."""
+"""What a manager shares with its connectors: clock, observer, state backend, open/closed."""
 
 from __future__ import annotations
+
+import weakref
+from typing import Any
 
 from ._clock import Clock
 from ._errors import ConnectorError
 from ._observe import Observer
+from ._resilience.watchdog import Watchdog
 
 __all__ = ["Runtime"]
 
 
 class Runtime:
-    """The per-manager services every connector uses."""
+    """The per-manager services every connector uses.
 
-    __slots__ = ("clock", "closed", "observer")
+    `state` is the state backend: a `StateBackend` for the sync manager, an
+    `AsyncStateBackend` for the async one. `fail_open` says what to do when it is down.
+    """
 
-    def __init__(self, clock: Clock, observer: Observer) -> None:
+    __slots__ = ("_last", "_watchdogs", "clock", "closed", "fail_open", "observer", "state")
+
+    def __init__(self, clock: Clock, observer: Observer, state: Any, *, fail_open: bool) -> None:
         self.clock = clock
         self.observer = observer
+        self.state = state
+        self.fail_open = fail_open
         self.closed = False
+        self._watchdogs: weakref.WeakKeyDictionary[Any, Watchdog] = weakref.WeakKeyDictionary()
+        self._last: tuple[Any, Watchdog] | None = None
+
+    def watchdog(self) -> Watchdog:
+        """The attempt-timeout watchdog of the running event loop."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0] is loop:
+            return last[1]
+        watchdog = self._watchdogs.get(loop)
+        if watchdog is None:
+            watchdog = self._watchdogs[loop] = Watchdog(loop)
+        self._last = (loop, watchdog)
+        return watchdog
 
     def ensure_open(self) -> None:
         if self.closed:

@@ -200,14 +200,23 @@ def test_call_on_an_invalid_config_exits_3(tmp_path: Path) -> None:
     assert "connectors.email.vendor: missing required key" in err
 
 
-def test_demo_shows_a_call_a_vendor_switch_and_the_log_record() -> None:
+def test_demo_shows_a_call_a_switch_retries_a_breaker_a_fallback_and_the_log() -> None:
     code, out, _ = _run("demo")
     assert code == 0
     assert "sent: vendor='memory'" in out
     assert "memory: stored invoices/2026/0042.txt" in out
     assert "filesystem: stored invoices/2026/0042.txt" in out
+    assert "email.send failed once: VendorUnavailableError, not retried" in out
+    assert "payment.purchase failed twice: succeeded on attempt 3" in out
+    assert "put #1: memory tried 3x, served by 'filesystem'; breaker closed" in out
+    assert "put #6: memory tried 0x, served by 'filesystem'; breaker open" in out
     record = json.loads(out[out.index("{") : out.rindex("}") + 1])
-    assert (record["connector"], record["status"]) == ("payment", "ok")
+    assert (record["connector"], record["vendor"], record["status"]) == (
+        "cloud_storage",
+        "filesystem",
+        "ok",
+    )
+    assert record["fallback_from"] == ["memory"]
 
 
 @pytest.mark.skipif(

@@ -21,6 +21,7 @@ from nexus_connector_core import (
     EmailConnector,
     EmailMessage,
     IntegrationLogRecord,
+    MemoryCallLogger,
     PluginError,
     PluginRegistry,
     Registrar,
@@ -44,7 +45,7 @@ def notify_customer(email: EmailConnector) -> str:
 
 def _config(vendor: str = "memory", **extra: Any) -> dict[str, Any]:
     table: dict[str, Any] = {"vendor": vendor, **extra}
-    return {"connectors": {"email": table}}
+    return {"connectors": {"email": table}, "observability": {"loggers": ["memory"]}}
 
 
 @pytest.fixture
@@ -293,7 +294,8 @@ async def test_the_async_manager_runs_the_same_pipeline(registry: PluginRegistry
         "connectors": {
             "email": {"vendor": "memory", "options": {"latency": 0.5}},
             "sms": {"vendor": "memory"},
-        }
+        },
+        "observability": {"loggers": ["memory"]},
     }
     async with AsyncConnectorManager.from_config(config, registry=registry, clock=clock) as manager:
         receipt = await manager.email.send(MESSAGE)
@@ -329,9 +331,12 @@ def test_invoke_runs_an_operation_by_name(registry: PluginRegistry) -> None:
 def test_the_manager_is_safe_to_share_between_threads(registry: PluginRegistry) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    with ConnectorManager.from_config(EMBEDDED_DEFAULTS, registry=registry) as manager:
+    log = MemoryCallLogger()
+    with ConnectorManager.from_config(
+        EMBEDDED_DEFAULTS, registry=registry, loggers=[log]
+    ) as manager:
         with ThreadPoolExecutor(8) as pool:
             ids = list(pool.map(lambda _: manager.email.send(MESSAGE).vendor_id, range(400)))
         assert len(set(ids)) == 400
         assert len(manager.email.adapter.calls) == 400
-        assert len(manager.call_log) == 400
+        assert len(log.records()) == 400

@@ -1,0 +1,306 @@
+"""One ``[connectors.<name>]`` table: as written, and resolved against the installed plugins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from ._adapters import AdapterSettings
+from ._categories import CATEGORIES, CATEGORY_KEYS
+from ._clock import Clock
+from ._config_problems import KeyPath, Problems
+from ._credentials import CredentialProvider, Secret, resolve_reference
+from ._errors import ConnectorError, VendorNotFoundError
+from ._plugins import PluginRegistry
+from ._registration import Registration
+from ._resilience.config import ResilienceConfig
+
+__all__ = [
+    "ConnectorConfig",
+    "ConnectorSettings",
+    "FallbackVendor",
+    "VendorSettings",
+    "resolve_connector",
+]
+
+ENV_PREFIX = "NEXUS_CONNECTOR__"
+_CONNECTOR_NAME = re.compile(r"[a-z](?:[a-z0-9]|_(?!_))*")
+
+
+class FallbackVendor(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A fallback vendor with its own options and credentials (``fallback = [{...}]``)."""
+
+    vendor: str
+    options: dict[str, Any] = {}
+    credentials: dict[str, str] = {}
+
+
+class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One ``[connectors.<name>]`` table as written."""
+
+    #: The vendor key that serves this connector (``memory``, ``smtp``, ``stripe``...).
+    vendor: str
+    #: The category; defaults to the connector's name.
+    category: str | None = None
+    #: Vendor-specific options, checked against the options type the vendor registered.
+    options: dict[str, Any] = {}
+    #: Credential name -> secret reference (``env:NAME``, ``file:PATH``, ``provider:name``).
+    credentials: dict[str, str] = {}
+    #: Vendors tried in order when the primary's breaker is open or it failed for good:
+    #: vendor keys, or tables with their own options and credentials.
+    fallback: list[str | FallbackVendor] = []
+    #: Keys of registered middleware to add to this connector's pipeline, outermost first.
+    middleware: list[str] = []
+    #: The resilience policies (checked separately, per operation).
+    resilience: dict[str, Any] = {}
+
+
+class VendorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """One vendor of a connector's chain, resolved: registration, options, secrets."""
+
+    registration: Registration
+    options: Any = None
+    credentials: Mapping[str, Secret] = {}
+
+    @property
+    def key(self) -> str:
+        return self.registration.key
+
+
+class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """A connector, checked and resolved.
+
+    `vendors` is the chain: the primary vendor first, then the fallbacks in order.
+    `resilience` has the policies of every operation of the category, by operation name.
+    """
+
+    name: str
+    category: str
+    vendors: tuple[VendorSettings, ...]
+    middleware: tuple[Registration, ...] = ()
+    resilience: Mapping[str, ResilienceConfig] = {}
+
+    @property
+    def vendor(self) -> Registration:
+        """The primary vendor's registration."""
+        return self.vendors[0].registration
+
+    @property
+    def options(self) -> Any:
+        """The primary vendor's options."""
+        return self.vendors[0].options
+
+    @property
+    def credentials(self) -> Mapping[str, Secret]:
+        """The primary vendor's credentials."""
+        return self.vendors[0].credentials
+
+    def adapter_settings(self, clock: Clock, index: int = 0) -> AdapterSettings:
+        """What the constructor of vendor `index` of the chain receives."""
+        vendor = self.vendors[index]
+        return AdapterSettings(
+            connector=self.name,
+            category=self.category,
+            vendor=vendor.key,
+            options=vendor.options,
+            credentials=vendor.credentials,
+            clock=clock,
+        )
+
+
+Providers = Callable[[str], CredentialProvider | None]
+
+
+def resolve_connector(
+    name: str,
+    table: Any,
+    *,
+    registry: PluginRegistry,
+    providers: Providers,
+    problems: Problems,
+) -> ConnectorSettings | None:
+    """Check one connector table and resolve it; None (with problems recorded) if invalid."""
+    path: KeyPath = ("connectors", name)
+    if not _CONNECTOR_NAME.fullmatch(name):
+        problems.add(
+            path,
+            "a connector name must be lowercase letters, digits and single '_', starting "
+            f"with a letter (it becomes part of {ENV_PREFIX}CONNECTORS__<NAME>__... variables)",
+        )
+        return None
+    raw = problems.convert(table, ConnectorConfig, path)
+    if raw is None:
+        return None
+    category = raw.category or name
+    if category not in CATEGORIES:
+        if raw.category is None:
+            problems.add(
+                path,
+                f"{name!r} is not a category, so say which one it is: category = one of "
+                f"{', '.join(CATEGORY_KEYS)}",
+            )
+        else:
+            problems.add(
+                (*path, "category"),
+                f"unknown category {category!r}; expected one of: {', '.join(CATEGORY_KEYS)}",
+            )
+        return None
+
+    resolver = _VendorResolver(name, category, registry, providers, problems)
+    chain = [resolver.resolve(raw.vendor, raw.options, raw.credentials, path, is_primary=True)]
+    seen = {raw.vendor}
+    for index, written in enumerate(raw.fallback):
+        where = (*path, "fallback", index)
+        if isinstance(written, str):
+            entry, key_path = FallbackVendor(vendor=written), where
+        else:
+            entry, key_path = written, (*where, "vendor")
+        if entry.vendor in seen:
+            problems.add(key_path, f"vendor {entry.vendor!r} is already in this connector's chain")
+            chain.append(None)
+            continue
+        seen.add(entry.vendor)
+        chain.append(
+            resolver.resolve(
+                entry.vendor, entry.options, entry.credentials, where, key_path=key_path
+            )
+        )
+
+    middleware = []
+    ok = True
+    for index, key in enumerate(raw.middleware):
+        try:
+            middleware.append(registry.find("middleware", key))
+        except ConnectorError as exc:
+            problems.add((*path, "middleware", index), exc.message)
+            ok = False
+    resilience = _resilience(category, raw.resilience, (*path, "resilience"), problems)
+    vendors = tuple(v for v in chain if v is not None)
+    if not ok or resilience is None or len(vendors) != len(chain):
+        return None
+    return ConnectorSettings(
+        name=name,
+        category=category,
+        vendors=vendors,
+        middleware=tuple(middleware),
+        resilience=resilience,
+    )
+
+
+class _VendorResolver:
+    """Resolves one vendor entry of a connector: registration, options, credentials."""
+
+    def __init__(
+        self,
+        connector: str,
+        category: str,
+        registry: PluginRegistry,
+        providers: Providers,
+        problems: Problems,
+    ) -> None:
+        self.connector = connector
+        self.category = category
+        self.registry = registry
+        self.providers = providers
+        self.problems = problems
+
+    def resolve(
+        self,
+        key: str,
+        options: dict[str, Any],
+        credentials: dict[str, str],
+        path: KeyPath,
+        *,
+        is_primary: bool = False,
+        key_path: KeyPath | None = None,
+    ) -> VendorSettings | None:
+        problems = self.problems
+        key_path = key_path or (*path, "vendor")
+        try:
+            registration = self.registry.find(self.category, key)
+            options_type = registration.options_type()
+        except VendorNotFoundError as exc:
+            problems.add_vendor_not_found(key_path, exc)
+            return None
+        except ConnectorError as exc:
+            problems.add(key_path, exc.message)
+            return None
+        ok = True
+        decoded: Any = options
+        if options_type is not None:
+            decoded = problems.convert(options, options_type, (*path, "options"))
+            ok = decoded is not None
+        elif options:
+            problems.add((*path, "options"), f"vendor {key!r} takes no options")
+            ok = False
+        secrets: dict[str, Secret] = {}
+        for needed in registration.credentials:
+            if needed not in credentials:
+                hint = f"{self.connector}_{needed}" if is_primary else f"{key}_{needed}"
+                problems.add(
+                    (*path, "credentials", needed),
+                    f"vendor {key!r} needs credential {needed!r}; set it to a reference "
+                    f'such as "env:{hint.upper()}"',
+                )
+                ok = False
+        for name, reference in credentials.items():
+            try:
+                secrets[name] = resolve_reference(reference, self.providers)
+            except ConnectorError as exc:
+                problems.add((*path, "credentials", name), exc.message)
+                ok = False
+        if not ok:
+            return None
+        return VendorSettings(registration=registration, options=decoded, credentials=secrets)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resilience(
+    category: str, table: dict[str, Any], path: KeyPath, problems: Problems
+) -> dict[str, ResilienceConfig] | None:
+    """The policies of every operation: the connector's table, overridden per operation."""
+    table = dict(table)
+    per_operation = table.pop("operations", {})
+    base = problems.convert(table, ResilienceConfig, path)
+    if base is None:
+        return None
+    if not isinstance(per_operation, dict):
+        problems.add((*path, "operations"), "expected a table of operation names")
+        return None
+    operations = CATEGORIES[category].operations
+    resolved = {}
+    ok = True
+    for op_name in per_operation:
+        if op_name not in operations:
+            problems.add(
+                (*path, "operations", op_name),
+                f"{category} has no operation {op_name!r}; it has: {', '.join(operations)}",
+            )
+            ok = False
+    for op_name in operations:
+        override = per_operation.get(op_name)
+        if override is None:
+            resolved[op_name] = base
+            continue
+        if not isinstance(override, dict):
+            problems.add((*path, "operations", op_name), "expected a table")
+            ok = False
+            continue
+        config = problems.convert(
+            _merge(table, override), ResilienceConfig, (*path, "operations", op_name)
+        )
+        ok = ok and config is not None
+        resolved[op_name] = config
+    return resolved if ok else None

@@ -1,0 +1,490 @@
+"""The attempts at one vendor: retry, circuit breaker, rate limit, bulkhead and timeout.
+
+These policies interlock (a retry needs the breaker's and the budget's consent, a
+Retry-After must fit the deadline, a reserved rate-limit slot is waited for within it), so
+they run as one loop per vendor rather than as separate steps: one admission (one round
+trip to a remote backend) before each attempt, one record after it. The decisions live in
+`VendorPolicy`, shared by the synchronous and the asynchronous loop, which differ only in
+how they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._context import CallContext
+from .._errors import (
+    CircuitOpenError,
+    ConnectorError,
+    RateLimitExceededError,
+    StateBackendUnavailableError,
+    VendorTimeoutError,
+)
+from .._operations import Operation
+from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
+from .backoff import Backoff
+from .config import ResilienceConfig
+from .errors import error_classes
+from .watchdog import Watchdog
+
+__all__ = ["Bulkhead", "VendorPolicy"]
+
+_log = logging.getLogger("nexus_connector.resilience")
+_UNGUARDED = GuardPlan()
+
+Handler = Callable[[Any, CallContext], Any]
+AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
+
+
+class Bulkhead:
+    """At most `limit` calls in flight per connector in this process, sync or async.
+
+    A counter under a lock, not a semaphore: taking a free slot is the common case and costs
+    one lock round, sync or async; only a full bulkhead with `max_wait` waits for a slot.
+    """
+
+    def __init__(self, limit: int, max_wait: float) -> None:
+        self.limit = limit
+        self.max_wait = max_wait
+        self.in_flight = 0
+        self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
+
+    def _full(self) -> RateLimitExceededError:
+        return RateLimitExceededError(
+            f"bulkhead full: {self.limit} calls already in flight", local=True, retry_after=None
+        )
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free."""
+        with self._lock:
+            if self.in_flight < self.limit:
+                self.in_flight += 1
+                return True
+            return False
+
+    def acquire(self) -> None:
+        """Take a slot, waiting up to `max_wait` for one; raise when none frees up."""
+        with self._lock:
+            if self.in_flight >= self.limit and not (
+                self.max_wait > 0
+                and self._freed.wait_for(lambda: self.in_flight < self.limit, self.max_wait)
+            ):
+                raise self._full()
+            self.in_flight += 1
+
+    async def wait_for_slot(self, clock_sleep: Callable[[float], Awaitable[None]]) -> None:
+        """The async slow path after `try_acquire` failed: poll until `max_wait` is spent."""
+        waited = 0.0
+        while waited < self.max_wait:
+            step = min(0.005, self.max_wait - waited)
+            await clock_sleep(step)
+            waited += step
+            if self.try_acquire():
+                return
+        raise self._full()
+
+    def release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self._freed.notify()
+
+
+class VendorPolicy:
+    """The decisions of the attempt loop for one operation at one vendor."""
+
+    def __init__(
+        self,
+        *,
+        connector: str,
+        vendor: str,
+        operation: Operation[Any, Any],
+        config: ResilienceConfig,
+        honours_keys: bool,
+        fail_open: bool,
+        bulkhead: Bulkhead | None,
+    ) -> None:
+        retry = config.retry
+        self.connector = connector
+        self.vendor = vendor
+        self.operation = operation
+        self.timeout = config.timeout
+        self.deadline = config.deadline
+        self.max_attempts = retry.max_attempts if retry.enabled else 1
+        self.backoff = Backoff(
+            retry.backoff,
+            base=retry.base,
+            max_delay=retry.max_delay,
+            multiplier=retry.multiplier,
+            jitter=retry.jitter,
+        )
+        self.retry_on = error_classes(retry.retry_on, "retry_on")
+        self.retry_on_status = frozenset(retry.retry_on_status)
+        self.respect_retry_after = retry.respect_retry_after
+        self.max_retry_after = retry.max_retry_after
+        breaker = config.circuit_breaker if config.circuit_breaker.enabled else None
+        self.failure_on = error_classes(breaker.failure_on, "failure_on") if breaker else ()
+        # A non-idempotent call to a vendor that honours keys gets one, so it may be retried.
+        self.makes_key = honours_keys and not operation.idempotent
+        self.honours_keys = honours_keys
+        self.fail_open = fail_open
+        self.bulkhead = bulkhead
+        self.plan = self._plan(config)
+        limit = config.rate_limit
+        self.limit_wait = (
+            (limit.max_wait if limit.max_wait is not None else float("inf"))
+            if limit is not None and limit.enabled and limit.wait
+            else 0.0
+        )
+
+    def _plan(self, config: ResilienceConfig) -> GuardPlan | None:
+        scope = f"{self.connector}:{self.vendor}"
+        op_scope = f"{scope}:{self.operation.name}"
+        breaker = config.circuit_breaker
+        limit = config.rate_limit
+        budget = config.retry.budget
+        plan = GuardPlan(
+            breaker_key=op_scope if breaker.scope == "operation" else scope,
+            breaker=breaker.policy() if breaker.enabled else None,
+            limit_key=op_scope if limit and limit.scope == "operation" else scope,
+            limit=limit.policy() if limit and limit.enabled else None,
+            budget_key=scope,
+            budget=budget.policy() if budget and budget.enabled and config.retry.enabled else None,
+        )
+        if plan.breaker is None and plan.limit is None and plan.budget is None:
+            return None
+        return plan
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def start(self, ctx: CallContext) -> None:
+        """Per call, before the first attempt: the deadline and, when useful, a key."""
+        if ctx.deadline is None and self.deadline is not None:
+            ctx.deadline = ctx.clock.monotonic() + self.deadline
+        if self.makes_key and ctx.idempotency_key is None:
+            ctx.idempotency_key = "nc-" + os.urandom(16).hex()
+
+    def remaining(self, ctx: CallContext, last_error: BaseException | None) -> float | None:
+        """Seconds left before the deadline; raises when none are left."""
+        if ctx.deadline is None:
+            return None
+        remaining = ctx.deadline - ctx.clock.monotonic()
+        if remaining <= 0:
+            raise self.deadline_error(ctx, last_error)
+        return remaining
+
+    def max_wait(self, remaining: float | None) -> float:
+        """How far ahead the limiter may reserve a slot for this attempt."""
+        return self.limit_wait if remaining is None else min(self.limit_wait, remaining)
+
+    def attempt_timeout(self, remaining: float | None) -> float | None:
+        timeout = self.timeout
+        if remaining is None:
+            return timeout
+        return remaining if timeout is None or remaining < timeout else timeout
+
+    def deadline_error(
+        self, ctx: CallContext, last_error: BaseException | None
+    ) -> VendorTimeoutError:
+        error = VendorTimeoutError(
+            f"deadline of {self.deadline} s exceeded after {ctx.attempt} attempt(s)",
+            maybe_processed=getattr(last_error, "maybe_processed", ctx.attempt > 0),
+        )
+        error.__cause__ = last_error
+        error.deadline_exceeded = True  # type: ignore[attr-defined]
+        return error
+
+    def rejection(self, admission: Admission, last_error: BaseException | None) -> BaseException:
+        """The error for an attempt the guard refused."""
+        if admission.reason == "circuit_open":
+            error: ConnectorError = CircuitOpenError(
+                f"circuit breaker of vendor {self.vendor!r} is {admission.state.replace('_', '-')}"
+                f"; retry in {admission.retry_after:.1f} s",
+                retry_after=admission.retry_after,
+            )
+        elif admission.reason == "rate_limited":
+            error = RateLimitExceededError(
+                f"rate limit of connector {self.connector!r} reached; retry in "
+                f"{admission.retry_after:.3f} s",
+                retry_after=admission.retry_after,
+                local=True,
+            )
+        else:  # the retry budget: the vendor's own error is the one worth reporting
+            assert last_error is not None
+            last_error.add_note("not retried: the retry budget of this vendor is spent")
+            return last_error
+        error.__cause__ = last_error
+        return error
+
+    def counts_as_failure(self, error: BaseException) -> bool:
+        if isinstance(error, RateLimitExceededError) and error.local:
+            return False
+        return isinstance(error, self.failure_on)
+
+    def retry_delay(
+        self, error: BaseException, retries: int, previous: float, ctx: CallContext
+    ) -> float | None:
+        """Seconds to wait before retrying after `error`, or None not to retry."""
+        if retries + 1 >= self.max_attempts or not isinstance(error, ConnectorError):
+            return None
+        if isinstance(error, CircuitOpenError) or getattr(error, "local", False):
+            return None  # our own guard said no; trying again at once will not change that
+        if getattr(error, "deadline_exceeded", False):
+            return None
+        status = getattr(error, "status_code", None)
+        if not (isinstance(error, self.retry_on) or status in self.retry_on_status):
+            return None
+        if (
+            not self.operation.idempotent
+            and error.maybe_processed
+            and not (self.honours_keys and ctx.idempotency_key)
+        ):
+            return None  # the vendor may have acted: repeating could charge twice
+        delay = self.backoff.delay(retries + 1, previous)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None and self.respect_retry_after:
+            if retry_after > self.max_retry_after:
+                return None
+            delay = max(delay, retry_after)
+        if ctx.deadline is not None and ctx.clock.monotonic() + delay >= ctx.deadline:
+            return None  # waiting would outlast the deadline: the vendor's error says more
+        return delay
+
+    def backend_down(self, error: StateBackendUnavailableError) -> None:
+        """Fail open (log and go on) or closed (raise), as configured."""
+        if not self.fail_open:
+            raise error
+        _log.warning(
+            "state backend unavailable, calling %s/%s.%s without its guard: %s",
+            self.connector,
+            self.vendor,
+            self.operation.name,
+            error,
+        )
+
+    # -- the loops ---------------------------------------------------------------------------
+
+    def wrap(  # noqa: PLR0915 - one loop on the hot path; helpers would add frames
+        self, method: Handler, backend: StateBackend
+    ) -> Handler:
+        """The synchronous attempt loop around an adapter method."""
+        plan = self.plan
+        recorded = plan or _UNGUARDED  # what outcomes are recorded against (admitted => plan)
+        bulkhead = self.bulkhead
+        vendor = self.vendor
+        timeout = self.timeout
+        own_deadline = self.deadline
+        limit_wait = self.limit_wait
+        makes_key = self.makes_key
+        admit = backend.admit
+        record = backend.record
+
+        def attempts(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
+            clock = ctx.clock
+            now = clock.monotonic
+            deadline = ctx.deadline
+            if deadline is None and own_deadline is not None:
+                deadline = ctx.deadline = now() + own_deadline
+            if makes_key and ctx.idempotency_key is None:
+                ctx.idempotency_key = "nc-" + os.urandom(16).hex()
+            ctx.vendor = vendor
+            retries = 0
+            delay = 0.0
+            last_error: BaseException | None = None
+            while True:
+                if deadline is None:
+                    remaining = None
+                    ctx.timeout = timeout
+                else:
+                    remaining = deadline - now()
+                    if remaining <= 0:
+                        raise self.deadline_error(ctx, last_error)
+                    ctx.timeout = remaining if timeout is None or remaining < timeout else timeout
+                admission = None
+                if plan is not None:
+                    try:
+                        admission = admit(
+                            plan,
+                            retry=retries > 0,
+                            max_wait=limit_wait and self.max_wait(remaining),
+                        )
+                    except StateBackendUnavailableError as exc:
+                        self.backend_down(exc)
+                    else:
+                        if not admission.allowed:
+                            raise self.rejection(admission, last_error)
+                        if admission.wait:
+                            clock.sleep(admission.wait)
+                            ctx.timeout = self.attempt_timeout(self.remaining(ctx, last_error))
+                ctx.attempt += 1
+                if bulkhead is not None:
+                    bulkhead.acquire()
+                start = now()
+                try:
+                    result = method(request, ctx)
+                except Exception as error:
+                    if admission is not None:
+                        failed = self.counts_as_failure(error)
+                        self._record(backend, admission, failed, now() - start)
+                    wait = self.retry_delay(error, retries, delay, ctx)
+                    if wait is None:
+                        raise
+                    delay = wait
+                    last_error = error
+                    retries += 1
+                    if delay:
+                        clock.sleep(delay)
+                    continue
+                finally:
+                    if bulkhead is not None:
+                        bulkhead.release()
+                if admission is not None:
+                    try:
+                        record(recorded, admission, failed=False, duration=now() - start)
+                    except StateBackendUnavailableError as exc:
+                        self.backend_down(exc)
+                return result
+
+        return attempts
+
+    def _record(
+        self, backend: StateBackend, admission: Admission, failed: bool, duration: float
+    ) -> None:
+        assert self.plan is not None
+        try:
+            backend.record(self.plan, admission, failed=failed, duration=duration)
+        except StateBackendUnavailableError as exc:
+            self.backend_down(exc)
+
+    async def _arecord(
+        self, backend: AsyncStateBackend, admission: Admission, failed: bool, duration: float
+    ) -> None:
+        assert self.plan is not None
+        try:
+            await backend.record(self.plan, admission, failed=failed, duration=duration)
+        except StateBackendUnavailableError as exc:
+            self.backend_down(exc)
+
+    def wrap_async(  # noqa: PLR0915 - one loop on the hot path; helpers would add frames
+        self,
+        method: AsyncHandler,
+        backend: AsyncStateBackend,
+        watchdogs: Callable[[], Watchdog],
+    ) -> AsyncHandler:
+        """The asynchronous attempt loop: the same decisions, and timeouts by cancellation
+        (through the event loop's `Watchdog`)."""
+        plan = self.plan
+        recorded = plan or _UNGUARDED  # what outcomes are recorded against (admitted => plan)
+        bulkhead = self.bulkhead
+        vendor = self.vendor
+        timeout = self.timeout
+        own_deadline = self.deadline
+        limit_wait = self.limit_wait
+        makes_key = self.makes_key
+        # A backend that never blocks (memory) is called without awaiting.
+        direct: StateBackend | None = getattr(backend, "nonblocking", None)
+
+        async def attempts(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
+            clock = ctx.clock
+            now = clock.monotonic
+            deadline = ctx.deadline
+            if deadline is None and own_deadline is not None:
+                deadline = ctx.deadline = now() + own_deadline
+            if makes_key and ctx.idempotency_key is None:
+                ctx.idempotency_key = "nc-" + os.urandom(16).hex()
+            ctx.vendor = vendor
+            retries = 0
+            delay = 0.0
+            last_error: BaseException | None = None
+            while True:
+                if deadline is None:
+                    remaining = None
+                    attempt_timeout = timeout
+                else:
+                    remaining = deadline - now()
+                    if remaining <= 0:
+                        raise self.deadline_error(ctx, last_error)
+                    attempt_timeout = (
+                        remaining if timeout is None or remaining < timeout else timeout
+                    )
+                admission = None
+                if plan is not None:
+                    max_wait = limit_wait and self.max_wait(remaining)
+                    try:
+                        if direct is not None:
+                            admission = direct.admit(plan, retry=retries > 0, max_wait=max_wait)
+                        else:
+                            admission = await backend.admit(
+                                plan, retry=retries > 0, max_wait=max_wait
+                            )
+                    except StateBackendUnavailableError as exc:
+                        self.backend_down(exc)
+                    else:
+                        if not admission.allowed:
+                            raise self.rejection(admission, last_error)
+                        if admission.wait:
+                            await clock.asleep(admission.wait)
+                            remaining = self.remaining(ctx, last_error)
+                            attempt_timeout = self.attempt_timeout(remaining)
+                ctx.timeout = attempt_timeout
+                ctx.attempt += 1
+                if bulkhead is not None and not bulkhead.try_acquire():
+                    await bulkhead.wait_for_slot(clock.asleep)
+                watch = None
+                start = now()
+                try:
+                    if attempt_timeout is not None:
+                        watchdog = watchdogs()
+                        watch = watchdog.watch(attempt_timeout)
+                        try:
+                            result = await method(request, ctx)
+                        except asyncio.CancelledError as exc:
+                            if not watch.timed_out():
+                                raise
+                            raise self._timed_out(ctx, attempt_timeout, remaining) from exc
+                        finally:
+                            watchdog.release(watch)
+                    else:
+                        result = await method(request, ctx)
+                except Exception as error:
+                    if admission is not None:
+                        failed = self.counts_as_failure(error)
+                        await self._arecord(backend, admission, failed, now() - start)
+                    wait = self.retry_delay(error, retries, delay, ctx)
+                    if wait is None:
+                        raise
+                    delay = wait
+                    last_error = error
+                    retries += 1
+                    if delay:
+                        await clock.asleep(delay)
+                    continue
+                finally:
+                    if bulkhead is not None:
+                        bulkhead.release()
+                if admission is not None:
+                    try:
+                        duration = now() - start
+                        if direct is not None:
+                            direct.record(recorded, admission, failed=False, duration=duration)
+                        else:
+                            await backend.record(
+                                recorded, admission, failed=False, duration=duration
+                            )
+                    except StateBackendUnavailableError as exc:
+                        self.backend_down(exc)
+                return result
+
+        return attempts
+
+    def _timed_out(
+        self, ctx: CallContext, timeout: float, remaining: float | None
+    ) -> VendorTimeoutError:
+        if remaining is not None and timeout >= remaining:
+            return self.deadline_error(ctx, None)
+        return VendorTimeoutError(f"no answer within the attempt timeout of {timeout} s")

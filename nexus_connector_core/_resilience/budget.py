@@ -1,0 +1,59 @@
+"""The retry budget's rule: retries may be at most a fraction of first attempts.
+
+Like Finagle's RetryBudget: over the last `window` seconds, a retry is allowed while
+``retries < ratio x first_attempts + min_per_second x window``. Counted in one-second
+buckets, so the window slides smoothly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .._state import BudgetPolicy
+
+__all__ = ["BudgetRecord"]
+
+
+class BudgetRecord:
+    """The first attempts and retries of one budget over its window."""
+
+    __slots__ = ("buckets", "calls", "current", "retries")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()
+        self.calls = 0
+        self.retries = 0
+        self.current: list[int] = [-1, 0, 0]
+
+    def _bucket(self, policy: BudgetPolicy, now: float) -> list[int]:
+        second = int(now)
+        if self.current[0] == second:  # the common case: nothing to slide
+            return self.current
+        horizon = second - int(policy.window)
+        buckets = self.buckets
+        while buckets and buckets[0][0] <= horizon:
+            _, calls, retries = buckets.popleft()
+            self.calls -= calls
+            self.retries -= retries
+        if not buckets or buckets[-1][0] != second:
+            buckets.append([second, 0, 0])
+        self.current = buckets[-1]
+        return self.current
+
+    def allows_retry(self, policy: BudgetPolicy, now: float) -> bool:
+        """Whether one more retry fits the budget now (records nothing)."""
+        self._bucket(policy, now)
+        allowance = policy.ratio * self.calls + policy.min_per_second * policy.window
+        return self.retries + 1 <= allowance
+
+    def count(self, policy: BudgetPolicy, now: float, *, retry: bool) -> None:
+        """Record a first attempt, or a retry."""
+        bucket = self.current
+        if bucket[0] != int(now):
+            bucket = self._bucket(policy, now)
+        if retry:
+            bucket[2] += 1
+            self.retries += 1
+        else:
+            bucket[1] += 1
+            self.calls += 1

@@ -1,0 +1,91 @@
+"""The fallback chain: the next vendor when the primary is shut off or has failed for good.
+
+Each vendor has its own attempt loop (its own breaker and limiter). A vendor is skipped for
+the next when its breaker is open, our limiter or bulkhead refused the call, or it failed
+with a vendor fault after its retries; never after a decline or a bad request (another
+vendor would say the same), never once the deadline is spent, and never for an operation
+that is not idempotent if the failed vendor may have acted on it (that could charge twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from .._context import CallContext
+from .._errors import (
+    CircuitOpenError,
+    ConnectorError,
+    RateLimitExceededError,
+    VendorUnavailableError,
+)
+from .._operations import Operation
+
+__all__ = ["FallbackChain"]
+
+Handler = Callable[[Any, CallContext], Any]
+AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
+
+
+class FallbackChain:
+    """Tries the vendors of a connector in order; `handlers[i]` builds vendor i's loop."""
+
+    def __init__(
+        self,
+        operation: Operation[Any, Any],
+        vendors: Sequence[str],
+        deadline: float | None,
+    ) -> None:
+        self.operation = operation
+        self.vendors = tuple(vendors)
+        self.deadline = deadline
+
+    def should_fall_back(self, error: BaseException, ctx: CallContext) -> bool:
+        """Whether the next vendor may be asked after `error`."""
+        if not isinstance(error, ConnectorError) or getattr(error, "deadline_exceeded", False):
+            return False
+        if ctx.deadline is not None and ctx.clock.monotonic() >= ctx.deadline:
+            return False
+        if isinstance(error, CircuitOpenError):
+            return True
+        if not isinstance(error, VendorUnavailableError | RateLimitExceededError):
+            return False
+        return self.operation.idempotent or not error.maybe_processed
+
+    def _start(self, ctx: CallContext) -> None:
+        if ctx.deadline is None and self.deadline is not None:
+            ctx.deadline = ctx.clock.monotonic() + self.deadline
+
+    def wrap(self, handlers: Sequence[Callable[[], Handler]]) -> Handler:
+        """The synchronous chain over lazily built vendor loops."""
+        last = len(handlers) - 1
+
+        def chain(request: Any, ctx: CallContext) -> Any:
+            self._start(ctx)
+            for index, handler in enumerate(handlers):
+                try:
+                    return handler()(request, ctx)
+                except Exception as error:
+                    if index == last or not self.should_fall_back(error, ctx):
+                        raise
+                    ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
+            raise AssertionError("unreachable: the last vendor's error is raised")
+
+        return chain
+
+    def wrap_async(self, handlers: Sequence[Callable[[], AsyncHandler]]) -> AsyncHandler:
+        """The asynchronous chain over lazily built vendor loops."""
+        last = len(handlers) - 1
+
+        async def chain(request: Any, ctx: CallContext) -> Any:
+            self._start(ctx)
+            for index, handler in enumerate(handlers):
+                try:
+                    return await handler()(request, ctx)
+                except Exception as error:
+                    if index == last or not self.should_fall_back(error, ctx):
+                        raise
+                    ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
+            raise AssertionError("unreachable: the last vendor's error is raised")
+
+        return chain

@@ -1,0 +1,227 @@
+"""Idempotency: one vendor call per idempotency key, however often and however concurrently
+the same request arrives.
+
+The first caller claims the key in the state backend (an in-flight marker that expires if
+its holder dies), calls the vendor and stores the outcome; a repeat with the same request
+gets the stored outcome without a vendor call, a repeat with a different request gets
+`IdempotencyConflictError`, and a concurrent duplicate waits for the first call's outcome.
+Definite vendor answers (a declined card, a rejected request) are stored and replayed like
+results, as Stripe does; failures that may succeed later release the key instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from .._context import CallContext
+from .._errors import IdempotencyConflictError, VendorError
+from .._operations import Operation
+from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
+from .config import IdempotencyConfig
+from .errors import ERROR_CLASSES
+
+__all__ = ["IdempotencyGuard", "fingerprint"]
+
+Handler = Callable[[Any, CallContext], Any]
+AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
+
+
+def _opaque(obj: Any) -> Any:
+    # Streams (files, generators) cannot be hashed without consuming them: they count by
+    # type, so a keyed put of a stream is identified by its key and metadata.
+    return f"<{type(obj).__module__}.{type(obj).__qualname__}>"
+
+
+_FINGERPRINT = msgspec.msgpack.Encoder(enc_hook=_opaque, order="deterministic")
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def fingerprint(request: Any) -> bytes:
+    """A digest of the request: equal requests, equal digests (dict order does not matter)."""
+    return hashlib.sha256(_FINGERPRINT.encode(request)).digest()
+
+
+class _Outcome(msgspec.Struct, array_like=True, omit_defaults=True):
+    result: msgspec.Raw | None = None
+    error: str | None = None
+    message: str = ""
+    code: str | None = None
+    status_code: int | None = None
+
+
+class IdempotencyGuard:
+    """The idempotency step of one operation of one connector."""
+
+    def __init__(
+        self,
+        *,
+        connector: str,
+        operation: Operation[Any, Any],
+        config: IdempotencyConfig,
+        deadline: float | None,
+    ) -> None:
+        self.connector = connector
+        self.operation = operation
+        self.config = config
+        self.max_wait = deadline if deadline is not None else config.claim_ttl
+        self._decoder = msgspec.msgpack.Decoder(operation.result_type)
+        self._paths = [path.split(".") for path in config.derive_from]
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def key(self, request: Any, ctx: CallContext) -> str | None:
+        """The store key of this call, or None when it carries no idempotency key."""
+        key = ctx.idempotency_key
+        if key is None and self._paths:
+            key = self._derive(request)
+            ctx.idempotency_key = key
+        if key is None:
+            return None
+        return f"idem:{self.connector}:{self.operation.name}:{key}"
+
+    def _derive(self, request: Any) -> str | None:
+        parts = []
+        for path in self._paths:
+            value = request
+            for name in path:
+                value = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+            if value is None:
+                return None
+            parts.append(str(value))
+        return "derived:" + ":".join(parts)
+
+    def replay(self, claim: IdempotencyClaim) -> Any:
+        """The stored outcome: the result, or the stored error raised again."""
+        assert claim.outcome is not None
+        outcome = msgspec.msgpack.decode(claim.outcome, type=_Outcome)
+        if outcome.error is None:
+            assert outcome.result is not None
+            return self._decoder.decode(outcome.result)
+        cls = ERROR_CLASSES.get(outcome.error, VendorError)
+        if issubclass(cls, VendorError):
+            raise cls(outcome.message, code=outcome.code, status_code=outcome.status_code)
+        raise cls(outcome.message)
+
+    def conflict(self, key: str, claim: IdempotencyClaim) -> IdempotencyConflictError:
+        shown = key.split(":", 3)[-1]
+        if claim.status == "conflict":
+            message = (
+                f"idempotency key {shown!r} was already used with a different request; "
+                "use a new key for a new request"
+            )
+        else:
+            message = f"a call with idempotency key {shown!r} is still in flight"
+        return IdempotencyConflictError(message, key=shown)
+
+    @staticmethod
+    def stored(result: Any) -> bytes:
+        return _ENCODER.encode(_Outcome(result=msgspec.Raw(_ENCODER.encode(result))))
+
+    @staticmethod
+    def stored_error(error: BaseException) -> bytes | None:
+        """The outcome to keep for `error`, or None when the key should be released."""
+        if isinstance(error, VendorError) and not error.retryable:
+            return _ENCODER.encode(
+                _Outcome(
+                    error=type(error).__name__,
+                    message=error.message,
+                    code=error.code,
+                    status_code=error.status_code,
+                )
+            )
+        return None
+
+    def _poll(self, attempt: int) -> float:
+        return float(min(0.01 * 2**attempt, 0.25))
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def wrap(self, handler: Handler, backend: StateBackend) -> Handler:
+        config = self.config
+
+        def idempotent(request: Any, ctx: CallContext) -> Any:
+            key = self.key(request, ctx)
+            if key is None:
+                return handler(request, ctx)
+            digest = fingerprint(request)
+            clock = ctx.clock
+            give_up = clock.monotonic() + self.max_wait
+            polls = 0
+            while True:
+                claim = backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                if claim.status == "acquired":
+                    break
+                if claim.status == "done":
+                    ctx.extras["idempotent_replay"] = True
+                    return self.replay(claim)
+                if claim.status == "conflict" or not config.wait:
+                    raise self.conflict(key, claim)
+                if clock.monotonic() >= give_up:
+                    raise self.conflict(key, claim)
+                clock.sleep(self._poll(polls))
+                polls += 1
+            owner = claim.owner
+            assert owner is not None
+            try:
+                result = handler(request, ctx)
+            except BaseException as error:
+                outcome = self.stored_error(error)
+                if outcome is None:
+                    backend.idempotency_release(key, owner)
+                else:
+                    backend.idempotency_complete(key, owner, digest, outcome, ttl=config.ttl)
+                raise
+            backend.idempotency_complete(key, owner, digest, self.stored(result), ttl=config.ttl)
+            return result
+
+        return idempotent
+
+    def wrap_async(self, handler: AsyncHandler, backend: AsyncStateBackend) -> AsyncHandler:
+        config = self.config
+
+        def idempotent(request: Any, ctx: CallContext) -> Awaitable[Any]:
+            # Not a coroutine itself: a call without a key awaits the next step directly.
+            key = self.key(request, ctx)
+            if key is None:
+                return handler(request, ctx)
+            return keyed(request, ctx, key)
+
+        async def keyed(request: Any, ctx: CallContext, key: str) -> Any:
+            digest = fingerprint(request)
+            clock = ctx.clock
+            give_up = clock.monotonic() + self.max_wait
+            polls = 0
+            while True:
+                claim = await backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                if claim.status == "acquired":
+                    break
+                if claim.status == "done":
+                    ctx.extras["idempotent_replay"] = True
+                    return self.replay(claim)
+                if claim.status == "conflict" or not config.wait:
+                    raise self.conflict(key, claim)
+                if clock.monotonic() >= give_up:
+                    raise self.conflict(key, claim)
+                await clock.asleep(self._poll(polls))
+                polls += 1
+            owner = claim.owner
+            assert owner is not None
+            try:
+                result = await handler(request, ctx)
+            except BaseException as error:
+                outcome = self.stored_error(error)
+                if outcome is None:
+                    await backend.idempotency_release(key, owner)
+                else:
+                    await backend.idempotency_complete(key, owner, digest, outcome, ttl=config.ttl)
+                raise
+            await backend.idempotency_complete(
+                key, owner, digest, self.stored(result), ttl=config.ttl
+            )
+            return result
+
+        return idempotent

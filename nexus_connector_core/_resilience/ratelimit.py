@@ -1,0 +1,36 @@
+"""The rate limiter's rule: GCRA, the generic cell rate algorithm (a token bucket kept as
+one number, the theoretical arrival time of the next call).
+
+One call is admitted at `now` when ``tat - now <= (capacity - 1) x interval``: the bucket
+has a token. With `max_wait`, a call that would be refused instead reserves the next free
+slot, up to `max_wait` seconds ahead, and waits for it; the reservation is exact, so N
+workers waiting for tokens are spread out instead of stampeding.
+"""
+
+from __future__ import annotations
+
+from .._state import LimitPolicy
+
+__all__ = ["gcra"]
+
+
+def gcra(
+    tat: float, now: float, policy: LimitPolicy, max_wait: float = 0.0
+) -> tuple[bool, float, float]:
+    """Decide one call: ``(allowed, wait_or_retry_after, new_tat)``.
+
+    When allowed, the second value is how long to wait for the reserved slot (0 when a token
+    was free); when refused, how long until one will be. `new_tat` is what to store when
+    allowed (unchanged when refused).
+    """
+    interval = policy.per / policy.rate
+    capacity = policy.burst or max(-int(-policy.rate // 1), 1)
+    tolerance = (capacity - 1) * interval
+    tat = max(tat, now)
+    earliest = tat - tolerance  # the soonest this call may start
+    wait = earliest - now
+    if wait <= 0:
+        return True, 0.0, tat + interval
+    if wait <= max_wait:
+        return True, wait, tat + interval
+    return False, wait, tat

@@ -1,0 +1,91 @@
+"""Attempt timeouts for async calls, by cancellation, without a timer per attempt.
+
+`asyncio.timeout` schedules and cancels one timer per use, which costs more than the rest
+of the pipeline together. A `Watchdog` keeps the deadlines of the attempts in flight on one
+event loop in a heap and arms a single timer for the earliest; an attempt that outlives its
+deadline has its task cancelled, and the attempt loop turns that cancellation into a
+`VendorTimeoutError` (and any other cancellation stays a cancellation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+
+__all__ = ["Watch", "Watchdog"]
+
+
+class Watch:
+    """One attempt under watch: `expired` turns true when the watchdog cancelled it."""
+
+    __slots__ = ("cancelling", "done", "expired", "task", "when")
+
+    def __init__(self, task: asyncio.Task[object], when: float) -> None:
+        self.task = task
+        self.when = when
+        self.cancelling = task.cancelling()
+        self.done = False
+        self.expired = False
+
+    def timed_out(self) -> bool:
+        """After a CancelledError: whether it was this watch's doing (and is now undone)."""
+        if not self.expired:
+            return False
+        # Like asyncio.timeout: only our own cancellation becomes a timeout; a cancellation
+        # from outside that arrived at the same time is left standing.
+        return self.task.uncancel() <= self.cancelling
+
+
+class Watchdog:
+    """The attempt deadlines of one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for = float("inf")
+        self._live = 0
+
+    def watch(self, timeout: float) -> Watch:
+        """Watch the current task for `timeout` seconds; call `release` when it is done."""
+        task = asyncio.current_task(self._loop)
+        assert task is not None, "attempts run in a task"
+        when = self._loop.time() + timeout
+        watch = Watch(task, when)
+        heapq.heappush(self._heap, (when, next(self._order), watch))
+        self._live += 1
+        if when < self._armed_for:
+            self._arm(when)
+        return watch
+
+    def release(self, watch: Watch) -> None:
+        if not watch.done:
+            watch.done = True
+            self._live -= 1
+            # Finished watches leave the heap lazily; compact it when they dominate.
+            if len(self._heap) > 64 and len(self._heap) > 4 * self._live:
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed_for = when
+        self._timer = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._armed_for = float("inf")
+        now = self._loop.time()
+        heap = self._heap
+        while heap and (heap[0][2].done or heap[0][0] <= now):
+            _, _, watch = heapq.heappop(heap)
+            if not watch.done:
+                watch.done = True
+                watch.expired = True
+                self._live -= 1
+                watch.task.cancel()
+        if heap:
+            self._arm(heap[0][0])

@@ -1,0 +1,275 @@
+"""Where policy state that every worker must agree on lives: the state-backend protocols.
+
+A backend keeps four kinds of state behind small atomic operations:
+
+- the *guard* (circuit breaker + rate limiter + retry budget), admitted in one operation and
+  recorded in one, so a remote backend needs one round trip each way per attempt;
+- idempotency records (in-flight markers with an owner and a TTL, then stored outcomes);
+- OAuth tokens and the lock that makes one worker refresh them for all.
+
+Policies describe what to decide (`BreakerPolicy`, `LimitPolicy`, `BudgetPolicy`); the backend
+decides atomically, on its own clock, so workers whose clocks disagree still agree. Every
+backend passes the conformance suite in `nexus_connector_core.testing`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+from ._clock import Clock
+
+__all__ = [
+    "Admission",
+    "AsyncStateBackend",
+    "BackendSettings",
+    "BreakerPolicy",
+    "BreakerSnapshot",
+    "BudgetPolicy",
+    "GuardPlan",
+    "IdempotencyClaim",
+    "LimitPolicy",
+    "StateBackend",
+    "StoredToken",
+]
+
+BreakerStateName = Literal["closed", "open", "half_open"]
+
+
+class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """When a circuit breaker opens, how long it stays open, how it tries to close.
+
+    Follows Resilience4j: the breaker opens when, over the sliding window and with at least
+    `min_calls` recorded, the failure rate or the slow-call rate reaches its threshold.
+    """
+
+    #: ``count``: the last `window` calls; ``time``: the calls of the last `window` seconds.
+    window_type: Literal["count", "time"] = "count"
+    window: int = 20
+    min_calls: int = 10
+    #: Failure rate (0-1] at or above which the breaker opens.
+    failure_rate: float = 0.5
+    #: Slow-call rate (0-1] at or above which the breaker opens; 1.0 with no slow calls
+    #: configured never trips.
+    slow_call_rate: float = 1.0
+    #: A call taking at least this many seconds is slow; 0 disables slow-call tracking.
+    slow_call_duration: float = 0.0
+    #: Seconds the breaker stays open before admitting trial calls.
+    open_for: float = 30.0
+    #: Each consecutive re-opening multiplies `open_for` by this, up to `open_for_max`.
+    open_for_multiplier: float = 1.0
+    open_for_max: float = 300.0
+    #: Trial calls admitted in half-open; all must finish before the breaker decides.
+    half_open_calls: int = 3
+    #: Seconds half-open may last before the breaker opens again (0: no limit).
+    half_open_max_wait: float = 0.0
+
+
+class LimitPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """A token bucket (as GCRA): `rate` tokens per `per` seconds, holding at most `burst`."""
+
+    rate: float
+    per: float = 1.0
+    burst: int = 0
+
+    @property
+    def capacity(self) -> int:
+        """The bucket size: `burst`, or `rate` rounded up when no burst is given."""
+        return self.burst or max(int(-(-self.rate // 1)), 1)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two tokens."""
+        return self.per / self.rate
+
+
+class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Retries may be at most `ratio` of first attempts over `window` seconds, plus a floor of
+    `min_per_second` retries per second so a quiet connector can still retry."""
+
+    ratio: float = 0.2
+    window: float = 10.0
+    min_per_second: float = 1.0
+
+
+class GuardPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What to check before one attempt of one operation at one vendor.
+
+    Keys name the shared state: the breaker's and the limiter's scope (connector, vendor and,
+    by configuration, operation). A None policy is not checked.
+    """
+
+    breaker_key: str = ""
+    breaker: BreakerPolicy | None = None
+    limit_key: str = ""
+    limit: LimitPolicy | None = None
+    budget_key: str = ""
+    budget: BudgetPolicy | None = None
+
+
+class Admission(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to `admit`.
+
+    Attributes:
+        allowed: whether the attempt may go ahead (after waiting `wait` seconds).
+        reason: why not: ``circuit_open``, ``rate_limited`` or ``retry_budget``.
+        retry_after: seconds until a call could be admitted, when `allowed` is false.
+        wait: seconds to wait before calling (a reserved rate-limit slot).
+        generation: the breaker's generation at admission; outcomes of an older
+            generation are ignored when recorded.
+        trial: the attempt holds one of the half-open trial permits.
+        state: the breaker's state at admission.
+    """
+
+    allowed: bool = True
+    reason: Literal["circuit_open", "rate_limited", "retry_budget"] | None = None
+    retry_after: float = 0.0
+    wait: float = 0.0
+    generation: int = 0
+    trial: bool = False
+    state: BreakerStateName = "closed"
+
+
+class BreakerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A breaker as it stands, for status and health."""
+
+    state: BreakerStateName
+    calls: int = 0
+    failures: int = 0
+    slow_calls: int = 0
+    retry_after: float = 0.0
+    generation: int = 0
+
+
+class IdempotencyClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to `idempotency_begin`.
+
+    ``acquired``: the caller now owns the key (as `owner`) and must call the vendor, then
+    `idempotency_complete` or `idempotency_release`. ``done``: `outcome` holds the stored
+    outcome. ``in_flight``: another caller owns the key; wait and ask again. ``conflict``:
+    the key was used with a different request (`fingerprint` differs).
+    """
+
+    status: Literal["acquired", "done", "in_flight", "conflict"]
+    owner: str | None = None
+    outcome: bytes | None = None
+    retry_after: float = 0.0
+
+
+class StoredToken(msgspec.Struct, frozen=True, kw_only=True):
+    """An OAuth2 access token as the backend keeps it (the token is an opaque value)."""
+
+    value: bytes
+    expires_at: float
+
+
+class BackendSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a state backend's constructor receives."""
+
+    options: Any = None
+    clock: Clock
+    #: A prefix for every key, so several applications can share one server.
+    prefix: str = "nexus"
+
+
+@runtime_checkable
+class StateBackend(Protocol):
+    """The synchronous state-backend protocol. Every method is atomic.
+
+    Raise `StateBackendUnavailableError` when the backend cannot answer within its timeout;
+    never hang past it. Pipelines then fail open or closed as configured.
+    """
+
+    # -- guard: circuit breaker, rate limiter, retry budget -----------------------------
+
+    def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
+        """Admit one attempt, checking the breaker, then the limiter, then (for a retry) the
+        budget; commit nothing unless all allow it. A first attempt is counted in the budget;
+        a retry withdraws from it. The limiter may reserve a slot up to `max_wait` seconds
+        ahead instead of refusing (the answer's `wait`)."""
+        ...
+
+    def record(
+        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+    ) -> None:
+        """Record the outcome of an admitted attempt in the breaker."""
+        ...
+
+    def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
+        """The breaker `key` as it stands now (for status and health)."""
+        ...
+
+    # -- idempotency ---------------------------------------------------------------------
+
+    def idempotency_begin(self, key: str, fingerprint: bytes, *, ttl: float) -> IdempotencyClaim:
+        """Claim `key` for a request with `fingerprint`, or report who holds it. The claim
+        (an in-flight marker) expires after `ttl` seconds, so a crashed owner frees it."""
+        ...
+
+    def idempotency_complete(
+        self, key: str, owner: str, fingerprint: bytes, outcome: bytes, *, ttl: float
+    ) -> None:
+        """Store the outcome of the owner's call for `ttl` seconds."""
+        ...
+
+    def idempotency_release(self, key: str, owner: str) -> None:
+        """Drop the owner's claim without storing an outcome (the call may be tried again)."""
+        ...
+
+    # -- OAuth tokens --------------------------------------------------------------------
+
+    def token_get(self, key: str) -> StoredToken | None:
+        """The stored token, or None (expired tokens are returned: the caller decides)."""
+        ...
+
+    def token_lock(self, key: str, *, ttl: float) -> str | None:
+        """Take the refresh lock of `key` for `ttl` seconds: an owner id, or None if held."""
+        ...
+
+    def token_set(self, key: str, owner: str, token: StoredToken) -> None:
+        """Store a refreshed token and release the lock held by `owner`."""
+        ...
+
+    def token_unlock(self, key: str, owner: str) -> None:
+        """Release the refresh lock without storing a token (the refresh failed)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class AsyncStateBackend(Protocol):
+    """The asynchronous twin of `StateBackend`: the same operations, awaited."""
+
+    async def admit(
+        self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0
+    ) -> Admission: ...
+
+    async def record(
+        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+    ) -> None: ...
+
+    async def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot: ...
+
+    async def idempotency_begin(
+        self, key: str, fingerprint: bytes, *, ttl: float
+    ) -> IdempotencyClaim: ...
+
+    async def idempotency_complete(
+        self, key: str, owner: str, fingerprint: bytes, outcome: bytes, *, ttl: float
+    ) -> None: ...
+
+    async def idempotency_release(self, key: str, owner: str) -> None: ...
+
+    async def token_get(self, key: str) -> StoredToken | None: ...
+
+    async def token_lock(self, key: str, *, ttl: float) -> str | None: ...
+
+    async def token_set(self, key: str, owner: str, token: StoredToken) -> None: ...
+
+    async def token_unlock(self, key: str, owner: str) -> None: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,303 @@
+"""The in-memory state backend: the embedded default, for one process (threads and tasks).
+
+All state sits behind one lock and is changed by the pure rules of `_resilience`; no
+operation does I/O, so the async twin calls the same code without awaiting inside the lock.
+For many processes or hosts, use the ``redis`` backend.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._resilience.breaker import BreakerRecord
+from ._resilience.budget import BudgetRecord
+from ._resilience.ratelimit import gcra
+from ._state import (
+    Admission,
+    BackendSettings,
+    BreakerPolicy,
+    BreakerSnapshot,
+    GuardPlan,
+    IdempotencyClaim,
+    StoredToken,
+)
+
+__all__ = ["AsyncMemoryStateBackend", "MemoryStateBackend"]
+
+_OPEN = Admission()
+_SWEEP_MASK = 4095  # sweep once every 4096 writes
+
+
+class _Claim:
+    __slots__ = ("expires", "fingerprint", "outcome", "owner")
+
+    def __init__(self, fingerprint: bytes, owner: str, expires: float) -> None:
+        self.fingerprint = fingerprint
+        self.owner = owner
+        self.outcome: bytes | None = None
+        self.expires = expires
+
+
+def _owner() -> str:
+    return os.urandom(9).hex()
+
+
+class MemoryStateBackend:
+    """Breakers, limiters, budgets, idempotency claims and tokens in this process's memory.
+
+    Time is the clock's `monotonic()`, so a `FakeClock` drives every policy in tests.
+    """
+
+    def __init__(
+        self, settings: BackendSettings | None = None, *, clock: Clock | None = None
+    ) -> None:
+        self._clock = clock or (settings.clock if settings else SYSTEM_CLOCK)
+        self._now = self._clock.monotonic
+        self._lock = threading.Lock()
+        self._breakers: dict[str, BreakerRecord] = {}
+        self._tats: dict[str, float] = {}
+        self._budgets: dict[str, BudgetRecord] = {}
+        self._claims: dict[str, _Claim] = {}
+        self._tokens: dict[str, StoredToken] = {}
+        self._token_locks: dict[str, tuple[str, float]] = {}
+        self._writes = 0
+
+    # -- guard -----------------------------------------------------------------------------
+
+    def _breaker(self, key: str, policy: BreakerPolicy) -> BreakerRecord:
+        record = self._breakers.get(key)
+        if record is None:
+            record = self._breakers[key] = BreakerRecord(policy)
+        return record
+
+    def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
+        now = self._now()
+        with self._lock:
+            admission = _OPEN
+            breaker = None
+            if plan.breaker is not None:
+                breaker = self._breakers.get(plan.breaker_key)
+                if breaker is None:
+                    breaker = self._breaker(plan.breaker_key, plan.breaker)
+                admission = (
+                    breaker.admitted
+                    if breaker.state == "closed"
+                    else breaker.check(plan.breaker, now)
+                )
+                if not admission.allowed:
+                    return admission
+            wait = tat = 0.0
+            limit = plan.limit
+            if limit is not None:
+                tat = self._tats.get(plan.limit_key, now)
+                allowed, wait, tat = gcra(tat, now, limit, max_wait)
+                if not allowed:
+                    return Admission(
+                        allowed=False,
+                        reason="rate_limited",
+                        retry_after=wait,
+                        generation=admission.generation,
+                        state=admission.state,
+                    )
+            budget_policy = plan.budget
+            if budget_policy is not None:
+                budget = self._budgets.get(plan.budget_key)
+                if budget is None:
+                    budget = self._budgets[plan.budget_key] = BudgetRecord()
+                if not retry:
+                    budget.count(budget_policy, now, retry=False)
+                elif not budget.allows_retry(budget_policy, now):
+                    return Admission(
+                        allowed=False,
+                        reason="retry_budget",
+                        retry_after=1.0,
+                        generation=admission.generation,
+                        state=admission.state,
+                    )
+                else:
+                    budget.count(budget_policy, now, retry=True)
+            if limit is not None:
+                self._tats[plan.limit_key] = tat
+                self._writes += 1
+                if not self._writes & _SWEEP_MASK:
+                    self._sweep(now)
+            if admission.trial:
+                breaker.commit(admission)  # type: ignore[union-attr]
+        if wait:
+            return Admission(
+                wait=wait,
+                generation=admission.generation,
+                trial=admission.trial,
+                state=admission.state,
+            )
+        return admission
+
+    def record(
+        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+    ) -> None:
+        policy = plan.breaker
+        if policy is None:
+            return
+        breaker = self._breakers.get(plan.breaker_key)
+        if breaker is None:
+            return
+        slow = 0 < policy.slow_call_duration <= duration
+        # Read without the lock: a racing change can only make this skip one success that
+        # would have replaced another success in the window, which changes no rate.
+        if breaker.settled(admission, failed, slow):
+            return
+        now = self._now()
+        with self._lock:
+            breaker.record(policy, admission, failed, duration, now)
+
+    def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
+        now = self._clock.monotonic()
+        with self._lock:
+            return self._breaker(key, policy).snapshot(policy, now)
+
+    # -- idempotency -----------------------------------------------------------------------
+
+    def idempotency_begin(self, key: str, fingerprint: bytes, *, ttl: float) -> IdempotencyClaim:
+        now = self._clock.monotonic()
+        with self._lock:
+            claim = self._claims.get(key)
+            if claim is not None and claim.expires <= now:
+                claim = None
+            if claim is None:
+                owner = _owner()
+                self._claims[key] = _Claim(fingerprint, owner, now + ttl)
+                self._writes += 1
+                if not self._writes & _SWEEP_MASK:
+                    self._sweep(now)
+                return IdempotencyClaim(status="acquired", owner=owner)
+            if claim.fingerprint != fingerprint:
+                return IdempotencyClaim(status="conflict")
+            if claim.outcome is not None:
+                return IdempotencyClaim(status="done", outcome=claim.outcome)
+            return IdempotencyClaim(status="in_flight", retry_after=claim.expires - now)
+
+    def idempotency_complete(
+        self, key: str, owner: str, fingerprint: bytes, outcome: bytes, *, ttl: float
+    ) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            claim = self._claims.get(key)
+            if claim is None or claim.expires <= now:
+                # Our claim expired mid-call: store the outcome anyway, as nobody owns it.
+                claim = self._claims[key] = _Claim(fingerprint, owner, now)
+            if claim.owner == owner:
+                claim.outcome = outcome
+                claim.expires = now + ttl
+
+    def idempotency_release(self, key: str, owner: str) -> None:
+        with self._lock:
+            claim = self._claims.get(key)
+            if claim is not None and claim.owner == owner and claim.outcome is None:
+                del self._claims[key]
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def token_get(self, key: str) -> StoredToken | None:
+        with self._lock:
+            return self._tokens.get(key)
+
+    def token_lock(self, key: str, *, ttl: float) -> str | None:
+        now = self._clock.monotonic()
+        with self._lock:
+            held = self._token_locks.get(key)
+            if held is not None and held[1] > now:
+                return None
+            owner = _owner()
+            self._token_locks[key] = (owner, now + ttl)
+            return owner
+
+    def token_set(self, key: str, owner: str, token: StoredToken) -> None:
+        with self._lock:
+            self._tokens[key] = token
+            held = self._token_locks.get(key)
+            if held is not None and held[0] == owner:
+                del self._token_locks[key]
+
+    def token_unlock(self, key: str, owner: str) -> None:
+        with self._lock:
+            held = self._token_locks.get(key)
+            if held is not None and held[0] == owner:
+                del self._token_locks[key]
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _sweep(self, now: float) -> None:
+        """Drop expired claims and idle limiter keys (every few thousand writes), so memory
+        stays bounded when callers use one limiter key per tenant or user."""
+        for key in [k for k, c in self._claims.items() if c.expires <= now]:
+            del self._claims[key]
+        for key in [k for k, tat in self._tats.items() if tat <= now]:
+            del self._tats[key]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"MemoryStateBackend(breakers={len(self._breakers)}, claims={len(self._claims)})"
+
+
+class AsyncMemoryStateBackend:
+    """The async face of a `MemoryStateBackend` (it never waits, so it never awaits)."""
+
+    def __init__(
+        self,
+        settings: BackendSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        shared: MemoryStateBackend | None = None,
+    ) -> None:
+        self.sync = shared or MemoryStateBackend(settings, clock=clock)
+        #: The same backend called without awaiting: it never blocks.
+        self.nonblocking = self.sync
+
+    async def admit(
+        self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0
+    ) -> Admission:
+        return self.sync.admit(plan, retry=retry, max_wait=max_wait)
+
+    async def record(
+        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+    ) -> None:
+        self.sync.record(plan, admission, failed=failed, duration=duration)
+
+    async def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
+        return self.sync.breaker(key, policy)
+
+    async def idempotency_begin(
+        self, key: str, fingerprint: bytes, *, ttl: float
+    ) -> IdempotencyClaim:
+        return self.sync.idempotency_begin(key, fingerprint, ttl=ttl)
+
+    async def idempotency_complete(
+        self, key: str, owner: str, fingerprint: bytes, outcome: bytes, *, ttl: float
+    ) -> None:
+        self.sync.idempotency_complete(key, owner, fingerprint, outcome, ttl=ttl)
+
+    async def idempotency_release(self, key: str, owner: str) -> None:
+        self.sync.idempotency_release(key, owner)
+
+    async def token_get(self, key: str) -> StoredToken | None:
+        return self.sync.token_get(key)
+
+    async def token_lock(self, key: str, *, ttl: float) -> str | None:
+        return self.sync.token_lock(key, ttl=ttl)
+
+    async def token_set(self, key: str, owner: str, token: StoredToken) -> None:
+        self.sync.token_set(key, owner, token)
+
+    async def token_unlock(self, key: str, owner: str) -> None:
+        self.sync.token_unlock(key, owner)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
