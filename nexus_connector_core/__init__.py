@@ -43,7 +43,30 @@ _EXPORTS: dict[str, str] = {
     "SignedUrlRequest": "_cloud_storage",
     "EMBEDDED_DEFAULTS": "_config",
     "Config": "_config",
-    "ConnectorSettings": "_config",
+    "ConnectorSettings": "_connector_settings",
+    "VendorSettings": "_connector_settings",
+    "StateSettings": "_config",
+    "Admission": "_state",
+    "AsyncStateBackend": "_state",
+    "BackendSettings": "_state",
+    "BreakerPolicy": "_state",
+    "BreakerSnapshot": "_state",
+    "BudgetPolicy": "_state",
+    "GuardPlan": "_state",
+    "IdempotencyClaim": "_state",
+    "LimitPolicy": "_state",
+    "StateBackend": "_state",
+    "StoredToken": "_state",
+    "MemoryStateBackend": "_state_memory",
+    "AsyncMemoryStateBackend": "_state_memory",
+    "ResilienceConfig": "_resilience.config",
+    "RetryConfig": "_resilience.config",
+    "BreakerConfig": "_resilience.config",
+    "RateLimitConfig": "_resilience.config",
+    "BulkheadConfig": "_resilience.config",
+    "CacheConfig": "_resilience.config",
+    "IdempotencyConfig": "_resilience.config",
+    "BudgetConfig": "_resilience.config",
     "load_config": "_config",
     "CloudStorageConnector": "_connectors",
     "Connector": "_connectors",
@@ -135,6 +158,9 @@ _EXPORTS: dict[str, str] = {
     "SmsStatus": "_sms",
     "SmsStatusRequest": "_sms",
     "Registrar": "hookspecs",
+    "parse_retry_after": "_resilience.backoff",
+    "Backoff": "_resilience.backoff",
+    "limit_key": "_limit_key",
     "hookimpl": "hookspecs",
 }
 
@@ -146,7 +172,35 @@ __all__ = [
     "Config",
     "ConnectorSettings",
     "EMBEDDED_DEFAULTS",
+    "StateSettings",
+    "VendorSettings",
     "load_config",
+    # resilience
+    "Backoff",
+    "BreakerConfig",
+    "BudgetConfig",
+    "BulkheadConfig",
+    "CacheConfig",
+    "IdempotencyConfig",
+    "RateLimitConfig",
+    "ResilienceConfig",
+    "RetryConfig",
+    "limit_key",
+    "parse_retry_after",
+    # state backends
+    "Admission",
+    "AsyncMemoryStateBackend",
+    "AsyncStateBackend",
+    "BackendSettings",
+    "BreakerPolicy",
+    "BreakerSnapshot",
+    "BudgetPolicy",
+    "GuardPlan",
+    "IdempotencyClaim",
+    "LimitPolicy",
+    "MemoryStateBackend",
+    "StateBackend",
+    "StoredToken",
     # connectors
     "AsyncCloudStorageConnector",
     "AsyncConnector",
@@ -311,7 +365,8 @@ if TYPE_CHECKING:
         PutObject,
         SignedUrlRequest,
     )
-    from ._config import EMBEDDED_DEFAULTS, Config, ConnectorSettings, load_config
+    from ._config import EMBEDDED_DEFAULTS, Config, StateSettings, load_config
+    from ._connector_settings import ConnectorSettings, VendorSettings
     from ._connectors import (
         CloudStorageConnector,
         Connector,
@@ -354,6 +409,7 @@ if TYPE_CHECKING:
         VendorUnavailableError,
         WebhookVerificationError,
     )
+    from ._limit_key import limit_key
     from ._manager import AsyncConnectorManager, ConnectorManager
     from ._money import CURRENCY_EXPONENTS, Money
     from ._observe import CallLogger, IntegrationLogRecord, LoggingCallLogger, MemoryCallLogger
@@ -379,6 +435,17 @@ if TYPE_CHECKING:
         TransformMiddleware,
     )
     from ._plugins import PluginFailure, PluginInfo, PluginRegistry, Registration, default_registry
+    from ._resilience.backoff import Backoff, parse_retry_after
+    from ._resilience.config import (
+        BreakerConfig,
+        BudgetConfig,
+        BulkheadConfig,
+        CacheConfig,
+        IdempotencyConfig,
+        RateLimitConfig,
+        ResilienceConfig,
+        RetryConfig,
+    )
     from ._shipping import (
         Address,
         AddressValidation,
@@ -404,4 +471,18 @@ if TYPE_CHECKING:
         SmsStatus,
         SmsStatusRequest,
     )
+    from ._state import (
+        Admission,
+        AsyncStateBackend,
+        BackendSettings,
+        BreakerPolicy,
+        BreakerSnapshot,
+        BudgetPolicy,
+        GuardPlan,
+        IdempotencyClaim,
+        LimitPolicy,
+        StateBackend,
+        StoredToken,
+    )
+    from ._state_memory import AsyncMemoryStateBackend, MemoryStateBackend
     from .hookspecs import Registrar, hookimpl

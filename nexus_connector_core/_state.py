@@ -191,9 +191,11 @@ class StateBackend(Protocol):
         ...
 
     def record(
-        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+        self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
-        """Record the outcome of an admitted attempt in the breaker."""
+        """Record the outcome of an admitted attempt in the breaker. ``failed=None``: the
+        attempt was abandoned (cancelled) and has no outcome; count nothing, but give back
+        the half-open trial permit it held."""
         ...
 
     def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
@@ -249,7 +251,7 @@ class AsyncStateBackend(Protocol):
     ) -> Admission: ...
 
     async def record(
-        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+        self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None: ...
 
     async def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot: ...

@@ -136,7 +136,7 @@ class MemoryStateBackend:
         return admission
 
     def record(
-        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+        self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
         policy = plan.breaker
         if policy is None:
@@ -264,7 +264,7 @@ class AsyncMemoryStateBackend:
         return self.sync.admit(plan, retry=retry, max_wait=max_wait)
 
     async def record(
-        self, plan: GuardPlan, admission: Admission, *, failed: bool, duration: float
+        self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
         self.sync.record(plan, admission, failed=failed, duration=duration)
 

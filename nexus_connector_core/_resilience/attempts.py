@@ -17,6 +17,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from .._context import CallContext
 from .._errors import (
     CircuitOpenError,
@@ -25,6 +27,7 @@ from .._errors import (
     StateBackendUnavailableError,
     VendorTimeoutError,
 )
+from .._limit_key import current_limit_key
 from .._operations import Operation
 from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
 from .backoff import Backoff
@@ -136,6 +139,8 @@ class VendorPolicy:
         self.bulkhead = bulkhead
         self.plan = self._plan(config)
         limit = config.rate_limit
+        self.per_key = bool(limit and limit.enabled and limit.per_key)
+        self._keyed_plans: dict[str, GuardPlan] = {}
         self.limit_wait = (
             (limit.max_wait if limit.max_wait is not None else float("inf"))
             if limit is not None and limit.enabled and limit.wait
@@ -158,6 +163,21 @@ class VendorPolicy:
         )
         if plan.breaker is None and plan.limit is None and plan.budget is None:
             return None
+        return plan
+
+    def keyed_plan(self) -> GuardPlan:
+        """The plan for the caller's `limit_key`, when the limiter is per key."""
+        assert self.plan is not None
+        key = current_limit_key()
+        if key is None:
+            return self.plan
+        plan = self._keyed_plans.get(key)
+        if plan is None:
+            if len(self._keyed_plans) > 10_000:  # bound the memo, not the limiter
+                self._keyed_plans.clear()
+            plan = self._keyed_plans[key] = msgspec.structs.replace(
+                self.plan, limit_key=f"{self.plan.limit_key}:key:{key}"
+            )
         return plan
 
     # -- decisions ---------------------------------------------------------------------------
@@ -281,6 +301,7 @@ class VendorPolicy:
         own_deadline = self.deadline
         limit_wait = self.limit_wait
         makes_key = self.makes_key
+        per_key = self.per_key
         admit = backend.admit
         record = backend.record
 
@@ -307,9 +328,10 @@ class VendorPolicy:
                     ctx.timeout = remaining if timeout is None or remaining < timeout else timeout
                 admission = None
                 if plan is not None:
+                    guard = self.keyed_plan() if per_key else plan
                     try:
                         admission = admit(
-                            plan,
+                            guard,
                             retry=retries > 0,
                             max_wait=limit_wait and self.max_wait(remaining),
                         )
@@ -322,6 +344,7 @@ class VendorPolicy:
                             clock.sleep(admission.wait)
                             ctx.timeout = self.attempt_timeout(self.remaining(ctx, last_error))
                 ctx.attempt += 1
+                ctx.status_code = None
                 if bulkhead is not None:
                     bulkhead.acquire()
                 start = now()
@@ -340,6 +363,10 @@ class VendorPolicy:
                     if delay:
                         clock.sleep(delay)
                     continue
+                except BaseException:
+                    if admission is not None:
+                        self._record(backend, admission, None, now() - start)
+                    raise
                 finally:
                     if bulkhead is not None:
                         bulkhead.release()
@@ -353,7 +380,7 @@ class VendorPolicy:
         return attempts
 
     def _record(
-        self, backend: StateBackend, admission: Admission, failed: bool, duration: float
+        self, backend: StateBackend, admission: Admission, failed: bool | None, duration: float
     ) -> None:
         assert self.plan is not None
         try:
@@ -362,7 +389,11 @@ class VendorPolicy:
             self.backend_down(exc)
 
     async def _arecord(
-        self, backend: AsyncStateBackend, admission: Admission, failed: bool, duration: float
+        self,
+        backend: AsyncStateBackend,
+        admission: Admission,
+        failed: bool | None,
+        duration: float,
     ) -> None:
         assert self.plan is not None
         try:
@@ -386,6 +417,7 @@ class VendorPolicy:
         own_deadline = self.deadline
         limit_wait = self.limit_wait
         makes_key = self.makes_key
+        per_key = self.per_key
         # A backend that never blocks (memory) is called without awaiting.
         direct: StateBackend | None = getattr(backend, "nonblocking", None)
 
@@ -414,13 +446,14 @@ class VendorPolicy:
                     )
                 admission = None
                 if plan is not None:
+                    guard = self.keyed_plan() if per_key else plan
                     max_wait = limit_wait and self.max_wait(remaining)
                     try:
                         if direct is not None:
-                            admission = direct.admit(plan, retry=retries > 0, max_wait=max_wait)
+                            admission = direct.admit(guard, retry=retries > 0, max_wait=max_wait)
                         else:
                             admission = await backend.admit(
-                                plan, retry=retries > 0, max_wait=max_wait
+                                guard, retry=retries > 0, max_wait=max_wait
                             )
                     except StateBackendUnavailableError as exc:
                         self.backend_down(exc)
@@ -433,6 +466,7 @@ class VendorPolicy:
                             attempt_timeout = self.attempt_timeout(remaining)
                 ctx.timeout = attempt_timeout
                 ctx.attempt += 1
+                ctx.status_code = None
                 if bulkhead is not None and not bulkhead.try_acquire():
                     await bulkhead.wait_for_slot(clock.asleep)
                 watch = None
@@ -464,6 +498,10 @@ class VendorPolicy:
                     if delay:
                         await clock.asleep(delay)
                     continue
+                except BaseException:
+                    if admission is not None:  # cancelled: no outcome, give the permit back
+                        await self._arecord(backend, admission, None, now() - start)
+                    raise
                 finally:
                     if bulkhead is not None:
                         bulkhead.release()

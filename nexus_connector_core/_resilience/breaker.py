@@ -211,11 +211,11 @@ class BreakerRecord:
         if admission.trial and admission.generation == self.generation:
             self.trials_issued += 1
 
-    def settled(self, admission: Admission, failed: bool, slow: bool) -> bool:
+    def settled(self, admission: Admission, failed: bool | None, slow: bool) -> bool:
         """Whether recording this outcome would change nothing (a fast success in a closed
         breaker whose window holds only fast successes): the common case, skipped."""
         return (
-            not failed
+            failed is False
             and not slow
             and self.state == "closed"
             and admission.generation == self.generation
@@ -223,10 +223,23 @@ class BreakerRecord:
         )
 
     def record(
-        self, policy: BreakerPolicy, admission: Admission, failed: bool, duration: float, now: float
+        self,
+        policy: BreakerPolicy,
+        admission: Admission,
+        failed: bool | None,
+        duration: float,
+        now: float,
     ) -> None:
-        """Count the outcome of an admitted call and trip or settle the breaker."""
+        """Count the outcome of an admitted call and trip or settle the breaker.
+
+        ``failed=None`` means the call was abandoned (cancelled) with no outcome: nothing is
+        counted, and a half-open trial permit it held is given back.
+        """
         if admission.generation != self.generation:
+            return
+        if failed is None:
+            if self.state == "half_open" and admission.trial:
+                self.trials_issued = max(self.trials_issued - 1, self.trials_done)
             return
         slow = policy.slow_call_duration > 0 and duration >= policy.slow_call_duration
         if self.state == "closed":

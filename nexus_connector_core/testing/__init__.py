@@ -1,9 +1,30 @@
-"""Test kit for applications and plugin authors: fake clock, and (as they land) conformance
-suites and a fault-injecting HTTP server.
+"""Test kit for applications and plugin authors: a fake clock, a fault-injecting HTTP
+server, and the conformance suite every state backend runs.
 
-Nothing here is imported by the library itself.
+Nothing here is imported by the library itself; the conformance suite needs pytest.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from ._clock import FakeClock
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "Fault", "FaultServer", "ReceivedRequest", "StateBackendConformance"]
+
+if TYPE_CHECKING:
+    from ._conformance import StateBackendConformance
+    from ._fault_server import Fault, FaultServer, ReceivedRequest
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on use: the server and the suite pull in sockets, threads and pytest.
+    if name in ("Fault", "FaultServer", "ReceivedRequest"):
+        from . import _fault_server
+
+        return getattr(_fault_server, name)
+    if name == "StateBackendConformance":
+        from ._conformance import StateBackendConformance
+
+        return StateBackendConformance
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
