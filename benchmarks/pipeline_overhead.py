@@ -276,78 +276,73 @@ def main() -> None:
     parser.add_argument("--http-calls", type=int, default=2000)
     args = parser.parse_args()
     registry = _registry()
-
-    print(f"{'per call (best of %d rounds)' % ROUNDS:<60} {'µs':>10}")
+    title = f"per call (best of {ROUNDS} rounds)"
+    print(f"{title:<60} {'µs':>10}")
     print("sync")
-    plain = best_ns(lambda: vendor_call(MESSAGE), args.calls)
+    _sync_part(registry, args.calls)
+    print("async")
+    asyncio.run(_async_part(registry, args.calls))
+    _http_part(registry, args.http_calls)
+
+
+def _sync_part(registry: PluginRegistry, calls: int) -> None:
+    plain = best_ns(lambda: vendor_call(MESSAGE), calls)
     with ConnectorManager.from_config(_config("bench"), registry=registry) as manager:
         sms = manager.sms
-        piped = best_ns(lambda: sms.send(MESSAGE), args.calls)
+        piped = best_ns(lambda: sms.send(MESSAGE), calls)
     stack_call = hand_built(vendor_call)
-    stack = best_ns(lambda: stack_call(MESSAGE), args.calls)
-    overhead, stack_overhead = piped - plain, stack - plain
-    _row("plain function call", plain)
+    stack = best_ns(lambda: stack_call(MESSAGE), calls)
+    _report(plain, piped, stack, "tenacity + pybreaker + limits")
+
+
+async def _async_part(registry: PluginRegistry, calls: int) -> None:
+    plain = await abest_ns(lambda: async_vendor_call(MESSAGE), calls)
+    async with AsyncConnectorManager.from_config(_config("bench"), registry=registry) as manager:
+        sms = manager.sms
+        piped = await abest_ns(lambda: sms.send(MESSAGE), calls)
+    stack_call = async_hand_built(async_vendor_call)
+    stack = await abest_ns(lambda: stack_call(MESSAGE), calls)
+    _report(plain, piped, stack, "tenacity + pybreaker + limits (aio)")
+
+
+def _report(plain: float, piped: float, stack: float, stack_name: str) -> None:
+    _row("plain call", plain)
     _row("Nexus Connector, full pipeline", piped)
-    _row("tenacity + pybreaker + limits", stack)
-    _row(
-        "pipeline overhead / hand-built overhead",
-        None,
-        f"{overhead / stack_overhead:.1%} (goal <= 25%)",
-    )
+    _row(stack_name, stack)
+    ratio = (piped - plain) / (stack - plain)
+    _row("pipeline overhead / hand-built overhead", None, f"{ratio:.1%} (goal <= 25%)")
 
-    print("async")
 
-    async def async_part() -> tuple[float, float, float]:
-        plain = await abest_ns(lambda: async_vendor_call(MESSAGE), args.calls)
-        async with AsyncConnectorManager.from_config(
-            _config("bench"), registry=registry
-        ) as manager:
-            sms = manager.sms
-            piped = await abest_ns(lambda: sms.send(MESSAGE), args.calls)
-        stack_call = async_hand_built(async_vendor_call)
-        stack = await abest_ns(lambda: stack_call(MESSAGE), args.calls)
-        return plain, piped, stack
-
-    aplain, apiped, astack = asyncio.run(async_part())
-    aoverhead, astack_overhead = apiped - aplain, astack - aplain
-    _row("plain await", aplain)
-    _row("Nexus Connector, full pipeline", apiped)
-    _row("tenacity + pybreaker + limits (aio)", astack)
-    _row(
-        "pipeline overhead / hand-built overhead",
-        None,
-        f"{aoverhead / astack_overhead:.1%} (goal <= 25%)",
-    )
-
+def _http_part(registry: PluginRegistry, calls: int) -> None:
     # The server runs in its own process, so it does not share this one's GIL.
     ready: multiprocessing.Queue[int] = multiprocessing.Queue()
     server = multiprocessing.Process(target=_serve, args=(ready,), daemon=True)
     server.start()
     url = f"http://127.0.0.1:{ready.get(timeout=10)}/2010-04-01/Messages.json"
+    config = _config("benchhttp", {"url": url})
+    form = {"To": MESSAGE.to, "Body": MESSAGE.body}
     try:
         print("keep-alive httpx POST to a local server (median of alternating blocks)")
-        with httpx.Client() as client, ConnectorManager.from_config(
-            _config("benchhttp", {"url": url}), registry=registry
-        ) as manager:
+        with (
+            httpx.Client() as client,
+            ConnectorManager.from_config(config, registry=registry) as manager,
+        ):
             sms = manager.sms
-
-            def raw_post() -> object:
-                return client.post(url, data={"To": MESSAGE.to, "Body": MESSAGE.body})
-
-            raw, via = paired_median(raw_post, lambda: sms.send(MESSAGE), args.http_calls)
+            raw, via = paired_median(
+                lambda: client.post(url, data=form), lambda: sms.send(MESSAGE), calls
+            )
         _row("raw httpx.Client.post", raw)
         _row("the same through the full pipeline", via, f"+{(via - raw) / raw:.1%} (goal <= 5%)")
 
         async def async_http() -> tuple[float, float]:
-            async with httpx.AsyncClient() as client, AsyncConnectorManager.from_config(
-                _config("benchhttp", {"url": url}), registry=registry
-            ) as manager:
+            async with (
+                httpx.AsyncClient() as client,
+                AsyncConnectorManager.from_config(config, registry=registry) as manager,
+            ):
                 sms = manager.sms
-
-                def raw_post() -> Awaitable[object]:
-                    return client.post(url, data={"To": MESSAGE.to, "Body": MESSAGE.body})
-
-                return await apaired_median(raw_post, lambda: sms.send(MESSAGE), args.http_calls)
+                return await apaired_median(
+                    lambda: client.post(url, data=form), lambda: sms.send(MESSAGE), calls
+                )
 
         araw, avia = asyncio.run(async_http())
         _row("raw httpx.AsyncClient.post", araw)

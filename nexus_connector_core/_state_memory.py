@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resilience.breaker import BreakerRecord
@@ -298,6 +297,3 @@ class AsyncMemoryStateBackend:
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 import random
+import re
+from datetime import UTC
 from typing import Literal
 
 __all__ = ["Backoff", "parse_retry_after"]
+
+# Delta-seconds as vendors send them: ASCII digits, some with a fraction or a sign.
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?")
 
 Strategy = Literal["fixed", "linear", "exponential", "fibonacci", "decorrelated"]
 Jitter = Literal["none", "full", "equal"]
@@ -62,8 +67,10 @@ class Backoff:
                     break
             raw = self.base * a
         else:
-            exponent = min(retry - 1, 64)
-            raw = self.base * self.multiplier**exponent
+            try:
+                raw = self.base * self.multiplier ** (retry - 1)
+            except OverflowError:
+                raw = self.max_delay
         capped = min(raw, self.max_delay)
         if self.jitter == "full":
             return self._random.uniform(0.0, capped)
@@ -91,20 +98,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return float(text)
-    try:
+    if _NUMBER.fullmatch(text):
         seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return None if math.isnan(seconds) else max(seconds, 0.0)
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     from email.utils import parsedate_to_datetime  # rare path; the email package is large
 
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        return None
+    if when.tzinfo is None:  # asctime and "-0000" dates: HTTP dates are always UTC
+        when = when.replace(tzinfo=UTC)
     return max(when.timestamp() - now, 0.0)

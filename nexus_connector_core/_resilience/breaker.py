@@ -144,9 +144,14 @@ class BreakerRecord:
         self.admitted = Admission(generation=self.generation, state=state)  # type: ignore[arg-type]
 
     def _open(self, policy: BreakerPolicy, now: float) -> None:
-        duration = policy.open_for * policy.open_for_multiplier**self.opened
-        self.open_until = now + min(duration, max(policy.open_for_max, policy.open_for))
-        self.opened += 1
+        cap = max(policy.open_for_max, policy.open_for)
+        try:
+            duration = policy.open_for * policy.open_for_multiplier**self.opened
+        except OverflowError:
+            duration = cap
+        if duration < cap:
+            self.opened += 1  # grows only while the duration does, so it never overflows
+        self.open_until = now + min(duration, cap)
         self._to("open")
 
     def _half_open(self, now: float) -> None:
@@ -244,9 +249,12 @@ class BreakerRecord:
         slow = policy.slow_call_duration > 0 and duration >= policy.slow_call_duration
         if self.state == "closed":
             outcome = _FAILED * failed | _SLOW * slow
-            self.window.add(outcome, now)
-            if not outcome:
-                return  # a fast success never raises a rate
+            window = self.window
+            window.add(outcome, now)
+            # A fast success cannot raise a rate in a count window, unless it is the call
+            # that brings the window to min_calls; a time window may have shed old calls.
+            if not outcome and policy.window_type == "count" and window.calls != policy.min_calls:
+                return
             calls, failures, slow_calls = self.window.totals(now)
             if calls >= policy.min_calls and _tripped(policy, calls, failures, slow_calls):
                 self._open(policy, now)

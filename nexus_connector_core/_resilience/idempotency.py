@@ -45,8 +45,11 @@ def fingerprint(request: Any) -> bytes:
     return hashlib.sha256(_FINGERPRINT.encode(request)).digest()
 
 
-class _Outcome(msgspec.Struct, array_like=True, omit_defaults=True):
-    result: msgspec.Raw | None = None
+_NONE = msgspec.msgpack.encode(None)
+
+
+class _Outcome(msgspec.Struct, array_like=True):
+    result: msgspec.Raw = msgspec.Raw(_NONE)
     error: str | None = None
     message: str = ""
     code: str | None = None
@@ -99,7 +102,6 @@ class IdempotencyGuard:
         assert claim.outcome is not None
         outcome = msgspec.msgpack.decode(claim.outcome, type=_Outcome)
         if outcome.error is None:
-            assert outcome.result is not None
             return self._decoder.decode(outcome.result)
         cls = ERROR_CLASSES.get(outcome.error, VendorError)
         if issubclass(cls, VendorError):

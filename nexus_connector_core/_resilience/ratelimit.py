@@ -13,6 +13,8 @@ from .._state import LimitPolicy
 
 __all__ = ["gcra"]
 
+_EPSILON = 1e-9
+
 
 def gcra(
     tat: float, now: float, policy: LimitPolicy, max_wait: float = 0.0
@@ -29,7 +31,7 @@ def gcra(
     tat = max(tat, now)
     earliest = tat - tolerance  # the soonest this call may start
     wait = earliest - now
-    if wait <= 0:
+    if wait <= _EPSILON:  # sums of intervals drift by float rounding; a nanosecond is nothing
         return True, 0.0, tat + interval
     if wait <= max_wait:
         return True, wait, tat + interval

@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from ._clock import FakeClock
 
-__all__ = ["FakeClock", "Fault", "FaultServer", "ReceivedRequest", "StateBackendConformance"]
+__all__ = [
+    "BackendHarness",
+    "FakeClock",
+    "Fault",
+    "FaultServer",
+    "ReceivedRequest",
+    "StateBackendConformance",
+]
 
 if TYPE_CHECKING:
-    from ._conformance import StateBackendConformance
+    from ._conformance import BackendHarness, StateBackendConformance
     from ._fault_server import Fault, FaultServer, ReceivedRequest
 
 
@@ -23,8 +30,8 @@ def __getattr__(name: str) -> Any:
         from . import _fault_server
 
         return getattr(_fault_server, name)
-    if name == "StateBackendConformance":
-        from ._conformance import StateBackendConformance
+    if name in ("BackendHarness", "StateBackendConformance"):
+        from . import _conformance
 
-        return StateBackendConformance
+        return getattr(_conformance, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

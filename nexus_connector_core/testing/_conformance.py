@@ -1,0 +1,628 @@
+"""The conformance suite every state backend passes, whatever keeps its state.
+
+A backend's tests subclass `StateBackendConformance` and provide one fixture, ``harness``,
+that returns a `BackendHarness`. The suite then checks the circuit breaker, the rate limiter,
+the retry budget, idempotency claims and token locks through the `StateBackend` protocol and
+its async twin, including under concurrent callers. It needs pytest and pytest-asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+import pytest
+
+from .._state import (
+    Admission,
+    AsyncStateBackend,
+    BreakerPolicy,
+    BreakerSnapshot,
+    BudgetPolicy,
+    GuardPlan,
+    IdempotencyClaim,
+    LimitPolicy,
+    StateBackend,
+    StoredToken,
+)
+
+__all__ = ["BackendHarness", "StateBackendConformance"]
+
+_T = TypeVar("_T")
+
+#: Durations the suite waits out (open times, TTLs): cheap even on a real clock.
+_SHORT = 0.2
+#: Durations the suite never waits out, so a real clock is as good as a frozen one.
+_LONG = 3600.0
+#: Extra time after a wait, so that no test pins what happens exactly at a deadline (the
+#: contract does not); larger on a real clock, where the suite's own calls take time too.
+_MARGIN = 0.001
+_REAL_MARGIN = 0.05
+#: On a real clock, how far a duration the backend reports may be from the expected one.
+_TOLERANCE = 0.15
+
+_TOKEN = StoredToken(value=b"secret", expires_at=1_767_229_200.0)
+
+
+@dataclass(frozen=True)
+class BackendHarness:
+    """One backend under test, as `StateBackendConformance` drives it.
+
+    Attributes:
+        sync: the backend.
+        async_: its asynchronous twin over the same state: what one writes the other reads.
+        advance: makes `seconds` pass on the clock the backend decides by:
+            `FakeClock.advance` for a backend built on an injected clock, `time.sleep`
+            for one that reads a server's clock (see `on_server_clock`).
+        real_time: `advance` really sleeps, so time also passes while the suite runs; the
+            suite then allows a little slack in the durations it checks.
+    """
+
+    sync: StateBackend
+    async_: AsyncStateBackend
+    advance: Callable[[float], None]
+    real_time: bool = False
+
+    @classmethod
+    def on_server_clock(cls, sync: StateBackend, async_: AsyncStateBackend) -> BackendHarness:
+        """A harness for a backend whose clock cannot be faked: waits really sleep."""
+        return cls(sync=sync, async_=async_, advance=time.sleep, real_time=True)
+
+
+def _breaker(key: str, **policy: Any) -> GuardPlan:
+    """A plan with only a breaker: by default a count window of 4 calls, opening at a 50 %
+    failure rate once 4 calls are in, open for `_SHORT`, with 2 half-open trials."""
+    defaults: dict[str, Any] = {
+        "window": 4,
+        "min_calls": 4,
+        "failure_rate": 0.5,
+        "open_for": _SHORT,
+        "half_open_calls": 2,
+    }
+    return GuardPlan(breaker_key=key, breaker=BreakerPolicy(**(defaults | policy)))
+
+
+def _limit(key: str, rate: float, per: float = _LONG, burst: int = 0) -> GuardPlan:
+    return GuardPlan(limit_key=key, limit=LimitPolicy(rate=rate, per=per, burst=burst))
+
+
+def _budget(key: str, **policy: Any) -> GuardPlan:
+    return GuardPlan(budget_key=key, budget=BudgetPolicy(**policy))
+
+
+def _merged(*plans: GuardPlan) -> GuardPlan:
+    """One plan checking everything the given plans check."""
+    fields: dict[str, Any] = {}
+    for plan in plans:
+        fields |= {name: value for name, value in msgspec.structs.asdict(plan).items() if value}
+    return GuardPlan(**fields)
+
+
+def _refused(admission: Admission) -> tuple[str | None, str]:
+    """Why `admission` was refused, and the breaker's state then (it must be a refusal)."""
+    assert not admission.allowed, admission
+    return admission.reason, admission.state
+
+
+def _race(threads: int, action: Callable[[], _T]) -> list[_T]:
+    """Run `action` once in each of `threads` threads, all released at the same moment."""
+    barrier = threading.Barrier(threads)
+
+    def run() -> _T:
+        barrier.wait()
+        return action()
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(run) for _ in range(threads)]
+        return [future.result() for future in futures]
+
+
+class StateBackendConformance:
+    """The behaviour every state backend must show: subclass it and provide ``harness``.
+
+    A backend built on an injected clock runs the suite on a `FakeClock`, so nothing
+    sleeps::
+
+        import pytest
+        from nexus_connector_core.testing import (
+            BackendHarness, FakeClock, StateBackendConformance,
+        )
+
+        class TestMemoryBackend(StateBackendConformance):
+            @pytest.fixture
+            def harness(self):
+                clock = FakeClock()
+                backend = MemoryStateBackend(clock=clock)
+                twin = AsyncMemoryStateBackend(shared=backend)
+                return BackendHarness(sync=backend, async_=twin, advance=clock.advance)
+
+    A backend that decides by its server's clock (Redis ``TIME``) cannot fake time: build
+    the harness with `BackendHarness.on_server_clock` and the suite waits for real, using
+    durations of a fraction of a second (two tests wait out a window of 2 s). Every test
+    names its keys with a random prefix, so one server serves every test without flushing.
+    Close connections in the fixture::
+
+        class TestRedisBackend(StateBackendConformance):
+            @pytest.fixture
+            async def harness(self, redis_url):
+                sync, twin = RedisStateBackend(redis_url), AsyncRedisStateBackend(redis_url)
+                yield BackendHarness.on_server_clock(sync, twin)
+                sync.close()
+                await twin.aclose()
+
+    Each test is one behaviour of the `StateBackend` contract, named for it. To record a
+    known deviation of your backend, override that test in your subclass, decorate it with
+    ``@pytest.mark.xfail(strict=True, reason=...)`` and call ``super()``. Your own extra tests
+    in the subclass can use ``self.sync``, ``self.twin`` and the helpers (`key`, `wait_out`,
+    `outcomes`, `trip`, ...).
+    """
+
+    #: The backend under test and its async twin, for the running test.
+    sync: StateBackend
+    twin: AsyncStateBackend
+
+    @pytest.fixture
+    def harness(self) -> BackendHarness | Iterator[BackendHarness]:
+        """The backend under test: override this fixture in your subclass."""
+        pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
+
+    @pytest.fixture(autouse=True)
+    def _use_harness(self, harness: BackendHarness) -> None:
+        self._harness = harness
+        self.sync = harness.sync
+        self.twin = harness.async_
+        self._prefix = f"conformance-{os.urandom(6).hex()}"
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def key(self, name: str) -> str:
+        """A key name no other test uses."""
+        return f"{self._prefix}:{name}"
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` pass on the backend's clock."""
+        self._harness.advance(seconds)
+
+    def wait_out(self, seconds: float) -> None:
+        """Let `seconds` pass and a little more, so a deadline `seconds` away is past."""
+        self.advance(seconds + (_REAL_MARGIN if self._harness.real_time else _MARGIN))
+
+    def approx(self, seconds: float) -> object:
+        """Equal to a duration the backend reports, give or take the clock's slack."""
+        return pytest.approx(seconds, abs=_TOLERANCE if self._harness.real_time else 1e-6)
+
+    def outcomes(self, plan: GuardPlan, outcomes: str) -> None:
+        """Admit one call per letter and record it: ``F`` failed, ``S`` a fast success,
+        ``L`` a slow (10 s) success."""
+        for outcome in outcomes:
+            admission = self.sync.admit(plan)
+            assert admission.allowed, f"call {outcome!r} of {outcomes!r} refused: {admission}"
+            duration = 10.0 if outcome == "L" else 0.0
+            self.sync.record(plan, admission, failed=outcome == "F", duration=duration)
+
+    def snapshot(self, plan: GuardPlan) -> BreakerSnapshot:
+        assert plan.breaker is not None
+        return self.sync.breaker(plan.breaker_key, plan.breaker)
+
+    def trip(self, plan: GuardPlan) -> None:
+        """Fail calls until the breaker opens."""
+        assert plan.breaker is not None
+        self.outcomes(plan, "F" * plan.breaker.min_calls)
+        assert self.snapshot(plan).state == "open"
+
+    def half_open(self, plan: GuardPlan) -> Admission:
+        """Open the breaker, wait out its open time and take the first trial."""
+        assert plan.breaker is not None
+        self.trip(plan)
+        self.wait_out(plan.breaker.open_for)
+        trial = self.sync.admit(plan)
+        assert (trial.allowed, trial.trial, trial.state) == (True, True, "half_open"), trial
+        return trial
+
+    def begin(self, fingerprint: bytes = b"request", *, ttl: float = _LONG) -> IdempotencyClaim:
+        return self.sync.idempotency_begin(self.key("i"), fingerprint, ttl=ttl)
+
+    def acquire(self, *, ttl: float = _LONG) -> str:
+        """Claim the test's idempotency key for ``b"request"``; the owner."""
+        claim = self.begin(ttl=ttl)
+        assert claim.status == "acquired", claim
+        assert claim.owner
+        return claim.owner
+
+    def complete(self, owner: str, outcome: bytes, *, ttl: float = _LONG) -> None:
+        self.sync.idempotency_complete(self.key("i"), owner, b"request", outcome, ttl=ttl)
+
+    # -- the protocol ----------------------------------------------------------------------
+
+    def test_backends_implement_the_protocols(self) -> None:
+        assert isinstance(self.sync, StateBackend)
+        assert isinstance(self.twin, AsyncStateBackend)
+
+    def test_empty_plan_admits(self) -> None:
+        assert self.sync.admit(GuardPlan()).allowed
+
+    # -- circuit breaker -------------------------------------------------------------------
+
+    def test_closed_breaker_admits(self) -> None:
+        admission = self.sync.admit(_breaker(self.key("b")))
+        assert admission.allowed
+        assert (admission.state, admission.trial, admission.wait) == ("closed", False, 0.0)
+
+    def test_breaker_stays_closed_before_min_calls(self) -> None:
+        plan = _breaker(self.key("b"))
+        self.outcomes(plan, "FFF")
+        assert self.snapshot(plan).state == "closed"
+        assert self.sync.admit(plan).allowed
+
+    def test_breaker_opens_when_failure_rate_reaches_threshold(self) -> None:
+        plan = _breaker(self.key("b"))
+        self.outcomes(plan, "SSF")
+        assert self.snapshot(plan).state == "closed"
+        self.outcomes(plan, "F")  # 2 of 4: exactly the threshold
+        assert self.snapshot(plan).state == "open"
+
+    def test_breaker_opens_when_min_calls_is_reached_by_a_success(self) -> None:
+        plan = _breaker(self.key("b"))
+        self.outcomes(plan, "FFFS")  # 3 of 4 failed: Resilience4j opens on the 4th call
+        assert self.snapshot(plan).state == "open"
+
+    def test_count_window_forgets_older_calls(self) -> None:
+        plan = _breaker(self.key("b"))
+        self.outcomes(plan, "FSSSSF")  # the window holds S S S F
+        assert self.snapshot(plan).state == "closed"
+        self.outcomes(plan, "F")  # S S F F
+        assert self.snapshot(plan).state == "open"
+
+    def test_breaker_opens_when_slow_call_rate_reaches_threshold(self) -> None:
+        plan = _breaker(self.key("b"), failure_rate=1.0, slow_call_duration=5.0, slow_call_rate=0.5)
+        self.outcomes(plan, "SSL")
+        assert self.snapshot(plan).state == "closed"
+        self.outcomes(plan, "L")
+        assert self.snapshot(plan).state == "open"
+
+    def test_no_call_is_slow_when_slow_call_duration_is_zero(self) -> None:
+        plan = _breaker(self.key("b"), slow_call_rate=0.5)
+        self.outcomes(plan, "LLLL")
+        snapshot = self.snapshot(plan)
+        assert (snapshot.state, snapshot.slow_calls) == ("closed", 0)
+
+    def test_open_breaker_rejects_with_the_remaining_open_time(self) -> None:
+        plan = _breaker(self.key("b"), open_for=60.0)
+        self.trip(plan)
+        self.advance(_SHORT)
+        rejected = self.sync.admit(plan)
+        assert _refused(rejected) == ("circuit_open", "open")
+        assert rejected.retry_after == self.approx(60.0 - _SHORT)
+
+    def test_breaker_admits_a_half_open_trial_after_open_for(self) -> None:
+        plan = _breaker(self.key("b"))
+        assert self.half_open(plan).trial
+        assert self.snapshot(plan).state == "half_open"
+
+    def test_half_open_grants_exactly_half_open_calls_trials(self) -> None:
+        plan = _breaker(self.key("b"), half_open_calls=2)
+        self.half_open(plan)
+        assert self.sync.admit(plan).trial
+        assert _refused(self.sync.admit(plan)) == ("circuit_open", "half_open")
+
+    def test_breaker_closes_when_all_trials_succeed(self) -> None:
+        plan = _breaker(self.key("b"))
+        first = self.half_open(plan)
+        second = self.sync.admit(plan)
+        self.sync.record(plan, first, failed=False, duration=0.0)
+        assert self.snapshot(plan).state == "half_open"
+        self.sync.record(plan, second, failed=False, duration=0.0)
+        assert self.snapshot(plan).state == "closed"
+        assert not self.sync.admit(plan).trial
+
+    def test_failed_trials_reopen_for_longer_up_to_open_for_max(self) -> None:
+        policy = {"open_for_multiplier": 2.0, "open_for_max": 3 * _SHORT}
+        plan = _breaker(self.key("b"), **policy)
+        self.trip(plan)
+        self.wait_out(_SHORT)
+        for open_for in (2 * _SHORT, 3 * _SHORT):  # doubled, then capped
+            self.outcomes(plan, "FF")  # both trials fail
+            rejected = self.sync.admit(plan)
+            assert _refused(rejected) == ("circuit_open", "open")
+            assert rejected.retry_after == self.approx(open_for)
+            self.wait_out(open_for)
+
+    def test_closing_resets_the_open_time(self) -> None:
+        plan = _breaker(self.key("b"), open_for_multiplier=2.0)
+        trial = self.half_open(plan)
+        self.sync.record(plan, trial, failed=True, duration=0.0)
+        self.outcomes(plan, "F")  # both trials failed: open for 2 x _SHORT
+        self.wait_out(2 * _SHORT)
+        self.outcomes(plan, "SS")
+        assert self.snapshot(plan).state == "closed"
+        self.trip(plan)
+        assert self.sync.admit(plan).retry_after == self.approx(_SHORT)
+
+    def test_abandoned_trial_gives_back_its_permit(self) -> None:
+        plan = _breaker(self.key("b"), half_open_calls=2)
+        first = self.half_open(plan)
+        self.outcomes(plan, "S")  # the second trial
+        assert not self.sync.admit(plan).allowed
+        self.sync.record(plan, first, failed=None, duration=0.0)  # cancelled: no outcome
+        assert self.snapshot(plan).state == "half_open"
+        self.outcomes(plan, "S")  # the permit again: now two trials have succeeded
+        assert self.snapshot(plan).state == "closed"
+
+    def test_abandoned_call_counts_nothing(self) -> None:
+        plan = _breaker(self.key("b"))
+        self.outcomes(plan, "FFF")
+        self.sync.record(plan, self.sync.admit(plan), failed=None, duration=10.0)
+        snapshot = self.snapshot(plan)
+        assert (snapshot.state, snapshot.calls, snapshot.failures) == ("closed", 3, 3)
+
+    def test_half_open_reopens_after_half_open_max_wait(self) -> None:
+        plan = _breaker(self.key("b"), half_open_max_wait=_SHORT)
+        trial = self.half_open(plan)
+        self.wait_out(_SHORT)  # the second trial was never asked for
+        assert _refused(self.sync.admit(plan)) == ("circuit_open", "open")
+        self.sync.record(plan, trial, failed=False, duration=0.0)  # too late to count
+        assert self.snapshot(plan).state == "open"
+
+    def test_breaker_ignores_outcomes_admitted_before_it_opened(self) -> None:
+        plan = _breaker(self.key("b"), half_open_calls=2)
+        early = self.sync.admit(plan)  # admitted while closed; its outcome comes late
+        trial = self.half_open(plan)
+        self.sync.record(plan, early, failed=True, duration=0.0)
+        self.sync.record(plan, trial, failed=False, duration=0.0)
+        assert self.snapshot(plan).state == "half_open"  # one trial of two done, no failure
+        self.outcomes(plan, "S")
+        assert self.snapshot(plan).state == "closed"
+
+    def test_time_window_forgets_calls_older_than_the_window(self) -> None:
+        policy: dict[str, Any] = {"window_type": "time", "window": 2, "min_calls": 2}
+        recent = _breaker(self.key("recent"), **policy)
+        self.outcomes(recent, "FF")
+        assert self.snapshot(recent).state == "open"
+        old = _breaker(self.key("old"), **policy)
+        self.outcomes(old, "F")
+        self.wait_out(2 + 1.0)  # a window and a second: bucketed windows have counted it out
+        self.outcomes(old, "F")
+        snapshot = self.snapshot(old)
+        assert (snapshot.state, snapshot.calls, snapshot.failures) == ("closed", 1, 1)
+
+    def test_breaker_snapshot_reports_state_and_counts(self) -> None:
+        plan = _breaker(self.key("b"), slow_call_duration=5.0, open_for=60.0)
+        fresh = self.snapshot(plan)
+        assert (fresh.state, fresh.calls, fresh.failures, fresh.slow_calls) == ("closed", 0, 0, 0)
+        self.outcomes(plan, "SLF")
+        counted = self.snapshot(plan)
+        assert (counted.calls, counted.failures, counted.slow_calls) == (3, 1, 1)
+        self.outcomes(plan, "F")
+        opened = self.snapshot(plan)
+        assert (opened.state, opened.retry_after) == ("open", self.approx(60.0))
+        assert opened.generation > fresh.generation
+
+    # -- rate limiter ----------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("rate", "burst", "capacity"), [(3, 0, 3), (2.5, 0, 3), (0.5, 0, 1), (1, 4, 4)]
+    )
+    def test_limiter_admits_its_capacity_at_once_then_rejects(
+        self, rate: float, burst: int, capacity: int
+    ) -> None:
+        plan = _limit(self.key("l"), rate, burst=burst)
+        assert all(self.sync.admit(plan).allowed for _ in range(capacity))
+        rejected = self.sync.admit(plan)
+        assert _refused(rejected) == ("rate_limited", "closed")
+        assert rejected.retry_after == self.approx(_LONG / rate)
+
+    def test_limiter_gives_back_one_token_per_interval(self) -> None:
+        interval = 2 * _SHORT
+        plan = _limit(self.key("l"), 1, per=interval)
+        assert self.sync.admit(plan).allowed
+        self.advance(interval / 4)
+        assert not self.sync.admit(plan).allowed
+        self.wait_out(interval * 3 / 4)
+        assert self.sync.admit(plan).allowed
+        assert not self.sync.admit(plan).allowed
+
+    def test_limiter_reserves_evenly_spaced_slots_within_max_wait(self) -> None:
+        plan = _limit(self.key("l"), 1, per=10.0)
+        assert self.sync.admit(plan).wait == 0.0
+        waits = [self.sync.admit(plan, max_wait=25.0) for _ in range(3)]
+        assert [w.allowed for w in waits] == [True, True, False]
+        assert [w.wait for w in waits[:2]] == [self.approx(10.0), self.approx(20.0)]
+        assert (waits[2].reason, waits[2].retry_after) == ("rate_limited", self.approx(30.0))
+
+    def test_rejected_limiter_spends_no_half_open_trial(self) -> None:
+        breaker, limit = _breaker(self.key("b"), half_open_calls=2), _limit(self.key("l"), 1)
+        assert self.sync.admit(limit).allowed  # the limiter's only token
+        self.trip(breaker)
+        self.wait_out(_SHORT)
+        rejected = self.sync.admit(_merged(breaker, limit))
+        assert (_refused(rejected), rejected.trial) == (("rate_limited", "half_open"), False)
+        assert [self.sync.admit(breaker).trial for _ in range(2)] == [True, True]
+        assert not self.sync.admit(breaker).allowed
+
+    def test_open_breaker_spends_no_limiter_token(self) -> None:
+        breaker, limit = _breaker(self.key("b"), open_for=60.0), _limit(self.key("l"), 1)
+        self.trip(breaker)
+        assert _refused(self.sync.admit(_merged(breaker, limit))) == ("circuit_open", "open")
+        assert self.sync.admit(limit).allowed
+
+    # -- retry budget ----------------------------------------------------------------------
+
+    def test_retry_budget_admits_a_ratio_of_first_attempts(self) -> None:
+        plan = _budget(self.key("r"), ratio=0.2, window=60.0, min_per_second=0.0)
+        assert all(self.sync.admit(plan).allowed for _ in range(10))
+        retries = [self.sync.admit(plan, retry=True) for _ in range(3)]
+        assert [r.allowed for r in retries] == [True, True, False]
+        assert retries[2].reason == "retry_budget"
+
+    def test_retry_budget_floor_allows_retries_without_first_attempts(self) -> None:
+        plan = _budget(self.key("r"), ratio=0.2, window=10.0, min_per_second=0.5)
+        retries = [self.sync.admit(plan, retry=True).allowed for _ in range(6)]
+        assert retries == [True] * 5 + [False]
+
+    def test_retry_budget_window_slides(self) -> None:
+        plan = _budget(self.key("r"), ratio=0.2, window=2.0, min_per_second=0.0)
+        assert all(self.sync.admit(plan).allowed for _ in range(10))
+        assert self.sync.admit(plan, retry=True).allowed
+        self.wait_out(2.0 + 1.0)  # a window and a second, as for the breaker's time window
+        assert _refused(self.sync.admit(plan, retry=True)) == ("retry_budget", "closed")
+
+    def test_retry_refused_by_the_budget_spends_no_limiter_token(self) -> None:
+        budget = _budget(self.key("r"), ratio=0.0, min_per_second=0.0)
+        plan = _merged(_limit(self.key("l"), 1), budget)
+        assert _refused(self.sync.admit(plan, retry=True)) == ("retry_budget", "closed")
+        assert self.sync.admit(plan).allowed
+        assert _refused(self.sync.admit(plan)) == ("rate_limited", "closed")
+
+    # -- idempotency -----------------------------------------------------------------------
+
+    def test_idempotency_begin_acquires_a_free_key(self) -> None:
+        claim = self.begin()
+        assert claim.status == "acquired"
+        assert claim.owner
+
+    def test_idempotency_same_request_while_in_flight_is_in_flight(self) -> None:
+        self.acquire()
+        again = self.begin()
+        assert (again.status, again.owner) == ("in_flight", None)
+
+    def test_idempotency_different_request_conflicts(self) -> None:
+        owner = self.acquire()
+        assert self.begin(b"other").status == "conflict"
+        self.complete(owner, b"ok")
+        assert self.begin(b"other").status == "conflict"
+
+    def test_idempotency_complete_stores_the_outcome(self) -> None:
+        self.complete(self.acquire(), b"\x00ok")
+        done = self.begin()
+        assert (done.status, done.outcome) == ("done", b"\x00ok")
+
+    def test_idempotency_release_frees_the_key(self) -> None:
+        owner = self.acquire()
+        self.sync.idempotency_release(self.key("i"), owner)
+        assert self.acquire() != owner
+
+    def test_idempotency_claim_expires_after_its_ttl(self) -> None:
+        crashed = self.acquire(ttl=_SHORT)
+        self.wait_out(_SHORT)
+        assert self.acquire() != crashed
+
+    def test_idempotency_another_owner_can_neither_complete_nor_release(self) -> None:
+        owner = self.acquire()
+        self.complete("intruder", b"forged")
+        self.sync.idempotency_release(self.key("i"), "intruder")
+        assert self.begin().status == "in_flight"
+        self.complete(owner, b"real")
+        assert self.begin().outcome == b"real"
+
+    def test_idempotency_outcome_expires_after_its_ttl(self) -> None:
+        self.complete(self.acquire(), b"ok", ttl=_SHORT)
+        self.wait_out(_SHORT)
+        assert self.begin(b"other").status == "acquired"
+
+    # -- OAuth tokens ----------------------------------------------------------------------
+
+    def test_token_get_is_none_when_nothing_is_stored(self) -> None:
+        assert self.sync.token_get(self.key("t")) is None
+
+    def test_token_lock_is_held_until_its_ttl(self) -> None:
+        key = self.key("t")
+        owner = self.sync.token_lock(key, ttl=_SHORT)
+        assert owner
+        assert self.sync.token_lock(key, ttl=_SHORT) is None
+        self.wait_out(_SHORT)
+        successor = self.sync.token_lock(key, ttl=_SHORT)
+        assert successor
+        assert successor != owner
+
+    def test_token_set_stores_the_token_and_releases_the_lock(self) -> None:
+        key = self.key("t")
+        owner = self.sync.token_lock(key, ttl=_LONG)
+        assert owner is not None
+        self.sync.token_set(key, owner, _TOKEN)
+        assert self.sync.token_get(key) == _TOKEN
+        assert self.sync.token_lock(key, ttl=_LONG)
+
+    def test_token_unlock_releases_only_the_owners_lock(self) -> None:
+        key = self.key("t")
+        owner = self.sync.token_lock(key, ttl=_LONG)
+        assert owner is not None
+        self.sync.token_unlock(key, "intruder")
+        assert self.sync.token_lock(key, ttl=_LONG) is None
+        self.sync.token_unlock(key, owner)
+        assert self.sync.token_lock(key, ttl=_LONG)
+
+    # -- concurrent callers ----------------------------------------------------------------
+
+    def test_threads_racing_a_limiter_get_exactly_its_capacity(self) -> None:
+        plan = _limit(self.key("l"), 20)
+        admitted = _race(8, lambda: sum(self.sync.admit(plan).allowed for _ in range(10)))
+        assert sum(admitted) == 20
+
+    @pytest.mark.asyncio
+    async def test_tasks_racing_a_limiter_get_exactly_its_capacity(self) -> None:
+        plan = _limit(self.key("l"), 20)
+        admissions = await asyncio.gather(*(self.twin.admit(plan) for _ in range(50)))
+        assert sum(a.allowed for a in admissions) == 20
+
+    def test_threads_racing_idempotency_begin_get_one_owner(self) -> None:
+        claims = _race(16, self.begin)
+        assert sorted(c.status for c in claims) == ["acquired"] + ["in_flight"] * 15
+
+    def test_threads_racing_half_open_get_exactly_the_trials(self) -> None:
+        plan = _breaker(self.key("b"), half_open_calls=3)
+        self.trip(plan)
+        self.wait_out(_SHORT)
+        admissions = _race(8, lambda: self.sync.admit(plan))
+        assert sum(a.trial for a in admissions) == 3
+        assert sum(a.allowed for a in admissions) == 3
+
+    def test_threads_racing_token_lock_get_one_owner(self) -> None:
+        owners = _race(8, lambda: self.sync.token_lock(self.key("t"), ttl=_LONG))
+        assert len([owner for owner in owners if owner is not None]) == 1
+
+    # -- the async twin --------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_async_twin_shares_breaker_state(self) -> None:
+        plan = _breaker(self.key("b"), open_for=60.0)
+        assert plan.breaker is not None
+        for _ in range(4):
+            admission = await self.twin.admit(plan)
+            await self.twin.record(plan, admission, failed=True, duration=0.0)
+        assert self.snapshot(plan).state == "open"
+        assert (await self.twin.breaker(plan.breaker_key, plan.breaker)).state == "open"
+        assert (await self.twin.admit(plan)).reason == "circuit_open"
+
+    @pytest.mark.asyncio
+    async def test_async_twin_keeps_idempotency_claims(self) -> None:
+        key, other = self.key("i"), self.key("j")
+        claim = await self.twin.idempotency_begin(key, b"request", ttl=_LONG)
+        assert claim.owner is not None
+        assert self.begin().status == "in_flight"
+        await self.twin.idempotency_complete(key, claim.owner, b"request", b"ok", ttl=_LONG)
+        assert (await self.twin.idempotency_begin(key, b"request", ttl=_LONG)).outcome == b"ok"
+        released = await self.twin.idempotency_begin(other, b"request", ttl=_LONG)
+        assert released.owner is not None
+        await self.twin.idempotency_release(other, released.owner)
+        assert (await self.twin.idempotency_begin(other, b"x", ttl=_LONG)).status == "acquired"
+
+    @pytest.mark.asyncio
+    async def test_async_twin_keeps_tokens_and_locks(self) -> None:
+        key = self.key("t")
+        assert await self.twin.token_get(key) is None
+        owner = await self.twin.token_lock(key, ttl=_LONG)
+        assert owner is not None
+        assert self.sync.token_lock(key, ttl=_LONG) is None
+        await self.twin.token_set(key, owner, _TOKEN)
+        assert self.sync.token_get(key) == _TOKEN
+        again = await self.twin.token_lock(key, ttl=_LONG)
+        assert again is not None
+        await self.twin.token_unlock(key, again)
+        assert await self.twin.token_lock(key, ttl=_LONG)
