@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from ._clock import Clock
 from ._context import CallContext
 from ._errors import ConnectorError
 
@@ -84,9 +85,10 @@ class LoggingCallLogger:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger(LOGGER_NAME)
 
-    def enabled(self) -> bool:
-        """Whether a record would be written at all (so building one can be skipped)."""
-        return self.logger.isEnabledFor(logging.INFO)
+    def enabled(self, ok: bool = True) -> bool:
+        """Whether the record of a successful (or failed) call would be written at all, so
+        that building it can be skipped."""
+        return self.logger.isEnabledFor(logging.INFO if ok else logging.WARNING)
 
     def emit(self, record: IntegrationLogRecord) -> None:
         level = logging.INFO if record.status == "ok" else logging.WARNING
@@ -129,26 +131,26 @@ class Observer:
         self._conditional = tuple(lg for lg in self.loggers if isinstance(lg, LoggingCallLogger))
         self._always = tuple(lg for lg in self.loggers if not isinstance(lg, LoggingCallLogger))
 
-    def _active(self) -> tuple[CallLogger, ...]:
+    def _active(self, ok: bool) -> tuple[CallLogger, ...]:
         conditional = self._conditional
         if not conditional:
             return self._always
         if len(conditional) == 1:  # the usual set-up: one stdlib logger
-            return self._always + conditional if conditional[0].enabled() else self._always
-        enabled = tuple(lg for lg in conditional if lg.enabled())
+            return self._always + conditional if conditional[0].enabled(ok) else self._always
+        enabled = tuple(lg for lg in conditional if lg.enabled(ok))
         return self._always + enabled if enabled else self._always
 
     def _emit(
         self,
         loggers: tuple[CallLogger, ...],
         ctx: CallContext,
-        started_wall: float,
+        clock: Clock,
         duration: float,
         error: BaseException | None,
     ) -> None:
         record = IntegrationLogRecord(
             id=_record_id(),
-            timestamp=datetime.fromtimestamp(started_wall, UTC),
+            timestamp=datetime.fromtimestamp(clock.time() - duration, UTC),
             connector=ctx.connector,
             vendor=ctx.vendor,
             operation=ctx.operation.name,
@@ -184,19 +186,19 @@ class Observer:
         """The synchronous observe step around `handler`."""
 
         def observe(request: Any, ctx: CallContext) -> Any:
-            loggers = self._active()
             clock = ctx.clock
             start = clock.monotonic()
-            wall = clock.time() if loggers else 0.0
             try:
                 result = handler(request, ctx)
             except BaseException as error:
                 self._contextualise(error, ctx)
+                loggers = self._active(False)
                 if loggers:
-                    self._emit(loggers, ctx, wall, clock.monotonic() - start, error)
+                    self._emit(loggers, ctx, clock, clock.monotonic() - start, error)
                 raise
+            loggers = self._active(True)
             if loggers:
-                self._emit(loggers, ctx, wall, clock.monotonic() - start, None)
+                self._emit(loggers, ctx, clock, clock.monotonic() - start, None)
             return result
 
         return observe
@@ -207,19 +209,19 @@ class Observer:
         """The asynchronous observe step around `handler`."""
 
         async def observe(request: Any, ctx: CallContext) -> Any:
-            loggers = self._active()
             clock = ctx.clock
             start = clock.monotonic()
-            wall = clock.time() if loggers else 0.0
             try:
                 result = await handler(request, ctx)
             except BaseException as error:
                 self._contextualise(error, ctx)
+                loggers = self._active(False)
                 if loggers:
-                    self._emit(loggers, ctx, wall, clock.monotonic() - start, error)
+                    self._emit(loggers, ctx, clock, clock.monotonic() - start, error)
                 raise
+            loggers = self._active(True)
             if loggers:
-                self._emit(loggers, ctx, wall, clock.monotonic() - start, None)
+                self._emit(loggers, ctx, clock, clock.monotonic() - start, None)
             return result
 
         return observe

@@ -73,6 +73,11 @@ class MemoryStateBackend:
         return record
 
     def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
+        if plan.limit is None and plan.budget is None:
+            # A closed breaker alone changes nothing on admission: no lock needed to say so.
+            breaker = self._breakers.get(plan.breaker_key)
+            if breaker is not None and breaker.state == "closed":
+                return breaker.admitted
         now = self._now()
         with self._lock:
             admission = _OPEN

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
+import queue
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,16 +47,21 @@ AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
 class Bulkhead:
     """At most `limit` calls in flight per connector in this process, sync or async.
 
-    A counter under a lock, not a semaphore: taking a free slot is the common case and costs
-    one lock round, sync or async; only a full bulkhead with `max_wait` waits for a slot.
+    The free slots are tokens in a `queue.SimpleQueue` (C, atomic): taking one and giving it
+    back cost less than one lock round each, and a full bulkhead with `max_wait` blocks on
+    the queue itself.
     """
 
     def __init__(self, limit: int, max_wait: float) -> None:
         self.limit = limit
         self.max_wait = max_wait
-        self.in_flight = 0
-        self._lock = threading.Lock()
-        self._freed = threading.Condition(self._lock)
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(limit):
+            self._slots.put(None)
+
+    @property
+    def in_flight(self) -> int:
+        return self.limit - self._slots.qsize()
 
     def _full(self) -> RateLimitExceededError:
         return RateLimitExceededError(
@@ -65,21 +70,21 @@ class Bulkhead:
 
     def try_acquire(self) -> bool:
         """Take a slot if one is free."""
-        with self._lock:
-            if self.in_flight < self.limit:
-                self.in_flight += 1
-                return True
+        try:
+            self._slots.get_nowait()
+        except queue.Empty:
             return False
+        return True
 
     def acquire(self) -> None:
         """Take a slot, waiting up to `max_wait` for one; raise when none frees up."""
-        with self._lock:
-            if self.in_flight >= self.limit and not (
-                self.max_wait > 0
-                and self._freed.wait_for(lambda: self.in_flight < self.limit, self.max_wait)
-            ):
-                raise self._full()
-            self.in_flight += 1
+        try:
+            if self.max_wait > 0:
+                self._slots.get(timeout=self.max_wait)
+            else:
+                self._slots.get_nowait()
+        except queue.Empty:
+            raise self._full() from None
 
     async def wait_for_slot(self, clock_sleep: Callable[[float], Awaitable[None]]) -> None:
         """The async slow path after `try_acquire` failed: poll until `max_wait` is spent."""
@@ -93,9 +98,7 @@ class Bulkhead:
         raise self._full()
 
     def release(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            self._freed.notify()
+        self._slots.put(None)
 
 
 class VendorPolicy:

@@ -118,6 +118,7 @@ class BreakerRecord:
         "half_open_since",
         "open_until",
         "opened",
+        "quiet_generation",
         "state",
         "trial_failures",
         "trial_slow",
@@ -135,6 +136,7 @@ class BreakerRecord:
         self.half_open_since = 0.0
         self.trials_issued = self.trials_done = self.trial_failures = self.trial_slow = 0
         self.admitted = Admission(generation=0)
+        self.quiet_generation = -1
 
     # -- transitions -----------------------------------------------------------------------
 
@@ -142,6 +144,7 @@ class BreakerRecord:
         self.state = state
         self.generation += 1
         self.admitted = Admission(generation=self.generation, state=state)  # type: ignore[arg-type]
+        self._update_quiet()
 
     def _open(self, policy: BreakerPolicy, now: float) -> None:
         cap = max(policy.open_for_max, policy.open_for)
@@ -219,12 +222,12 @@ class BreakerRecord:
     def settled(self, admission: Admission, failed: bool | None, slow: bool) -> bool:
         """Whether recording this outcome would change nothing (a fast success in a closed
         breaker whose window holds only fast successes): the common case, skipped."""
-        return (
-            failed is False
-            and not slow
-            and self.state == "closed"
-            and admission.generation == self.generation
-            and self.window.quiet
+        return failed is False and not slow and admission.generation == self.quiet_generation
+
+    def _update_quiet(self) -> None:
+        # Kept up to date under the backend's lock, read without it by `settled`.
+        self.quiet_generation = (
+            self.generation if self.state == "closed" and self.window.quiet else -1
         )
 
     def record(
@@ -251,6 +254,7 @@ class BreakerRecord:
             outcome = _FAILED * failed | _SLOW * slow
             window = self.window
             window.add(outcome, now)
+            self._update_quiet()
             # A fast success cannot raise a rate in a count window, unless it is the call
             # that brings the window to min_calls; a time window may have shed old calls.
             if not outcome and policy.window_type == "count" and window.calls != policy.min_calls:

@@ -144,8 +144,11 @@ class IdempotencyGuard:
 
     def wrap(self, handler: Handler, backend: StateBackend) -> Handler:
         config = self.config
+        derives = bool(self._paths)
 
         def idempotent(request: Any, ctx: CallContext) -> Any:
+            if ctx.idempotency_key is None and not derives:
+                return handler(request, ctx)  # the common case: no key, nothing to guard
             key = self.key(request, ctx)
             if key is None:
                 return handler(request, ctx)
@@ -185,8 +188,12 @@ class IdempotencyGuard:
     def wrap_async(self, handler: AsyncHandler, backend: AsyncStateBackend) -> AsyncHandler:
         config = self.config
 
+        derives = bool(self._paths)
+
         def idempotent(request: Any, ctx: CallContext) -> Awaitable[Any]:
             # Not a coroutine itself: a call without a key awaits the next step directly.
+            if ctx.idempotency_key is None and not derives:
+                return handler(request, ctx)
             key = self.key(request, ctx)
             if key is None:
                 return handler(request, ctx)
