@@ -142,6 +142,7 @@ class ConnectorCore(Generic[H]):
             honours_keys=vendor.registration.idempotency_keys,
             fail_open=self._runtime.fail_open,
             bulkhead=self._bulkhead,
+            unguarded=self._runtime.unguarded,
         )
         method = getattr(self.adapter_for(index), operation.name)
         state = self._runtime.state
@@ -166,6 +167,8 @@ class ConnectorCore(Generic[H]):
                 operation=operation,
                 config=config.idempotency,
                 deadline=config.deadline,
+                fail_open=self._runtime.fail_open,
+                unguarded=self._runtime.unguarded,
             )
             state = self._runtime.state
             handler = (

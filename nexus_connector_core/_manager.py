@@ -142,6 +142,12 @@ class _ManagerBase(Generic[C]):
         return self._memory_log.records() if self._memory_log else []
 
     @property
+    def unguarded_calls(self) -> int:
+        """Calls let through without their breaker, limiter or idempotency guard because the
+        state backend could not be reached (``[state] fail_mode = "open"``)."""
+        return self._runtime.unguarded.value
+
+    @property
     def closed(self) -> bool:
         """Whether `close` / `aclose` has been called."""
         return self._runtime.closed

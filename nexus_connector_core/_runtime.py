@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Any
 
@@ -10,7 +11,21 @@ from ._errors import ConnectorError
 from ._observe import Observer
 from ._resilience.watchdog import Watchdog
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "Tally"]
+
+
+class Tally:
+    """A thread-safe count of rare events (calls let through with the state backend down)."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
 
 
 class Runtime:
@@ -20,7 +35,16 @@ class Runtime:
     `AsyncStateBackend` for the async one. `fail_open` says what to do when it is down.
     """
 
-    __slots__ = ("_last", "_watchdogs", "clock", "closed", "fail_open", "observer", "state")
+    __slots__ = (
+        "_last",
+        "_watchdogs",
+        "clock",
+        "closed",
+        "fail_open",
+        "observer",
+        "state",
+        "unguarded",
+    )
 
     def __init__(self, clock: Clock, observer: Observer, state: Any, *, fail_open: bool) -> None:
         self.clock = clock
@@ -28,6 +52,8 @@ class Runtime:
         self.state = state
         self.fail_open = fail_open
         self.closed = False
+        #: Calls let through without their guard because the state backend was down.
+        self.unguarded = Tally()
         self._watchdogs: weakref.WeakKeyDictionary[Any, Watchdog] = weakref.WeakKeyDictionary()
         self._last: tuple[Any, Watchdog] | None = None
 

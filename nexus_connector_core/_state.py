@@ -7,6 +7,13 @@ A backend keeps four kinds of state behind small atomic operations:
 - idempotency records (in-flight markers with an owner and a TTL, then stored outcomes);
 - OAuth tokens and the lock that makes one worker refresh them for all.
 
+Rules an implementation must keep (the conformance suite checks them): time windows and
+budgets count in whole seconds of the backend's clock; a breaker's generation only ever
+changes by growing (or starts afresh at a value no earlier admission can carry), so
+outcomes from before a transition are ignored; transitions that time drives (open ->
+half-open, half-open past its max wait) happen lazily, on the next `admit`; every key
+expires once idle, so nothing grows without bound.
+
 Policies describe what to decide (`BreakerPolicy`, `LimitPolicy`, `BudgetPolicy`); the backend
 decides atomically, on its own clock, so workers whose clocks disagree still agree. Every
 backend passes the conformance suite in `nexus_connector_core.testing`.
@@ -97,9 +104,12 @@ class GuardPlan(msgspec.Struct, frozen=True, kw_only=True):
     """What to check before one attempt of one operation at one vendor.
 
     Keys name the shared state: the breaker's and the limiter's scope (connector, vendor and,
-    by configuration, operation). A None policy is not checked.
+    by configuration, operation or a caller's key). A None policy is not checked. `scope`
+    (``connector:vendor``) is shared by all keys of the plan: a clustered backend uses it as
+    the hash tag that puts them in one slot, so one script can update them together.
     """
 
+    scope: str = ""
     breaker_key: str = ""
     breaker: BreakerPolicy | None = None
     limit_key: str = ""
@@ -120,6 +130,9 @@ class Admission(msgspec.Struct, frozen=True, kw_only=True):
             generation are ignored when recorded.
         trial: the attempt holds one of the half-open trial permits.
         state: the breaker's state at admission.
+        settled: recording a fast success of this attempt would change nothing (a closed
+            breaker whose window holds only fast successes), so the caller may skip it; a
+            backend that cannot tell cheaply leaves it false.
     """
 
     allowed: bool = True
@@ -129,6 +142,7 @@ class Admission(msgspec.Struct, frozen=True, kw_only=True):
     generation: int = 0
     trial: bool = False
     state: BreakerStateName = "closed"
+    settled: bool = False
 
 
 class BreakerSnapshot(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ import logging
 import os
 import queue
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -34,6 +34,9 @@ from .backoff import Backoff
 from .config import ResilienceConfig
 from .errors import error_classes
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from .._runtime import Tally
 
 __all__ = ["Bulkhead", "VendorPolicy"]
 
@@ -114,6 +117,7 @@ class VendorPolicy:
         honours_keys: bool,
         fail_open: bool,
         bulkhead: Bulkhead | None,
+        unguarded: Tally | None = None,
     ) -> None:
         retry = config.retry
         self.connector = connector
@@ -139,8 +143,12 @@ class VendorPolicy:
         self.makes_key = honours_keys and not operation.idempotent
         self.honours_keys = honours_keys
         self.fail_open = fail_open
+        self._tally = unguarded
         self.bulkhead = bulkhead
         self.plan = self._plan(config)
+        # A success at least this slow must be recorded even when the admission was settled.
+        slow = breaker.slow_call_duration if breaker else 0.0
+        self.slow_after = slow if slow > 0 else float("inf")
         limit = config.rate_limit
         self.per_key = bool(limit and limit.enabled and limit.per_key)
         self._keyed_plans: dict[str, GuardPlan] = {}
@@ -157,6 +165,7 @@ class VendorPolicy:
         limit = config.rate_limit
         budget = config.retry.budget
         plan = GuardPlan(
+            scope=scope,
             breaker_key=op_scope if breaker.scope == "operation" else scope,
             breaker=breaker.policy() if breaker.enabled else None,
             limit_key=op_scope if limit and limit.scope == "operation" else scope,
@@ -282,6 +291,8 @@ class VendorPolicy:
         """Fail open (log and go on) or closed (raise), as configured."""
         if not self.fail_open:
             raise error
+        if self._tally is not None:
+            self._tally.add()
         _log.warning(
             "state backend unavailable, calling %s/%s.%s without its guard: %s",
             self.connector,
@@ -298,6 +309,7 @@ class VendorPolicy:
         """The synchronous attempt loop around an adapter method."""
         plan = self.plan
         recorded = plan or _UNGUARDED  # what outcomes are recorded against (admitted => plan)
+        slow_after = self.slow_after
         bulkhead = self.bulkhead
         vendor = self.vendor
         timeout = self.timeout
@@ -374,10 +386,12 @@ class VendorPolicy:
                     if bulkhead is not None:
                         bulkhead.release()
                 if admission is not None:
-                    try:
-                        record(recorded, admission, failed=False, duration=now() - start)
-                    except StateBackendUnavailableError as exc:
-                        self.backend_down(exc)
+                    duration = now() - start
+                    if not (admission.settled and duration < slow_after):
+                        try:
+                            record(recorded, admission, failed=False, duration=duration)
+                        except StateBackendUnavailableError as exc:
+                            self.backend_down(exc)
                 return result
 
         return attempts
@@ -414,6 +428,7 @@ class VendorPolicy:
         (through the event loop's `Watchdog`)."""
         plan = self.plan
         recorded = plan or _UNGUARDED  # what outcomes are recorded against (admitted => plan)
+        slow_after = self.slow_after
         bulkhead = self.bulkhead
         vendor = self.vendor
         timeout = self.timeout
@@ -509,16 +524,17 @@ class VendorPolicy:
                     if bulkhead is not None:
                         bulkhead.release()
                 if admission is not None:
-                    try:
-                        duration = now() - start
-                        if direct is not None:
-                            direct.record(recorded, admission, failed=False, duration=duration)
-                        else:
-                            await backend.record(
-                                recorded, admission, failed=False, duration=duration
-                            )
-                    except StateBackendUnavailableError as exc:
-                        self.backend_down(exc)
+                    duration = now() - start
+                    if not (admission.settled and duration < slow_after):
+                        try:
+                            if direct is not None:
+                                direct.record(recorded, admission, failed=False, duration=duration)
+                            else:
+                                await backend.record(
+                                    recorded, admission, failed=False, duration=duration
+                                )
+                        except StateBackendUnavailableError as exc:
+                            self.backend_down(exc)
                 return result
 
         return attempts

@@ -12,19 +12,25 @@ results, as Stripe does; failures that may succeed later release the key instead
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from .._context import CallContext
-from .._errors import IdempotencyConflictError, VendorError
+from .._errors import IdempotencyConflictError, StateBackendUnavailableError, VendorError
 from .._operations import Operation
 from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
 from .config import IdempotencyConfig
 from .errors import ERROR_CLASSES
 
+if TYPE_CHECKING:
+    from .._runtime import Tally
+
 __all__ = ["IdempotencyGuard", "fingerprint"]
+
+_log = logging.getLogger("nexus_connector.resilience")
 
 Handler = Callable[[Any, CallContext], Any]
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
@@ -66,8 +72,12 @@ class IdempotencyGuard:
         operation: Operation[Any, Any],
         config: IdempotencyConfig,
         deadline: float | None,
+        fail_open: bool = True,
+        unguarded: Tally | None = None,
     ) -> None:
         self.connector = connector
+        self.fail_open = fail_open
+        self._tally = unguarded
         self.operation = operation
         self.config = config
         self.max_wait = deadline if deadline is not None else config.claim_ttl
@@ -137,6 +147,32 @@ class IdempotencyGuard:
             )
         return None
 
+    def unguarded(self, error: StateBackendUnavailableError, key: str) -> None:
+        """The store is down before the call: go on unprotected (fail open) or refuse."""
+        if not self.fail_open:
+            raise error
+        if self._tally is not None:
+            self._tally.add()
+        _log.warning(
+            "state backend unavailable: calling %s.%s with idempotency key %r without "
+            "protection against duplicates: %s",
+            self.connector,
+            self.operation.name,
+            key.split(":", 3)[-1],
+            error,
+        )
+
+    def unsaved(self, error: StateBackendUnavailableError, key: str) -> None:
+        """The store went down after the vendor answered: the answer stands, the key is lost."""
+        _log.error(
+            "state backend unavailable: the outcome of %s.%s for idempotency key %r was not "
+            "stored; a retry with this key will call the vendor again: %s",
+            self.connector,
+            self.operation.name,
+            key.split(":", 3)[-1],
+            error,
+        )
+
     def _poll(self, attempt: int) -> float:
         return float(min(0.01 * 2**attempt, 0.25))
 
@@ -157,7 +193,11 @@ class IdempotencyGuard:
             give_up = clock.monotonic() + self.max_wait
             polls = 0
             while True:
-                claim = backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                try:
+                    claim = backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                except StateBackendUnavailableError as exc:
+                    self.unguarded(exc, key)
+                    return handler(request, ctx)
                 if claim.status == "acquired":
                     break
                 if claim.status == "done":
@@ -175,12 +215,20 @@ class IdempotencyGuard:
                 result = handler(request, ctx)
             except BaseException as error:
                 outcome = self.stored_error(error)
-                if outcome is None:
-                    backend.idempotency_release(key, owner)
-                else:
-                    backend.idempotency_complete(key, owner, digest, outcome, ttl=config.ttl)
+                try:
+                    if outcome is None:
+                        backend.idempotency_release(key, owner)
+                    else:
+                        backend.idempotency_complete(key, owner, digest, outcome, ttl=config.ttl)
+                except StateBackendUnavailableError as exc:
+                    self.unsaved(exc, key)
                 raise
-            backend.idempotency_complete(key, owner, digest, self.stored(result), ttl=config.ttl)
+            try:
+                backend.idempotency_complete(
+                    key, owner, digest, self.stored(result), ttl=config.ttl
+                )
+            except StateBackendUnavailableError as exc:
+                self.unsaved(exc, key)
             return result
 
         return idempotent
@@ -205,7 +253,11 @@ class IdempotencyGuard:
             give_up = clock.monotonic() + self.max_wait
             polls = 0
             while True:
-                claim = await backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                try:
+                    claim = await backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                except StateBackendUnavailableError as exc:
+                    self.unguarded(exc, key)
+                    return await handler(request, ctx)
                 if claim.status == "acquired":
                     break
                 if claim.status == "done":
@@ -223,14 +275,22 @@ class IdempotencyGuard:
                 result = await handler(request, ctx)
             except BaseException as error:
                 outcome = self.stored_error(error)
-                if outcome is None:
-                    await backend.idempotency_release(key, owner)
-                else:
-                    await backend.idempotency_complete(key, owner, digest, outcome, ttl=config.ttl)
+                try:
+                    if outcome is None:
+                        await backend.idempotency_release(key, owner)
+                    else:
+                        await backend.idempotency_complete(
+                            key, owner, digest, outcome, ttl=config.ttl
+                        )
+                except StateBackendUnavailableError as exc:
+                    self.unsaved(exc, key)
                 raise
-            await backend.idempotency_complete(
-                key, owner, digest, self.stored(result), ttl=config.ttl
-            )
+            try:
+                await backend.idempotency_complete(
+                    key, owner, digest, self.stored(result), ttl=config.ttl
+                )
+            except StateBackendUnavailableError as exc:
+                self.unsaved(exc, key)
             return result
 
         return idempotent

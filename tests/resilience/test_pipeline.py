@@ -368,6 +368,7 @@ def test_fail_open_calls_the_vendor_and_logs_when_the_backend_is_down(
 ) -> None:
     with ConnectorManager.from_config(_guarded("open"), state=_DownBackend()) as manager:
         assert manager.sms.send(SMS).vendor == "memory"
+        assert manager.unguarded_calls == 1
     assert "state backend unavailable" in caplog.text
 
 
