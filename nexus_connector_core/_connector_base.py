@@ -24,6 +24,7 @@ from ._resilience.attempts import Bulkhead, VendorPolicy
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
 from ._resilience.idempotency import IdempotencyGuard
+from ._state import GuardPlan
 
 if TYPE_CHECKING:
     from ._connector_settings import ConnectorSettings
@@ -208,6 +209,22 @@ class ConnectorCore(Generic[H]):
 
         builders = [builder(i) for i in range(len(built))]
         return chain.wrap_async(builders) if self._async else chain.wrap(builders)
+
+    def guard_plan(self, operation: str, vendor: str | None = None) -> GuardPlan | None:
+        """What the state backend checks before each attempt of `operation` at `vendor`
+        (the primary by default), or None when no breaker, limit or budget applies; pass it
+        to ``manager.state.breaker(plan)`` to see the breaker."""
+        index = self.vendors.index(vendor) if vendor else 0
+        settings = self.settings.vendors[index]
+        return VendorPolicy(
+            connector=self.name,
+            vendor=settings.key,
+            operation=self.operation(operation),
+            config=self.settings.resilience[operation],
+            honours_keys=settings.registration.idempotency_keys,
+            fail_open=self._runtime.fail_open,
+            bulkhead=None,
+        ).plan
 
     def _context(self, operation: Operation[Any, Any], idempotency_key: str | None) -> CallContext:
         if self._runtime.closed:

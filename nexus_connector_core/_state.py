@@ -212,8 +212,9 @@ class StateBackend(Protocol):
         the half-open trial permit it held."""
         ...
 
-    def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
-        """The breaker `key` as it stands now (for status and health)."""
+    def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
+        """The breaker of `plan` (``plan.breaker_key``) as it stands now, for status and
+        health; it changes nothing."""
         ...
 
     # -- idempotency ---------------------------------------------------------------------
@@ -268,7 +269,7 @@ class AsyncStateBackend(Protocol):
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None: ...
 
-    async def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot: ...
+    async def breaker(self, plan: GuardPlan) -> BreakerSnapshot: ...
 
     async def idempotency_begin(
         self, key: str, fingerprint: bytes, *, ttl: float

@@ -157,10 +157,13 @@ class MemoryStateBackend:
         with self._lock:
             breaker.record(policy, admission, failed, duration, now)
 
-    def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
+    def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
+        policy = plan.breaker
+        if policy is None:
+            raise ValueError("the plan has no circuit breaker")
         now = self._clock.monotonic()
         with self._lock:
-            return self._breaker(key, policy).snapshot(policy, now)
+            return self._breaker(plan.breaker_key, policy).snapshot(policy, now)
 
     # -- idempotency -----------------------------------------------------------------------
 
@@ -272,8 +275,8 @@ class AsyncMemoryStateBackend:
     ) -> None:
         self.sync.record(plan, admission, failed=failed, duration=duration)
 
-    async def breaker(self, key: str, policy: BreakerPolicy) -> BreakerSnapshot:
-        return self.sync.breaker(key, policy)
+    async def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
+        return self.sync.breaker(plan)
 
     async def idempotency_begin(
         self, key: str, fingerprint: bytes, *, ttl: float

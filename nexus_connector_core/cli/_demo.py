@@ -112,10 +112,7 @@ def demo() -> None:
             for number in range(1, 7):
                 before = len(primary.calls)
                 served = _archive_invoice(storage, number).split(" via ")[1]
-                breaker = manager.state.breaker(
-                    "cloud_storage:memory",
-                    storage.settings.resilience["put"].circuit_breaker.policy(),
-                )
+                breaker = manager.state.breaker(storage.guard_plan("put", "memory"))
                 click.echo(
                     f"   put #{number}: memory tried {len(primary.calls) - before}x, served by "
                     f"{served}; breaker {breaker.state}"

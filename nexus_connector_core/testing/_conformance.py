@@ -208,8 +208,7 @@ class StateBackendConformance:
             self.sync.record(plan, admission, failed=outcome == "F", duration=duration)
 
     def snapshot(self, plan: GuardPlan) -> BreakerSnapshot:
-        assert plan.breaker is not None
-        return self.sync.breaker(plan.breaker_key, plan.breaker)
+        return self.sync.breaker(plan)
 
     def trip(self, plan: GuardPlan) -> None:
         """Fail calls until the breaker opens."""
@@ -597,7 +596,7 @@ class StateBackendConformance:
             admission = await self.twin.admit(plan)
             await self.twin.record(plan, admission, failed=True, duration=0.0)
         assert self.snapshot(plan).state == "open"
-        assert (await self.twin.breaker(plan.breaker_key, plan.breaker)).state == "open"
+        assert (await self.twin.breaker(plan)).state == "open"
         assert (await self.twin.admit(plan)).reason == "circuit_open"
 
     @pytest.mark.asyncio
