@@ -25,6 +25,10 @@ __all__ = [
 
 LOGGER_NAME = "nexus_connector.calls"
 
+# A library adds no handler of its own but this one (the logging HOWTO's advice), so an
+# application that has not configured logging gets no stray lines on stderr.
+logging.getLogger("nexus_connector").addHandler(logging.NullHandler())
+
 
 class IntegrationLogRecord(msgspec.Struct, frozen=True, kw_only=True):
     """What happened in one call, for audit and debugging. Holds no secret and no payload.
