@@ -105,8 +105,9 @@ class GuardPlan(msgspec.Struct, frozen=True, kw_only=True):
 
     Keys name the shared state: the breaker's and the limiter's scope (connector, vendor and,
     by configuration, operation or a caller's key). A None policy is not checked. `scope`
-    (``connector:vendor``) is shared by all keys of the plan: a clustered backend uses it as
-    the hash tag that puts them in one slot, so one script can update them together.
+    (``connector:vendor``) starts every key of the plan and is shared by every plan that
+    uses those keys: a clustered backend uses it as the hash tag that puts them in one slot,
+    so one script can update them together.
     """
 
     scope: str = ""

@@ -86,15 +86,24 @@ def _breaker(key: str, **policy: Any) -> GuardPlan:
         "open_for": _SHORT,
         "half_open_calls": 2,
     }
-    return GuardPlan(breaker_key=key, breaker=BreakerPolicy(**(defaults | policy)))
+    return GuardPlan(
+        scope=_scope(key), breaker_key=key, breaker=BreakerPolicy(**(defaults | policy))
+    )
 
 
 def _limit(key: str, rate: float, per: float = _LONG, burst: int = 0) -> GuardPlan:
-    return GuardPlan(limit_key=key, limit=LimitPolicy(rate=rate, per=per, burst=burst))
+    return GuardPlan(
+        scope=_scope(key), limit_key=key, limit=LimitPolicy(rate=rate, per=per, burst=burst)
+    )
 
 
 def _budget(key: str, **policy: Any) -> GuardPlan:
-    return GuardPlan(budget_key=key, budget=BudgetPolicy(**policy))
+    return GuardPlan(scope=_scope(key), budget_key=key, budget=BudgetPolicy(**policy))
+
+
+def _scope(key: str) -> str:
+    """The test's key prefix: every plan of one test shares it, as a connector's do."""
+    return key.rsplit(":", 1)[0]
 
 
 def _merged(*plans: GuardPlan) -> GuardPlan:
