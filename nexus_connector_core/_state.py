@@ -115,6 +115,9 @@ class GuardPlan(msgspec.Struct, frozen=True, kw_only=True):
     breaker: BreakerPolicy | None = None
     limit_key: str = ""
     limit: LimitPolicy | None = None
+    #: The limit key is a caller's (``limit_key("tenant-42")``): there may be many, so a
+    #: backend keeps each apart, expiring on its own.
+    limit_per_caller: bool = False
     budget_key: str = ""
     budget: BudgetPolicy | None = None
 

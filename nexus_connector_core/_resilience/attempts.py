@@ -188,7 +188,7 @@ class VendorPolicy:
             if len(self._keyed_plans) > 10_000:  # bound the memo, not the limiter
                 self._keyed_plans.clear()
             plan = self._keyed_plans[key] = msgspec.structs.replace(
-                self.plan, limit_key=f"{self.plan.limit_key}:key:{key}"
+                self.plan, limit_key=f"{self.plan.limit_key}:key:{key}", limit_per_caller=True
             )
         return plan
 

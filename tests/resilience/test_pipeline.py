@@ -23,6 +23,7 @@ from nexus_connector_core import (
     Parcel,
     PaymentDeclinedError,
     PaymentRequest,
+    PluginRegistry,
     RateLimitExceededError,
     Shipment,
     SmsMessage,
@@ -442,9 +443,12 @@ def test_resilience_and_fallback_errors_name_their_path(
     assert fragment in problems[path]
 
 
-def test_state_settings_are_checked() -> None:
+def test_state_settings_are_checked(registry: PluginRegistry) -> None:
+    # The built-in plugin only: as on a machine without nexus-connector-redis.
     with pytest.raises(ConfigError) as caught:
-        ConnectorManager.from_config({"state": {"backend": "redis", "fail_mode": "maybe"}})
+        ConnectorManager.from_config(
+            {"state": {"backend": "redis", "fail_mode": "maybe"}}, registry=registry
+        )
     problems = {p.path: p.detail for p in caught.value.problems}
     assert "expected 'open' or 'closed'" in problems["state.fail_mode"]
     assert "pip install nexus-connector-redis" in problems["state.backend"]

@@ -32,7 +32,7 @@ from nexus_connector_core import (
 )
 
 from ._options import RedisOptions
-from ._scripts import SCRIPTS, Script
+from ._scripts import SCRIPTS, GuardScripts, Script, guard_scripts
 
 __all__ = ["AsyncRedisStateBackend", "RedisStateBackend"]
 
@@ -66,106 +66,98 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
-class _Codec:
-    """Keys, script arguments and replies; shared by the sync and async backends."""
+_STATES: dict[bytes, Any] = {b"0": "closed", b"1": "open", b"2": "half_open"}
+_FIRST, _RETRY = ["0", "0"], ["1", "0"]
 
-    def __init__(self, prefix: str) -> None:
+
+class _Codec:
+    """Keys, scripts, arguments and replies; shared by the sync and async backends."""
+
+    def __init__(self, prefix: str, packer: Callable[..., Any] | None = None) -> None:
         self.prefix = prefix
-        self._plans: dict[int, tuple[GuardPlan, list[str], list[str], list[str]]] = {}
+        #: Encodes a command for the wire, for the commands sent as they are (see `_Wire`).
+        self.packer = packer
+        self._plans: dict[int, tuple[GuardPlan, list[str], GuardScripts]] = {}
+        self._packed: dict[tuple[int, bool], tuple[GuardPlan, Any]] = {}
+        # Admissions are immutable and most replies repeat (closed, quiet, same generation).
+        self._admissions: dict[bytes, Admission] = {}
 
     # -- guard plans -------------------------------------------------------------------------
 
-    def _plan(self, plan: GuardPlan) -> tuple[list[str], list[str], list[str]]:
-        """Keys, static admit arguments and breaker policy arguments of a plan (memoised:
-        plans live as long as their connector)."""
+    def _plan(self, plan: GuardPlan) -> tuple[list[str], GuardScripts]:
+        """A plan's keys and scripts (memoised by identity: plans live as long as their
+        connector; equal plans made apart share the same scripts, by their SHA)."""
         memo = self._plans.get(id(plan))
         if memo is not None and memo[0] is plan:
-            return memo[1], memo[2], memo[3]
+            return memo[1], memo[2]
         tag = plan.scope or plan.breaker_key or plan.limit_key or plan.budget_key or "-"
         base = f"{self.prefix}:{{{tag}}}"
-        keys = [
-            f"{base}:br:{plan.breaker_key}",
-            f"{base}:rl:{plan.limit_key}",
-            f"{base}:rb:{plan.budget_key}",
-        ]
-        breaker = self._breaker_args(plan)
-        limit, budget = plan.limit, plan.budget
-        static = [
-            _flag(plan.breaker is not None),
-            *breaker,
-            _flag(limit is not None),
-            repr(limit.interval) if limit else "0",
-            str(limit.capacity) if limit else "0",
-            _flag(budget is not None),
-            repr(budget.ratio) if budget else "0",
-            str(int(budget.window)) if budget else "0",
-            repr(budget.min_per_second) if budget else "0",
-        ]
+        # One hash holds the scope's breakers, limiters and budgets; a caller's limiter
+        # (one per tenant) has a key of its own.
+        own = f"{base}:rl:{plan.limit_key}" if plan.limit_per_caller else base
+        keys = [base, own]
+        scripts = guard_scripts(plan)
         if len(self._plans) > 10_000:
             self._plans.clear()
-        self._plans[id(plan)] = (plan, keys, static, breaker)
-        return keys, static, breaker
+        self._plans[id(plan)] = (plan, keys, scripts)
+        return keys, scripts
 
-    @staticmethod
-    def _breaker_args(plan: GuardPlan) -> list[str]:
-        p = plan.breaker
-        if p is None:
-            return ["count", "1", "1", "1", "1", "0", "1", "1", "1", "1", "0", "60"]
-        longest = max(p.open_for_max, p.open_for, p.half_open_max_wait)
-        if p.window_type == "time":
-            longest = max(longest, p.window)
-        return [
-            p.window_type,
-            str(p.window),
-            str(p.min_calls),
-            repr(p.failure_rate),
-            repr(p.slow_call_rate),
-            repr(p.slow_call_duration),
-            repr(p.open_for),
-            repr(p.open_for_multiplier),
-            repr(p.open_for_max),
-            str(p.half_open_calls),
-            repr(p.half_open_max_wait),
-            str(int(longest * 2 + 3600)),  # an idle breaker's key expires after this
-        ]
+    def admit(
+        self, plan: GuardPlan, retry: bool, max_wait: float
+    ) -> tuple[Script, list[str], list[str]]:
+        keys, scripts = self._plan(plan)
+        if not max_wait:  # the common case: no reservation ahead
+            return scripts.admit, keys, _RETRY if retry else _FIRST
+        return scripts.admit, keys, ["1" if retry else "0", repr(max_wait)]
 
-    def admit(self, plan: GuardPlan, retry: bool, max_wait: float) -> tuple[list[str], list[str]]:
-        keys, static, _ = self._plan(plan)
-        return keys, [_flag(retry), repr(max_wait), *static]
+    def packed_admit(self, plan: GuardPlan, retry: bool) -> Any:
+        """The EVALSHA of an admission without reservation, encoded once per plan."""
+        memo = self._packed.get((id(plan), retry))
+        if memo is not None and memo[0] is plan:
+            return memo[1]
+        assert self.packer is not None
+        script, keys, args = self.admit(plan, retry, 0.0)
+        packed = self.packer("EVALSHA", script.sha, len(keys), *keys, *args)
+        if len(self._packed) > 10_000:
+            self._packed.clear()
+        self._packed[(id(plan), retry)] = (plan, packed)
+        return packed
 
     def record(
         self, plan: GuardPlan, admission: Admission, failed: bool | None, duration: float
-    ) -> tuple[list[str], list[str]]:
-        keys, _, breaker = self._plan(plan)
+    ) -> tuple[Script, list[str], list[str]]:
+        keys, scripts = self._plan(plan)
+        assert scripts.record is not None
         outcome = "-1" if failed is None else _flag(failed)
-        args = [
-            *breaker,
-            str(admission.generation),
-            _flag(admission.trial),
-            outcome,
-            repr(duration),
-        ]
-        return keys[:1], args
+        args = [str(admission.generation), _flag(admission.trial), outcome, repr(duration)]
+        return scripts.record, keys[:1], args
 
-    def breaker(self, plan: GuardPlan) -> tuple[list[str], list[str]]:
-        if plan.breaker is None:
+    def breaker(self, plan: GuardPlan) -> tuple[Script, list[str], list[str]]:
+        keys, scripts = self._plan(plan)
+        if scripts.breaker is None:
             raise ValueError("the plan has no circuit breaker")
-        keys, _, breaker = self._plan(plan)
-        return keys[:1], breaker
+        return scripts.breaker, keys[:1], []
 
-    @staticmethod
-    def admission(reply: Sequence[Any]) -> Admission:
-        allowed, reason, retry_after, wait, generation, trial, state, settled = reply
-        return Admission(
-            allowed=allowed == 1,
-            reason=reason.decode() if reason else None,
+    def admission(self, reply: bytes) -> Admission:
+        known = self._admissions.get(reply)
+        if known is not None:
+            return known
+        allowed, reason, retry_after, wait, generation, trial, state, settled = reply.split(b"|")
+        admission = Admission(
+            allowed=allowed == b"1",
+            reason=reason.decode() if reason else None,  # type: ignore[arg-type]
             retry_after=float(retry_after),
             wait=float(wait),
-            generation=int(generation),
-            trial=trial == 1,
-            state=state.decode(),
-            settled=settled == 1,
+            generation=int(float(generation)),
+            trial=trial == b"1",
+            state=_STATES[state],
+            settled=settled == b"1",
         )
+        if allowed == b"1" and wait == b"0":  # refusals and waits carry times: not reused
+            if len(self._admissions) > 256:
+                self._admissions.clear()
+            self._admissions[reply] = admission
+        return admission
 
     @staticmethod
     def snapshot(reply: Sequence[Any]) -> BreakerSnapshot:
@@ -222,7 +214,6 @@ class RedisStateBackend:
 
     def __init__(self, settings: BackendSettings) -> None:
         self.options = _options(settings)
-        self._codec = _Codec(settings.prefix)
         options = self.options
         common: dict[str, Any] = {
             "socket_timeout": options.timeout,
@@ -241,6 +232,9 @@ class RedisStateBackend:
             self._client = redis.Redis.from_url(
                 options.client_url, max_connections=options.pool_size, **common
             )
+        self._pool = None if options.is_cluster else self._client.connection_pool
+        packer = self._pool.make_connection().pack_command if self._pool else None
+        self._codec = _Codec(settings.prefix, packer)
 
     def _connected(self) -> Any:
         with self._connect_lock:
@@ -258,12 +252,17 @@ class RedisStateBackend:
         )
 
     def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._pool is not None:
+            packer = self._codec.packer
+            assert packer is not None  # set whenever there is a pool
+            packed = packer("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._send(packed, script, keys, args)
         client = self._client or self._connected()
         try:
             try:
-                return client.evalsha(script.sha, len(keys), *keys, *args)
+                return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
             except NoScriptError:  # a restarted or flushed server: send the source once
-                return client.eval(script.source, len(keys), *keys, *args)
+                return client.execute_command("EVAL", script.source, len(keys), *keys, *args)
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
 
@@ -276,21 +275,39 @@ class RedisStateBackend:
 
     # -- guard -------------------------------------------------------------------------------
 
+    def _send(self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One pre-encoded EVALSHA straight on a pooled connection: redis-py's command layer
+        costs more than the script itself. Falls back to EVAL when the server lost it."""
+        pool = self._pool
+        assert pool is not None
+        try:
+            connection = pool.get_connection()
+            try:
+                connection.send_packed_command(packed, check_health=False)
+                return connection.read_response()
+            except NoScriptError:
+                connection.send_command("EVAL", script.source, len(keys), *keys, *args)
+                return connection.read_response()
+            finally:
+                pool.release(connection)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
     def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
-        keys, args = self._codec.admit(plan, retry, max_wait)
-        return self._codec.admission(self._eval(SCRIPTS["admit"], keys, args))
+        codec = self._codec
+        if max_wait or self._pool is None:
+            return codec.admission(self._eval(*codec.admit(plan, retry, max_wait)))
+        script, keys, args = codec.admit(plan, retry, 0.0)  # encoded once, sent as it is
+        return codec.admission(self._send(codec.packed_admit(plan, retry), script, keys, args))
 
     def record(
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
-        if plan.breaker is None:
-            return
-        keys, args = self._codec.record(plan, admission, failed, duration)
-        self._eval(SCRIPTS["record"], keys, args)
+        if plan.breaker is not None:
+            self._eval(*self._codec.record(plan, admission, failed, duration))
 
     def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
-        keys, args = self._codec.breaker(plan)
-        return self._codec.snapshot(self._eval(SCRIPTS["breaker"], keys, args))
+        return self._codec.snapshot(self._eval(*self._codec.breaker(plan)))
 
     # -- idempotency -------------------------------------------------------------------------
 
@@ -349,7 +366,6 @@ class AsyncRedisStateBackend:
 
     def __init__(self, settings: BackendSettings) -> None:
         self.options = _options(settings)
-        self._codec = _Codec(settings.prefix)
         options = self.options
         common: dict[str, Any] = {
             "socket_timeout": options.timeout,
@@ -370,6 +386,9 @@ class AsyncRedisStateBackend:
                 retry=redis.asyncio.retry.Retry(NoBackoff(), 0),
                 **common,
             )
+        self._pool = None if options.is_cluster else self._client.connection_pool
+        packer = self._pool.make_connection().pack_command if self._pool else None
+        self._codec = _Codec(settings.prefix, packer)
         # redis-py's async cluster client learns the slots on first use; tasks that race
         # that first use lose connections to it, so the first caller does it for all.
         self._ready = not options.is_cluster
@@ -392,7 +411,31 @@ class AsyncRedisStateBackend:
             backend="redis",
         )
 
+    async def _send(
+        self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """As `RedisStateBackend._send`, awaited."""
+        pool = self._pool
+        assert pool is not None
+        try:
+            connection = await pool.get_connection()
+            try:
+                await connection.send_packed_command(packed, check_health=False)
+                return await connection.read_response()
+            except NoScriptError:
+                await connection.send_command("EVAL", script.source, len(keys), *keys, *args)
+                return await connection.read_response()
+            finally:
+                await pool.release(connection)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
     async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._pool is not None:
+            packer = self._codec.packer
+            assert packer is not None  # set whenever there is a pool
+            packed = packer("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self._send(packed, script, keys, args)
         if not self._ready:
             await self._start()
         try:
@@ -414,20 +457,21 @@ class AsyncRedisStateBackend:
     async def admit(
         self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0
     ) -> Admission:
-        keys, args = self._codec.admit(plan, retry, max_wait)
-        return self._codec.admission(await self._eval(SCRIPTS["admit"], keys, args))
+        codec = self._codec
+        if max_wait or self._pool is None:
+            return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
+        script, keys, args = codec.admit(plan, retry, 0.0)
+        packed = codec.packed_admit(plan, retry)
+        return codec.admission(await self._send(packed, script, keys, args))
 
     async def record(
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
-        if plan.breaker is None:
-            return
-        keys, args = self._codec.record(plan, admission, failed, duration)
-        await self._eval(SCRIPTS["record"], keys, args)
+        if plan.breaker is not None:
+            await self._eval(*self._codec.record(plan, admission, failed, duration))
 
     async def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
-        keys, args = self._codec.breaker(plan)
-        return self._codec.snapshot(await self._eval(SCRIPTS["breaker"], keys, args))
+        return self._codec.snapshot(await self._eval(*self._codec.breaker(plan)))
 
     async def idempotency_begin(
         self, key: str, fingerprint: bytes, *, ttl: float

@@ -1,87 +1,146 @@
 -- Admit one attempt: circuit breaker, then rate limiter, then retry budget, committing
--- nothing unless all allow it. One round trip.
--- KEYS: 1 breaker hash, 2 limiter TAT, 3 budget hash (all in the plan's hash-tag slot)
--- ARGV: 1 retry (0/1), 2 max_wait, 3 has_breaker, 4..15 breaker policy (see policy_at),
---       16 has_limit, 17 interval, 18 capacity, 19 has_budget, 20 ratio, 21 budget window,
---       22 min_per_second
--- Returns: {allowed, reason, retry_after, wait, generation, trial, state, settled}
+-- nothing unless all allow it; one round trip, one HMGET and one HSET on the plan's scope
+-- hash. The generated script defines H, P, G, L, TTL before this code and writes the
+-- policy's numbers (the dollar names) in; blocks for policies the plan lacks are left out.
+-- KEYS: 1 the scope hash, 2 the limiter's own key (a caller's key: kept out of the hash)
+-- ARGV: 1 retry (0/1), 2 max_wait (seconds the limiter may reserve ahead)
+-- Returns "allowed|reason|retry_after|wait|generation|trial|state|settled"
 
-local now = clock()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local sec = math.floor(now)
 local retry = ARGV[1] == '1'
-local max_wait = tonumber(ARGV[2])
-local p, b = nil, nil
-local trial = false
-local gen, state = 0, CLOSED
-
-if ARGV[3] == '1' then
-  p = policy_at(4)
-  b = breaker_load(KEYS[1], p, now)
-  local allowed, reason, retry_after
-  allowed, reason, retry_after, trial = breaker_check(b, p, now)
-  gen, state = b.gen, b.st
-  if not allowed then
-    if b.dirty then breaker_save(KEYS[1], b, p) end
-    return {0, reason, num(retry_after), '0', gen, 0, STATE_NAMES[state], 0}
-  end
+local gen, state, trial, settled, ttl = 0, 0, 0, 0, TTL
+--[[BUDGET
+local bucket = G .. (retry and 'r' or 'c') .. sec
+BUDGET]]
+-- One read of what the plan's policies need (the generated script lists the fields and
+-- where each lands in v): the breaker's packed state (<P>h) and, while it is closed with a
+-- window of fast successes only, its generation (<P>q), then nothing else of it is read;
+-- the limiter's TAT; the budget's totals and this second's count; and 'x', the second
+-- the hash's expiry was last pushed back.
+local v = redis.call('HMGET', H, $fields)
+local writes = {}
+local function put(field, value)
+  writes[#writes + 1] = field
+  writes[#writes + 1] = value
 end
+local function refuse(reason, after)
+  if #writes > 0 then -- a breaker's move with time (open -> half-open) stands when refused
+    redis.call('HSET', H, unpack(writes))
+    redis.call('EXPIRE', H, ttl)
+  end
+  return '0|' .. reason .. '|' .. after .. '|0|' .. string.format('%d', gen) .. '|0|' .. state .. '|0'
+end
+
+
+--[[BREAKER
+local ti, n, f, s = 0, 0, 0, 0
+if v[$i_q] then
+  gen, settled = v[$i_q], 1 -- closed and quiet: a fast success of this call changes nothing
+elseif not v[$i_h] then
+  -- A new breaker starts its generations where no earlier (expired) one can have been.
+  gen = math.floor(now * 1000)
+  put(P .. 'h', '0 ' .. string.format('%d', gen) .. ' 0 0 0')
+else
+  local a, b, c, d, e = string.match(v[$i_h], '(%d+) (%d+) (%d+) (%d+) (%d+)')
+  state, gen, n, f, s = tonumber(a), tonumber(b), tonumber(c), tonumber(d), tonumber(e)
+end
+if state ~= 0 then
+  local function pack()
+    return state .. ' ' .. string.format('%d', gen) .. ' ' .. n .. ' ' .. f .. ' ' .. s
+  end
+  local w = redis.call('HMGET', H, P .. 'ou', P .. 'hs', P .. 'op', P .. 'ti')
+  local ou, hs, op = tonumber(w[1] or 0), tonumber(w[2] or 0), tonumber(w[3] or 0)
+  ti = tonumber(w[4] or 0)
+  if state == 1 then
+    if now < ou then return refuse('circuit_open', ou - now) end
+    state, gen, hs, ti = 2, gen + 1, now, 0 -- open_for has passed: half-open
+    put(P .. 'h', pack()) ; put(P .. 'hs', string.format('%.17g', hs))
+    put(P .. 'ti', 0) ; put(P .. 'td', 0) ; put(P .. 'tf', 0) ; put(P .. 'ts', 0)
+  end
+  if $half_open_max_wait > 0 and now - hs > $half_open_max_wait then
+    local duration = $open_for * ($open_mult ^ op) -- inf past the float range: capped
+    if duration < $open_cap then op = op + 1 end
+    ou = now + math.min(duration, $open_cap)
+    state, gen = 1, gen + 1
+    put(P .. 'h', pack()) ; put(P .. 'ou', string.format('%.17g', ou)) ; put(P .. 'op', op)
+    return refuse('circuit_open', ou - now)
+  end
+  if ti >= $half_open_calls then
+    local after = 1.0
+    if $half_open_max_wait > 0 then after = math.max(hs + $half_open_max_wait - now, 0) end
+    return refuse('circuit_open', after)
+  end
+  trial = 1
+end
+BREAKER]]
 
 local wait, tat = 0, 0
-if ARGV[16] == '1' then
-  local interval, capacity = tonumber(ARGV[17]), tonumber(ARGV[18])
-  tat = tonumber(redis.call('GET', KEYS[2]) or now)
-  if tat < now then tat = now end
-  wait = tat - (capacity - 1) * interval - now
-  if wait <= 1e-9 then
-    wait = 0
-  elseif wait > max_wait then
-    if b and b.dirty then breaker_save(KEYS[1], b, p) end
-    return {0, 'rate_limited', num(wait), '0', gen, 0, STATE_NAMES[state], 0}
-  end
-  tat = tat + interval
+--[[LIMIT
+--[[LIMIT_IN_HASH
+tat = tonumber(v[$i_tat] or 0)
+LIMIT_IN_HASH]]
+--[[LIMIT_OWN_KEY
+tat = tonumber(redis.call('GET', KEYS[2]) or 0)
+LIMIT_OWN_KEY]]
+if tat < now then tat = now end
+wait = tat - $tolerance - now
+if wait <= 1e-9 then
+  wait = 0
+elseif wait > tonumber(ARGV[2]) then
+  return refuse('rate_limited', wait)
 end
+tat = tat + $interval
+LIMIT]]
 
-if ARGV[19] == '1' then
-  local ratio, window, floor_rate = tonumber(ARGV[20]), tonumber(ARGV[21]), tonumber(ARGV[22])
-  local key = KEYS[3]
-  local v = redis.call('HMGET', key, 'tc', 'tr', 'old')
-  local calls, retries, old = tonumber(v[1] or 0), tonumber(v[2] or 0), tonumber(v[3] or -1)
-  local sec = math.floor(now)
-  if old >= 0 then -- slide the window: drop the seconds that left it
-    local last = math.min(sec - window, old + window)
-    for s = old, last do
-      local c, r = redis.call('HGET', key, 'c' .. s), redis.call('HGET', key, 'r' .. s)
-      if c or r then
-        calls = calls - tonumber(c or 0)
-        retries = retries - tonumber(r or 0)
-        redis.call('HDEL', key, 'c' .. s, 'r' .. s)
-      end
+--[[BUDGET
+local calls, retries, old = 0, 0, -1
+if v[$i_gh] then
+  local a, b, c = string.match(v[$i_gh], '(%d+) (%d+) (-?%d+)')
+  calls, retries, old = tonumber(a), tonumber(b), tonumber(c)
+end
+if old >= 0 and old <= sec - $budget_window then -- slide: drop the seconds that left
+  local last = math.min(sec - $budget_window, old + $budget_window)
+  for x = old, last do
+    local c, r = redis.call('HGET', H, G .. 'c' .. x), redis.call('HGET', H, G .. 'r' .. x)
+    if c or r then
+      calls, retries = calls - tonumber(c or 0), retries - tonumber(r or 0)
+      redis.call('HDEL', H, G .. 'c' .. x, G .. 'r' .. x)
     end
-    if last >= old then old = (calls + retries > 0) and (last + 1) or -1 end
   end
-  if retry and retries + 1 > ratio * calls + floor_rate * window then
-    redis.call('HSET', key, 'tc', calls, 'tr', retries, 'old', old)
-    if b and b.dirty then breaker_save(KEYS[1], b, p) end
-    return {0, 'retry_budget', '1', '0', gen, 0, STATE_NAMES[state], 0}
-  end
-  if retry then
-    retries = retries + 1
-    redis.call('HINCRBY', key, 'r' .. sec, 1)
-  else
-    calls = calls + 1
-    redis.call('HINCRBY', key, 'c' .. sec, 1)
-  end
-  if old < 0 then old = sec end
-  redis.call('HSET', key, 'tc', calls, 'tr', retries, 'old', old)
-  redis.call('EXPIRE', key, window + 2)
+  old = (calls + retries > 0) and (last + 1) or -1
 end
+if retry and retries + 1 > $budget_ratio * calls + $budget_floor then
+  put(G .. 'h', calls .. ' ' .. retries .. ' ' .. old)
+  return refuse('retry_budget', 1)
+end
+if retry then retries = retries + 1 else calls = calls + 1 end
+if old < 0 then old = sec end
+put(G .. 'h', calls .. ' ' .. retries .. ' ' .. old)
+put(bucket, tonumber(v[$i_bucket] or 0) + 1)
+BUDGET]]
 
-if ARGV[16] == '1' then
-  redis.call('SET', KEYS[2], num(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+-- Everything allowed it: commit.
+--[[LIMIT
+--[[LIMIT_IN_HASH
+put(L, string.format('%.17g', tat))
+ttl = math.max(ttl, math.ceil(tat - now) + 1)
+LIMIT_IN_HASH]]
+--[[LIMIT_OWN_KEY
+redis.call('SET', KEYS[2], string.format('%.17g', tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
+LIMIT_OWN_KEY]]
+LIMIT]]
+--[[BREAKER
+if trial == 1 then put(P .. 'ti', ti + 1) end
+BREAKER]]
+if tonumber(v[$i_x] or -1) ~= sec then -- push the expiry back once a second, not every call
+  put('x', sec)
+  redis.call('EXPIRE', H, ttl)
 end
-if trial then
-  b.ti = b.ti + 1
-  b.dirty = true
+if #writes > 0 then redis.call('HSET', H, unpack(writes)) end
+if type(gen) ~= 'string' then gen = string.format('%d', gen) end
+if wait == 0 and trial == 0 and state == 0 then -- the common answer, with fewer conversions
+  return '1||0|0|' .. gen .. (settled == 1 and '|0|0|1' or '|0|0|0')
 end
-if b and b.dirty then breaker_save(KEYS[1], b, p) end
-local quiet = (b and settled(b, p)) and 1 or 0
-return {1, '', '0', num(wait), gen, trial and 1 or 0, STATE_NAMES[state], quiet}
+return '1||0|' .. wait .. '|' .. gen .. '|' .. trial .. '|' .. state .. '|' .. settled

@@ -1,17 +1,16 @@
 -- A breaker as it stands, for status and health (changes nothing but expired buckets).
--- KEYS: 1 breaker hash;  ARGV: 1..12 breaker policy
+-- KEYS: 1 the scope hash
 -- Returns: {state, calls, failures, slow, retry_after, generation}
 
 local now = clock()
-local p = policy_at(1)
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'closed', 0, 0, 0, '0', 0} end
-local b = breaker_load(KEYS[1], p, now)
+local b = breaker_load(now)
+if not b then return {'closed', 0, 0, 0, '0', 0} end
 local calls, failures, slow = b.n, b.f, b.s
 if b.st == HALF then
   calls, failures, slow = b.td, b.tf, b.ts
 elseif p.window_type == 'time' then
-  time_evict(KEYS[1], b, p, now)
-  breaker_save(KEYS[1], b, p)
+  time_evict(b, now)
+  breaker_save(b)
   calls, failures, slow = b.n, b.f, b.s
 end
 local retry_after = 0

@@ -1,9 +1,10 @@
--- Shared by every script: the server's clock and the circuit breaker's rules.
--- These mirror nexus_connector_core/_resilience/breaker.py line for line; the core's
--- StateBackendConformance suite holds both to the same behaviour.
+-- Shared by the record and breaker scripts: the server's clock and the circuit breaker's
+-- rules. The generated script defines before this code: H (the plan's scope hash), P (the
+-- prefix of this breaker's fields in it), TTL (seconds an idle hash lives) and p (the
+-- breaker's policy). These rules mirror nexus_connector_core/_resilience/breaker.py; the
+-- core's StateBackendConformance suite holds both to the same behaviour.
 
 local CLOSED, OPEN, HALF = 0, 1, 2
-local FAILED, SLOW = 1, 2
 local STATE_NAMES = {[0] = 'closed', [1] = 'open', [2] = 'half_open'}
 
 local function clock()
@@ -15,59 +16,61 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
--- Breaker policy from ARGV, starting at position i.
-local function policy_at(i)
-  return {
-    window_type = ARGV[i], window = tonumber(ARGV[i + 1]), min_calls = tonumber(ARGV[i + 2]),
-    failure_rate = tonumber(ARGV[i + 3]), slow_rate = tonumber(ARGV[i + 4]),
-    slow_duration = tonumber(ARGV[i + 5]), open_for = tonumber(ARGV[i + 6]),
-    open_mult = tonumber(ARGV[i + 7]), open_max = tonumber(ARGV[i + 8]),
-    half_open_calls = tonumber(ARGV[i + 9]), half_open_max_wait = tonumber(ARGV[i + 10]),
-    ttl = tonumber(ARGV[i + 11]),
-  }
-end
+-- What admit reads on every call is packed in one field, <P>h = "state generation calls
+-- failures slow"; the rest has a field each.
+local NAMES = {'h', 'ou', 'hs', 'op', 'ti', 'td', 'tf', 'ts', 'rg', 'ri', 'old'}
+local FIELDS = {}
+for i, name in ipairs(NAMES) do FIELDS[i] = P .. name end
 
-local FIELDS = {'st', 'gen', 'ou', 'hs', 'op', 'ti', 'td', 'tf', 'ts', 'rg', 'ri', 'n', 'f', 's', 'old'}
-
-local function breaker_load(key, p, now)
-  local v = redis.call('HMGET', key, unpack(FIELDS))
-  if not v[2] then
-    -- A new breaker starts its generations at a value no earlier (expired) one reached.
-    return {
-      st = CLOSED, gen = math.floor(now * 1000), ou = 0, hs = 0, op = 0,
-      ti = 0, td = 0, tf = 0, ts = 0,
-      rg = string.rep('0', p.window), ri = 0, n = 0, f = 0, s = 0, old = -1,
-      dirty = true,
-    }
+local function breaker_load(now)
+  local v = redis.call('HMGET', H, unpack(FIELDS))
+  if not v[1] then
+    return nil
   end
+  local st, gen, n, f, s = string.match(v[1], '(%d+) (%d+) (%d+) (%d+) (%d+)')
+  -- Fields the admit script has not written yet read as their initial values.
   return {
-    st = tonumber(v[1]), gen = tonumber(v[2]), ou = tonumber(v[3]), hs = tonumber(v[4]),
-    op = tonumber(v[5]), ti = tonumber(v[6]), td = tonumber(v[7]), tf = tonumber(v[8]),
-    ts = tonumber(v[9]), rg = v[10] or '', ri = tonumber(v[11]), n = tonumber(v[12]),
-    f = tonumber(v[13]), s = tonumber(v[14]), old = tonumber(v[15]), dirty = false,
+    st = tonumber(st), gen = tonumber(gen), n = tonumber(n), f = tonumber(f), s = tonumber(s),
+    ou = tonumber(v[2] or 0), hs = tonumber(v[3] or 0), op = tonumber(v[4] or 0),
+    ti = tonumber(v[5] or 0), td = tonumber(v[6] or 0), tf = tonumber(v[7] or 0),
+    ts = tonumber(v[8] or 0), rg = v[9] or '', ri = tonumber(v[10] or 0),
+    old = tonumber(v[11] or -1),
   }
 end
 
-local function breaker_save(key, b, p)
-  redis.call('HSET', key, 'st', b.st, 'gen', b.gen, 'ou', num(b.ou), 'hs', num(b.hs),
-    'op', b.op, 'ti', b.ti, 'td', b.td, 'tf', b.tf, 'ts', b.ts, 'rg', b.rg, 'ri', b.ri,
-    'n', b.n, 'f', b.f, 's', b.s, 'old', b.old)
-  redis.call('EXPIRE', key, p.ttl)
+local function hot(b)
+  return b.st .. ' ' .. string.format('%d', b.gen) .. ' ' .. b.n .. ' ' .. b.f .. ' ' .. b.s
 end
 
--- The time window: one-second buckets in fields c<sec> (calls), x<sec> (failures),
--- y<sec> (slow calls), all within window seconds of `old`, the oldest.
-local function time_evict(key, b, p, now)
+local function quiet(b)
+  return b.st == CLOSED and p.window_type ~= 'time' and b.n == p.window and b.f == 0 and b.s == 0
+end
+
+local function breaker_save(b)
+  if quiet(b) then -- what admit reads first: see admit.lua
+    redis.call('HSET', H, P .. 'q', string.format('%d', b.gen))
+  else
+    redis.call('HDEL', H, P .. 'q')
+  end
+  redis.call('HSET', H, P .. 'h', hot(b), P .. 'ou', num(b.ou), P .. 'hs', num(b.hs),
+    P .. 'op', b.op, P .. 'ti', b.ti, P .. 'td', b.td, P .. 'tf', b.tf, P .. 'ts', b.ts,
+    P .. 'rg', b.rg, P .. 'ri', b.ri, P .. 'old', b.old)
+  redis.call('EXPIRE', H, TTL)
+end
+
+-- The time window: one-second buckets in fields <P>c<sec> (calls), <P>x<sec> (failures),
+-- <P>y<sec> (slow calls), all within window seconds of `old`, the oldest.
+local function time_evict(b, now)
   if b.old < 0 then return end
   local horizon = math.floor(now) - p.window
   local last = math.min(horizon, b.old + p.window)
   for sec = b.old, last do
-    local c = redis.call('HGET', key, 'c' .. sec)
+    local c = redis.call('HGET', H, P .. 'c' .. sec)
     if c then
       b.n = b.n - tonumber(c)
-      b.f = b.f - tonumber(redis.call('HGET', key, 'x' .. sec) or 0)
-      b.s = b.s - tonumber(redis.call('HGET', key, 'y' .. sec) or 0)
-      redis.call('HDEL', key, 'c' .. sec, 'x' .. sec, 'y' .. sec)
+      b.f = b.f - tonumber(redis.call('HGET', H, P .. 'x' .. sec) or 0)
+      b.s = b.s - tonumber(redis.call('HGET', H, P .. 'y' .. sec) or 0)
+      redis.call('HDEL', H, P .. 'c' .. sec, P .. 'x' .. sec, P .. 'y' .. sec)
     end
   end
   if last >= b.old then
@@ -75,14 +78,14 @@ local function time_evict(key, b, p, now)
   end
 end
 
-local function window_add(key, b, p, outcome, now)
+local function window_add(b, outcome, now)
   local failed, slow = outcome % 2, math.floor(outcome / 2)
   if p.window_type == 'time' then
-    time_evict(key, b, p, now)
+    time_evict(b, now)
     local sec = math.floor(now)
-    redis.call('HINCRBY', key, 'c' .. sec, 1)
-    if failed > 0 then redis.call('HINCRBY', key, 'x' .. sec, 1) end
-    if slow > 0 then redis.call('HINCRBY', key, 'y' .. sec, 1) end
+    redis.call('HINCRBY', H, P .. 'c' .. sec, 1)
+    if failed > 0 then redis.call('HINCRBY', H, P .. 'x' .. sec, 1) end
+    if slow > 0 then redis.call('HINCRBY', H, P .. 'y' .. sec, 1) end
     if b.old < 0 then b.old = sec end
   else
     if #b.rg ~= p.window then -- the window's size changed in the config: start afresh
@@ -102,16 +105,16 @@ local function window_add(key, b, p, outcome, now)
   b.s = b.s + slow
 end
 
-local function window_reset(key, b, p)
+local function window_reset(b)
   if p.window_type == 'time' and b.old >= 0 then
     for sec = b.old, b.old + p.window do
-      redis.call('HDEL', key, 'c' .. sec, 'x' .. sec, 'y' .. sec)
+      redis.call('HDEL', H, P .. 'c' .. sec, P .. 'x' .. sec, P .. 'y' .. sec)
     end
   end
   b.rg = string.rep('0', p.window) ; b.ri = 0 ; b.n = 0 ; b.f = 0 ; b.s = 0 ; b.old = -1
 end
 
-local function tripped(p, calls, failures, slow)
+local function tripped(calls, failures, slow)
   return calls > 0 and (failures / calls >= p.failure_rate
     or (p.slow_duration > 0 and slow / calls >= p.slow_rate))
 end
@@ -119,51 +122,18 @@ end
 local function transition(b, state)
   b.st = state
   b.gen = b.gen + 1
-  b.dirty = true
 end
 
-local function breaker_open(b, p, now)
+local function breaker_open(b, now)
   local cap = math.max(p.open_max, p.open_for)
-  local duration = p.open_for * (p.open_mult ^ b.op)
+  local duration = p.open_for * (p.open_mult ^ b.op) -- inf past the float range: capped
   if duration < cap then b.op = b.op + 1 end
   b.ou = now + math.min(duration, cap)
   transition(b, OPEN)
 end
 
-local function breaker_half_open(b, now)
-  b.hs = now
-  b.ti, b.td, b.tf, b.ts = 0, 0, 0, 0
-  transition(b, HALF)
-end
-
-local function breaker_close(key, b, p)
-  window_reset(key, b, p)
+local function breaker_close(b)
+  window_reset(b)
   b.op = 0
   transition(b, CLOSED)
-end
-
-local function expire_half_open(b, p, now)
-  if b.st == HALF and p.half_open_max_wait > 0 and now - b.hs > p.half_open_max_wait then
-    breaker_open(b, p, now)
-  end
-end
-
--- Whether a call may go ahead: allowed, reason, retry_after, trial. Changes state only by
--- the passing of time (open -> half-open, half-open past its max wait -> open).
-local function breaker_check(b, p, now)
-  if b.st == CLOSED then return true, '', 0, false end
-  if b.st == OPEN then
-    if now < b.ou then return false, 'circuit_open', b.ou - now, false end
-    breaker_half_open(b, now)
-  end
-  expire_half_open(b, p, now)
-  if b.st == OPEN then return false, 'circuit_open', b.ou - now, false end
-  if b.ti < p.half_open_calls then return true, '', 0, true end
-  local wait = 1.0
-  if p.half_open_max_wait > 0 then wait = math.max(b.hs + p.half_open_max_wait - now, 0) end
-  return false, 'circuit_open', wait, false
-end
-
-local function settled(b, p)
-  return b.st == CLOSED and p.window_type ~= 'time' and b.n == p.window and b.f == 0 and b.s == 0
 end
