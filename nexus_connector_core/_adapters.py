@@ -25,6 +25,12 @@ class AdapterSettings(msgspec.Struct, frozen=True, kw_only=True):
             registered (or a plain dict when it registered none).
         credentials: the connector's ``credentials``, resolved; see `secret`.
         clock: the clock to read and wait on (a fake one in tests).
+        state: the manager's state backend (a `StateBackend` for a sync adapter, an
+            `AsyncStateBackend` for an async one), for state the adapter must share with
+            every worker, such as OAuth tokens.
+        resilience: the connector's resilience policies for each operation, by name, for
+            adapters that make calls of their own (a token endpoint) through the same
+            policies.
     """
 
     connector: str
@@ -33,6 +39,8 @@ class AdapterSettings(msgspec.Struct, frozen=True, kw_only=True):
     options: Any = None
     credentials: Mapping[str, Secret] = {}
     clock: Clock = SYSTEM_CLOCK
+    state: Any = None
+    resilience: Mapping[str, Any] = {}
 
     def secret(self, name: str) -> str:
         """The value of credential `name`, for use in a request; never log it."""

@@ -99,7 +99,8 @@ class ConnectorCore(Generic[H]):
         registration = self.settings.vendors[index].registration
         factory = registration.load_async() if self._async else registration.load()
         try:
-            adapter = factory(self.settings.adapter_settings(self._clock, index))
+            settings = self.settings.adapter_settings(self._clock, index, self._runtime.state)
+            adapter = factory(settings)
         except ConnectorError:
             raise
         except Exception as exc:

@@ -98,7 +98,7 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
         """The primary vendor's credentials."""
         return self.vendors[0].credentials
 
-    def adapter_settings(self, clock: Clock, index: int = 0) -> AdapterSettings:
+    def adapter_settings(self, clock: Clock, index: int = 0, state: Any = None) -> AdapterSettings:
         """What the constructor of vendor `index` of the chain receives."""
         vendor = self.vendors[index]
         return AdapterSettings(
@@ -108,6 +108,8 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
             options=vendor.options,
             credentials=vendor.credentials,
             clock=clock,
+            state=state,
+            resilience=self.resilience,
         )
 
 
