@@ -66,6 +66,11 @@ def register_credential_providers(register: Registrar) -> None:
         "nexus_connector_core._credential_providers:file_provider",
         description="file:PATH - a file's text (relative to the config file)",
     )
+    register(
+        "store",
+        "nexus_connector_core._credential_store:encrypted_store_provider",
+        description="store:NAME - a value in the encrypted secrets.enc (nexus-connector secrets)",
+    )
 
 
 @hookimpl

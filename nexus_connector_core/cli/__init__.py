@@ -11,10 +11,11 @@ from ._call import call
 from ._check import check
 from ._demo import demo
 from ._plugins import plugins
+from ._secrets import secrets
 
 __all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "cli", "main"]
 
-for command in (plugins, check, call, demo):
+for command in (plugins, check, call, demo, secrets):
     cli.add_command(command)
 
 
