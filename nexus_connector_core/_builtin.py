@@ -81,3 +81,24 @@ def register_state_backends(register: Registrar) -> None:
         async_impl="nexus_connector_core._state_memory:AsyncMemoryStateBackend",
         description="breakers, limiters and idempotency in this process's memory",
     )
+
+
+_WEBHOOKS = "nexus_connector_core.webhooks._presets"
+
+
+@hookimpl
+def register_webhook_verifiers(register: Registrar) -> None:
+    register(
+        "hmac",
+        "nexus_connector_core.webhooks._hmac:HmacVerifier.from_options",
+        options="nexus_connector_core.webhooks._hmac:HmacOptions",
+        description="generic HMAC signature: header, algorithm, encoding, signed content",
+    )
+    register(
+        "standard-webhooks",
+        f"{_WEBHOOKS}:STANDARD_WEBHOOKS",
+        description="Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature",
+    )
+    register("github", f"{_WEBHOOKS}:GITHUB", description="GitHub: X-Hub-Signature-256")
+    register("slack", f"{_WEBHOOKS}:SLACK", description="Slack: X-Slack-Signature (v0)")
+    register("shopify", f"{_WEBHOOKS}:SHOPIFY", description="Shopify: X-Shopify-Hmac-Sha256")

@@ -62,8 +62,10 @@ class Registrar(Protocol):
             ``-`` and ``_``, starting with a letter.
         impl: the implementation, or a ``"module:attribute"`` string naming it (imported on
             first use). Vendors: an adapter class taking `AdapterSettings`. State backends:
-            a class taking `BackendSettings`. Credential providers: a `CredentialProvider`.
-            Webhook verifiers: a `WebhookVerifier`. Middleware: a `MiddlewareFactory`.
+            a class taking `BackendSettings`. Credential providers: a factory taking
+            `CredentialProviderSettings` and returning a `CredentialProvider`. Webhook
+            verifiers: a `WebhookVerifier` instance, or, with `options`, a callable taking
+            the options struct and returning one. Middleware: a `MiddlewareFactory`.
         async_impl: for vendors and state backends, the asynchronous twin.
         options: a `msgspec.Struct` type (or ``"module:attribute"``) that the ``options``
             table of the config is decoded into and checked against, with key paths.

@@ -12,10 +12,11 @@ from ._check import check
 from ._demo import demo
 from ._plugins import plugins
 from ._secrets import secrets
+from ._webhook import webhook
 
 __all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "cli", "main"]
 
-for command in (plugins, check, call, demo, secrets):
+for command in (plugins, check, call, demo, secrets, webhook):
     cli.add_command(command)
 
 

@@ -1,0 +1,50 @@
+"""Verify incoming webhooks: signatures, timestamps, rotation, replays.
+
+>>> from nexus_connector_core.webhooks import verify
+>>> event = verify("github", headers=request.headers, body=raw_body,
+...                secret="It's a Secret to Everybody")          # doctest: +SKIP
+
+`verify` returns a `WebhookEvent` (``id``, ``timestamp``, raw ``body``, decoded ``data``,
+``verifier``) or raises `WebhookVerificationError` whose ``reason`` says why: a missing or
+malformed header, a signature that matches none of the secrets, a timestamp outside the
+tolerance (five minutes by default, both ways), a body over the size limit, or (with a state
+backend) a replayed message id. `receive` does the same and holds the id only while your
+handler runs, so a delivery whose handling failed is accepted when the sender retries it.
+
+Built in: ``github``, ``slack``, ``shopify``, ``standard-webhooks`` and ``hmac``, the generic
+scheme configured with `HmacOptions`. A vendor plugin registers its own scheme under
+``register_webhook_verifiers``, usually by configuring or subclassing `HmacVerifier`; see
+`WebhookVerifier` for the contract.
+"""
+
+from __future__ import annotations
+
+from .._errors import WebhookVerificationError
+from ._event import WebhookEvent, decode_body
+from ._headers import Headers, HeadersInput
+from ._hmac import HmacOptions, HmacVerifier
+from ._receive import areceive, receive
+from ._standard import StandardWebhooksVerifier
+from ._verifier import VerifiedDelivery, WebhookVerifier
+from ._verify import DEFAULT_MAX_BODY, DEFAULT_TOLERANCE, SecretInput, averify, verify
+
+__all__ = [
+    "verify",
+    "averify",
+    "receive",
+    "areceive",
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_TOLERANCE",
+    "SecretInput",
+    # for plugin authors
+    "WebhookVerifier",
+    "VerifiedDelivery",
+    "Headers",
+    "HeadersInput",
+    "HmacOptions",
+    "HmacVerifier",
+    "StandardWebhooksVerifier",
+    "decode_body",
+]

@@ -1,0 +1,312 @@
+"""`verify` and `averify`: check a webhook delivery with a verifier found by key.
+
+The order is fixed and the same for every scheme: body size, then the verifier (headers,
+signature), then the signed timestamp against the tolerance, then (with a state backend)
+replay. A delivery is rejected with `WebhookVerificationError` only once it is known to be
+bad, so a forged delivery can neither use up a message id nor tell which check it passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import msgspec
+
+from .._credentials import Secret
+from .._errors import ConfigError, PluginError, WebhookVerificationError
+from ._event import WebhookEvent, decode_body
+from ._headers import Headers, HeadersInput
+from ._verifier import VerifiedDelivery, WebhookVerifier
+
+if TYPE_CHECKING:
+    from .._plugins import PluginRegistry
+    from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
+
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TOLERANCE", "SecretInput", "averify", "verify"]
+
+#: Seconds a signed timestamp may lie before or after now (Slack's and Stripe's five minutes).
+DEFAULT_TOLERANCE: Final = 300.0
+#: Bytes of body accepted before anything is parsed or hashed.
+DEFAULT_MAX_BODY: Final = 1024 * 1024
+
+#: One secret: text (as the vendor's dashboard shows it), raw bytes, or a `Secret`.
+SecretInput: TypeAlias = str | bytes | Secret
+Body: TypeAlias = bytes | bytearray | memoryview | str
+
+#: The one fingerprint of replay claims: a second claim of an id is never "conflict" but
+#: "in_flight" (or "done"), all of which mean "seen before".
+_SEEN = b"webhook-seen"
+
+
+def verify(
+    verifier: str | WebhookVerifier,
+    *,
+    headers: HeadersInput,
+    body: Body,
+    secret: SecretInput | Sequence[SecretInput] | None,
+    url: str | None = None,
+    now: float | datetime | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_body: int = DEFAULT_MAX_BODY,
+    state: StateBackend | None = None,
+    options: Mapping[str, Any] | msgspec.Struct | None = None,
+    registry: PluginRegistry | None = None,
+) -> WebhookEvent:
+    """Verify a webhook delivery; the `WebhookEvent`, or `WebhookVerificationError` with a reason.
+
+    >>> event = verify("github", headers=request.headers, body=raw_body,
+    ...                secret=["new-secret", "old-secret"])    # doctest: +SKIP
+    >>> event.data["action"]                                    # doctest: +SKIP
+    'opened'
+
+    Args:
+        verifier: a registered key (``github``, ``slack``, ``shopify``, ``standard-webhooks``,
+            ``hmac``, or a plugin's ``stripe``...) or a `WebhookVerifier` instance.
+        headers: the request headers, any case; a mapping or (name, value) pairs.
+        body: the raw body as received (text is encoded as UTF-8; pass bytes when you can).
+        secret: one secret or several, any of which may match (rotation).
+        url: the full URL the delivery was posted to, for schemes that sign it (Twilio).
+        now: the current time (seconds since the epoch or an aware datetime); pin it in
+            tests and when replaying a logged delivery.
+        tolerance: seconds a signed timestamp may be off, in either direction.
+        max_body: larger bodies are rejected before anything is parsed or hashed.
+        state: a state backend that remembers message ids for twice the tolerance, so a
+            delivery seen before is rejected with reason ``"replayed"``. A scheme without
+            ids (Slack) is keyed by its timestamp and body. `StateBackendUnavailableError`
+            passes through: it is not the delivery's fault, and the sender will retry.
+            The id is taken when verification succeeds: if your handler fails afterwards,
+            the sender's retry of that id is rejected; use `receive` to give the id back
+            when handling fails. An id the vendor does not sign (GitHub's, Shopify's) stops
+            duplicate deliveries, not an attacker who replays a captured one under a new id; only a
+            signed timestamp bounds that.
+        options: the verifier's configuration, for keys that take one (``hmac``: see
+            `HmacOptions`).
+        registry: where to find `verifier` by key (default: every installed plugin).
+
+    Raises:
+        WebhookVerificationError: the delivery is rejected; `reason` says why. Malformed or
+            missing headers are rejections too, never another exception.
+        PluginError: no installed plugin offers the key (the message lists those that do).
+        ConfigError: `options` do not fit the verifier.
+    """
+    name, event, replay_key = _check(
+        verifier,
+        headers=headers,
+        body=body,
+        secret=secret,
+        url=url,
+        now=now,
+        tolerance=tolerance,
+        max_body=max_body,
+        options=options,
+        registry=registry,
+    )
+    if state is not None:
+        _reject_seen(state.idempotency_begin(replay_key, _SEEN, ttl=_ttl(tolerance)), name)
+    return event
+
+
+async def averify(
+    verifier: str | WebhookVerifier,
+    *,
+    headers: HeadersInput,
+    body: Body,
+    secret: SecretInput | Sequence[SecretInput] | None,
+    url: str | None = None,
+    now: float | datetime | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_body: int = DEFAULT_MAX_BODY,
+    state: AsyncStateBackend | None = None,
+    options: Mapping[str, Any] | msgspec.Struct | None = None,
+    registry: PluginRegistry | None = None,
+) -> WebhookEvent:
+    """`verify` for asynchronous applications: the replay check awaits the async backend."""
+    name, event, replay_key = _check(
+        verifier,
+        headers=headers,
+        body=body,
+        secret=secret,
+        url=url,
+        now=now,
+        tolerance=tolerance,
+        max_body=max_body,
+        options=options,
+        registry=registry,
+    )
+    if state is not None:
+        claim = await state.idempotency_begin(replay_key, _SEEN, ttl=_ttl(tolerance))
+        _reject_seen(claim, name)
+    return event
+
+
+def _check(
+    verifier: str | WebhookVerifier,
+    *,
+    headers: HeadersInput,
+    body: Body,
+    secret: SecretInput | Sequence[SecretInput] | None,
+    url: str | None,
+    now: float | datetime | None,
+    tolerance: float,
+    max_body: int,
+    options: Mapping[str, Any] | msgspec.Struct | None,
+    registry: PluginRegistry | None,
+) -> tuple[str, WebhookEvent, str]:
+    """Everything but the replay check (which is I/O): the event and its replay key."""
+    if not tolerance >= 0:  # also refuses NaN, which would disable the check
+        raise ValueError(f"tolerance must be a number of seconds >= 0, not {tolerance}")
+    name, impl = _resolve(verifier, options, registry)
+    try:
+        raw = _body_bytes(body, max_body)
+        keys = _secret_bytes(secret)
+        view = Headers(headers)
+        at = _epoch(now)
+        try:
+            delivery = impl.verify(headers=view, body=raw, secrets=keys, url=url, now=at)
+            if not isinstance(delivery, VerifiedDelivery):
+                raise TypeError(
+                    f"verify() returned {type(delivery).__name__}, not VerifiedDelivery"
+                )
+        except WebhookVerificationError:
+            raise
+        except Exception as exc:
+            # A verifier must reject, not crash; one that crashes still rejects, and the
+            # cause stays chained for whoever debugs the plugin.
+            raise WebhookVerificationError(
+                f"malformed delivery: the {name} verifier failed with {type(exc).__name__}"
+            ) from exc
+        timestamp = _within_tolerance(delivery.timestamp, at, tolerance)
+    except WebhookVerificationError as exc:
+        exc.verifier = exc.verifier or name
+        raise
+    data = delivery.data
+    if data is msgspec.UNSET:
+        data = decode_body(raw, view.get("content-type"))
+    event = WebhookEvent(id=delivery.id, timestamp=timestamp, body=raw, data=data, verifier=name)
+    return name, event, _replay_key(name, delivery, raw)
+
+
+def _resolve(
+    verifier: str | WebhookVerifier,
+    options: Mapping[str, Any] | msgspec.Struct | None,
+    registry: PluginRegistry | None,
+) -> tuple[str, WebhookVerifier]:
+    if not isinstance(verifier, str):
+        if options is not None:
+            raise TypeError("options configure a verifier found by key; configure an instance")
+        return str(getattr(verifier, "name", None) or type(verifier).__name__), verifier
+    if registry is None:
+        from .._plugins import default_registry
+
+        registry = default_registry()
+    registration = registry.find("webhook_verifier", verifier)
+    impl = registration.load()
+    options_type = registration.options_type()
+    if options_type is not None:
+        try:
+            impl = impl(msgspec.convert(options or {}, options_type, from_attributes=True))
+        except (msgspec.ValidationError, ValueError) as exc:
+            raise ConfigError(f"webhook verifier {verifier!r}: {exc}", path="options") from None
+    elif options is not None:
+        raise ConfigError(f"webhook verifier {verifier!r} takes no options", path="options")
+    if not callable(getattr(impl, "verify", None)):
+        raise PluginError(
+            f"webhook verifier {verifier!r} from plugin {registration.plugin!r} is a "
+            f"{type(impl).__name__}, not a WebhookVerifier: register an instance",
+            plugin=registration.plugin,
+            distribution=registration.distribution,
+        )
+    return verifier, impl
+
+
+def _body_bytes(body: Body, max_body: int) -> bytes:
+    size = body.nbytes if isinstance(body, memoryview) else len(body)
+    if isinstance(body, str):
+        try:
+            body = body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise WebhookVerificationError("body is not valid text; pass the raw bytes") from None
+        size = len(body)
+    if size > max_body:
+        raise WebhookVerificationError(f"body too large: {size} bytes, the limit is {max_body}")
+    return bytes(body)
+
+
+def _secret_bytes(secret: SecretInput | Sequence[SecretInput] | None) -> list[bytes]:
+    if secret is None:
+        given: Sequence[SecretInput] = ()
+    elif isinstance(secret, str | bytes | Secret):
+        given = (secret,)
+    else:
+        given = secret
+    keys: list[bytes] = []
+    for one in given:
+        if isinstance(one, Secret):
+            keys.append(one.reveal().encode())
+        elif isinstance(one, str):
+            keys.append(one.encode())
+        elif isinstance(one, bytes | bytearray):
+            keys.append(bytes(one))
+        else:
+            raise TypeError(f"a webhook secret is a str, bytes or Secret, not {type(one).__name__}")
+    keys = [key for key in keys if key]
+    if not keys:
+        # Fail closed: an empty key is one every forger knows.
+        raise WebhookVerificationError("no secret configured: pass secret= (one or several)")
+    return keys
+
+
+def _epoch(now: float | datetime | None) -> float:
+    if now is None:
+        return time.time()
+    if isinstance(now, datetime):
+        return (now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp()
+    if not math.isfinite(now):
+        raise ValueError(f"now must be a finite number of seconds since the epoch, not {now}")
+    return float(now)
+
+
+def _within_tolerance(timestamp: float | None, now: float, tolerance: float) -> datetime | None:
+    if timestamp is None:
+        return None
+    off = now - timestamp
+    if off > tolerance:
+        raise WebhookVerificationError(
+            f"timestamp too old: signed {off:.0f} s ago, the tolerance is {tolerance:g} s"
+        )
+    if -off > tolerance:
+        raise WebhookVerificationError(
+            f"timestamp too new: signed {-off:.0f} s in the future, the tolerance is "
+            f"{tolerance:g} s"
+        )
+    if not -tolerance <= off <= tolerance:  # NaN from a verifier: fail closed
+        raise WebhookVerificationError("timestamp is not a number")
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise WebhookVerificationError("timestamp out of range") from None
+
+
+def _replay_key(name: str, delivery: VerifiedDelivery, body: bytes) -> str:
+    # Hashed: ids are the sender's text, and backends build keys (Redis hash tags) from it.
+    digest = hashlib.sha256(name.encode() + b"\0")
+    if delivery.id is not None:
+        digest.update(b"id\0" + delivery.id.encode("utf-8", "surrogatepass"))
+    else:
+        digest.update(f"content\0{delivery.timestamp}\0".encode() + body)
+    return f"webhook:{digest.hexdigest()[:40]}"
+
+
+def _ttl(tolerance: float) -> float:
+    # A delivery signed at the far edge of the future stays acceptable for two tolerances.
+    return max(2 * tolerance, 1.0)
+
+
+def _reject_seen(claim: IdempotencyClaim, name: str) -> None:
+    if claim.status != "acquired":
+        raise WebhookVerificationError("replayed", verifier=name)
