@@ -31,6 +31,8 @@ class AdapterSettings(msgspec.Struct, frozen=True, kw_only=True):
         resilience: the connector's resilience policies for each operation, by name, for
             adapters that make calls of their own (a token endpoint) through the same
             policies.
+        fail_open: whether calls go on when `state` cannot be reached (``[state]
+            fail_mode``).
     """
 
     connector: str
@@ -41,6 +43,7 @@ class AdapterSettings(msgspec.Struct, frozen=True, kw_only=True):
     clock: Clock = SYSTEM_CLOCK
     state: Any = None
     resilience: Mapping[str, Any] = {}
+    fail_open: bool = True
 
     def secret(self, name: str) -> str:
         """The value of credential `name`, for use in a request; never log it."""

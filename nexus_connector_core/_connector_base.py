@@ -99,7 +99,9 @@ class ConnectorCore(Generic[H]):
         registration = self.settings.vendors[index].registration
         factory = registration.load_async() if self._async else registration.load()
         try:
-            settings = self.settings.adapter_settings(self._clock, index, self._runtime.state)
+            settings = self.settings.adapter_settings(
+                self._clock, index, self._runtime.state, fail_open=self._runtime.fail_open
+            )
             adapter = factory(settings)
         except ConnectorError:
             raise

@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 ENV_PREFIX = "NEXUS_CONNECTOR__"
+#: The extra operation name an adapter's OAuth2 token requests run under.
+TOKEN_OPERATION = "oauth_token"
 _CONNECTOR_NAME = re.compile(r"[a-z](?:[a-z0-9]|_(?!_))*")
 
 
@@ -98,7 +100,9 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
         """The primary vendor's credentials."""
         return self.vendors[0].credentials
 
-    def adapter_settings(self, clock: Clock, index: int = 0, state: Any = None) -> AdapterSettings:
+    def adapter_settings(
+        self, clock: Clock, index: int = 0, state: Any = None, *, fail_open: bool = True
+    ) -> AdapterSettings:
         """What the constructor of vendor `index` of the chain receives."""
         vendor = self.vendors[index]
         return AdapterSettings(
@@ -110,6 +114,7 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
             clock=clock,
             state=state,
             resilience=self.resilience,
+            fail_open=fail_open,
         )
 
 
@@ -285,13 +290,15 @@ def _resilience(
     resolved = {}
     ok = True
     for op_name in per_operation:
-        if op_name not in operations:
+        if op_name not in operations and op_name != TOKEN_OPERATION:
             problems.add(
                 (*path, "operations", op_name),
-                f"{category} has no operation {op_name!r}; it has: {', '.join(operations)}",
+                f"{category} has no operation {op_name!r}; it has: {', '.join(operations)} "
+                f"(and {TOKEN_OPERATION}, for an adapter's OAuth2 token requests)",
             )
             ok = False
-    for op_name in operations:
+    extra = (TOKEN_OPERATION,) if TOKEN_OPERATION in per_operation else ()
+    for op_name in (*operations, *extra):
         override = per_operation.get(op_name)
         if override is None:
             resolved[op_name] = base

@@ -474,3 +474,16 @@ def test_fail_open_warning_goes_to_the_resilience_logger(caplog: pytest.LogCaptu
     with ConnectorManager.from_config(_guarded("open"), state=_DownBackend()) as manager:
         manager.sms.send(SMS)
     assert [r.name for r in caplog.records] == ["nexus_connector.resilience"]
+
+
+def test_token_requests_can_have_policies_of_their_own() -> None:
+    resilience = {
+        "retry": {"max_attempts": 4},
+        "operations": {"oauth_token": {"retry": {"max_attempts": 6}}},
+    }
+    with _manager("sms", resilience=resilience) as manager:
+        policies = manager.sms.settings.resilience
+        assert (
+            policies["oauth_token"].retry.max_attempts,
+            policies["send"].retry.max_attempts,
+        ) == (6, 4)

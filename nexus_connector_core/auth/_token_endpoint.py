@@ -1,0 +1,249 @@
+"""An OAuth2 token endpoint (RFC 6749): what to send for a grant, what its answer means.
+
+Building the request and reading the answer do no I/O and serve both twins; `send` and
+`asend` are the only code that touches the network (one `httpx` client per token request,
+on one TLS context made once: a token lives for minutes or hours, so a kept-alive
+connection would buy nothing). The answer becomes a `Token` or the library's error:
+
+- 200 with an ``access_token`` -> `Token`;
+- an error answer per §5.2 (``error``, ``error_description``) -> `CredentialRefreshError`
+  naming the endpoint and the ``error`` code, with the description as its `reason`;
+- 429 -> `RateLimitExceededError`, 5xx -> `VendorUnavailableError` (both with the
+  ``Retry-After``), so the resilience pipeline retries them; a 503 or 429 says the request
+  was not processed, which makes even a refresh-token grant safe to repeat.
+
+No message carries the client secret, a token, or the endpoint's query string.
+"""
+
+from __future__ import annotations
+
+import ssl
+from base64 import b64encode
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlsplit, urlunsplit
+
+import httpx
+import msgspec
+
+from .._context import CallContext
+from .._credentials import Secret
+from .._errors import (
+    CredentialRefreshError,
+    RateLimitExceededError,
+    VendorTimeoutError,
+    VendorUnavailableError,
+)
+from .._resilience.backoff import parse_retry_after
+
+__all__ = ["Token", "TokenEndpoint", "TokenRequest"]
+
+_MASK = "**********"
+
+
+class Token(msgspec.Struct, frozen=True, kw_only=True):
+    """A successful token response (§5.1); repr masks the tokens."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    #: Seconds the token lives, when the endpoint says.
+    expires_in: float | None = None
+    refresh_token: str | None = None
+    scope: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Token(token_type={self.token_type!r}, expires_in={self.expires_in!r})"
+
+
+class _Response(msgspec.Struct):
+    """The fields of a token or error response we read; others are ignored."""
+
+    access_token: str | None = None
+    token_type: str | None = None
+    expires_in: float | str | None = None
+    refresh_token: str | None = None
+    scope: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+
+
+class TokenRequest:
+    """One form-encoded POST to the token endpoint; repr shows the grant type only."""
+
+    __slots__ = ("form", "grant_type", "headers", "secrets")
+
+    def __init__(
+        self, grant_type: str, form: dict[str, str], headers: dict[str, str], secrets: list[str]
+    ) -> None:
+        self.grant_type = grant_type
+        self.form = form
+        self.headers = headers
+        #: The secret values in the request, scrubbed from anything the vendor echoes back.
+        self.secrets = secrets
+
+    def __repr__(self) -> str:
+        return f"TokenRequest(grant_type={self.grant_type!r})"
+
+
+def _shown(url: str) -> str:
+    """The URL for messages: no query or fragment (they may carry secrets), no userinfo."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+class TokenEndpoint:
+    """The token endpoint of one OAuth2 client.
+
+    Args:
+        url: the token endpoint's URL.
+        client_id: the client's id.
+        client_secret: the client's secret; None for a public client.
+        client_auth: ``basic`` (HTTP Basic, RFC 6749 §2.3.1, the default every server must
+            support) or ``body`` (``client_id`` and ``client_secret`` as form fields).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        client_secret: Secret | None,
+        *,
+        client_auth: Literal["basic", "body"] = "basic",
+    ) -> None:
+        if client_auth not in ("basic", "body"):
+            raise ValueError(f"client_auth must be 'basic' or 'body', not {client_auth!r}")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"the token URL must be http(s), got {_shown(url)!r}")
+        self.url = url
+        #: The URL as messages show it.
+        self.shown_url = _shown(url)
+        self.client_id = client_id
+        self._secret = client_secret
+        self.client_auth = client_auth
+        self._tls: ssl.SSLContext | None = None
+
+    def _client_options(self, ctx: CallContext) -> dict[str, Any]:
+        if self._tls is None:  # made once: building one costs tens of milliseconds
+            self._tls = httpx.create_ssl_context()
+        return {"timeout": ctx.timeout, "verify": self._tls}
+
+    def request(self, grant_type: str, params: Mapping[str, str]) -> TokenRequest:
+        """The request for `grant_type` with its `params` (scope, refresh_token, ...)."""
+        form = {"grant_type": grant_type, **params}
+        headers = {"Accept": "application/json"}
+        secret = self._secret.reveal() if self._secret is not None else ""
+        if self.client_auth == "basic" and self._secret is not None:
+            # §2.3.1: both parts are form-urlencoded before they are joined and encoded.
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(secret)}"
+            headers["Authorization"] = "Basic " + b64encode(pair.encode()).decode("ascii")
+        else:
+            form["client_id"] = self.client_id
+            if self._secret is not None:
+                form["client_secret"] = secret
+        secrets = [secret, params.get("refresh_token", "")]
+        return TokenRequest(grant_type, form, headers, secrets)
+
+    # -- the answer ------------------------------------------------------------------------
+
+    def read(
+        self,
+        status: int,
+        headers: httpx.Headers,
+        body: bytes,
+        now: float,
+        secrets: Sequence[str] = (),
+    ) -> Token:
+        """The token in an answer, or the error the answer means (`now`: Unix time).
+
+        `secrets` are masked in whatever the vendor's error echoes back.
+        """
+        try:
+            data = msgspec.json.decode(body, type=_Response)
+        except msgspec.DecodeError:
+            data = _Response()
+        if 200 <= status < 300:
+            return self._token(data)
+        retry_after = parse_retry_after(headers.get("retry-after"), now)
+        where = f"token endpoint {self.shown_url} answered {status}"
+        if status == 429:
+            raise RateLimitExceededError(where, status_code=status, retry_after=retry_after)
+        if status >= 500:
+            raise VendorUnavailableError(
+                where, status_code=status, retry_after=retry_after, maybe_processed=status != 503
+            )
+        if data.error:
+            raise CredentialRefreshError(
+                f"{where}: {_scrub(data.error, secrets)}",
+                reason=_scrub(data.error_description or data.error, secrets),
+            )
+        raise CredentialRefreshError(where, reason=httpx.codes.get_reason_phrase(status) or None)
+
+    def _token(self, data: _Response) -> Token:
+        access_token, token_type = data.access_token, data.token_type
+        try:
+            expires_in = None if data.expires_in is None else float(data.expires_in)
+        except ValueError:
+            expires_in, access_token = None, None
+        if not access_token or (token_type and token_type.lower() != "bearer"):
+            raise CredentialRefreshError(
+                f"token endpoint {self.shown_url} answered 200 without a usable bearer token "
+                f"(token_type {token_type!r}, expires_in {data.expires_in!r})",
+                reason="invalid token response",
+            )
+        return Token(
+            access_token=access_token,
+            expires_in=expires_in,
+            refresh_token=data.refresh_token,
+            scope=data.scope,
+        )
+
+    def _transport_error(self, exc: httpx.TransportError) -> VendorUnavailableError:
+        message = f"token endpoint {self.shown_url} unreachable: {type(exc).__name__}"
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            return VendorTimeoutError(message, maybe_processed=False)
+        if isinstance(exc, httpx.TimeoutException):
+            return VendorTimeoutError(message, maybe_processed=True)
+        return VendorUnavailableError(
+            message, maybe_processed=not isinstance(exc, httpx.ConnectError)
+        )
+
+    def _answer(self, response: httpx.Response, request: TokenRequest, ctx: CallContext) -> Token:
+        ctx.status_code = response.status_code
+        return self.read(
+            response.status_code,
+            response.headers,
+            response.content,
+            ctx.clock.time(),
+            request.secrets,
+        )
+
+    # -- the I/O, twice ----------------------------------------------------------------------
+
+    def send(self, request: TokenRequest, ctx: CallContext) -> Token:
+        """POST `request` (one attempt, within ``ctx.timeout``) and read the answer."""
+        try:
+            with httpx.Client(**self._client_options(ctx)) as client:
+                response = client.post(self.url, data=request.form, headers=request.headers)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from exc
+        return self._answer(response, request, ctx)
+
+    async def asend(self, request: TokenRequest, ctx: CallContext) -> Token:
+        """The async twin of `send`."""
+        try:
+            async with httpx.AsyncClient(**self._client_options(ctx)) as client:
+                response = await client.post(self.url, data=request.form, headers=request.headers)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from exc
+        return self._answer(response, request, ctx)
+
+    def __repr__(self) -> str:
+        return f"TokenEndpoint({self.shown_url!r}, client_id={self.client_id!r})"
