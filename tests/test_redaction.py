@@ -189,7 +189,8 @@ def test_cli_output_shows_no_secret(
     config = tmp_path / "connectors.toml"
     config.write_text(
         "[connectors.sms]\nvendor = 'memory'\noptions = { fail_first = 1 }\n"
-        f"credentials = {{ a = 'env:SMS_KEY', b = 'store:sms_token', c = '{CANARIES['literal']}' }}\n",
+        "credentials = { a = 'env:SMS_KEY', b = 'store:sms_token', "
+        f"c = '{CANARIES['literal']}' }}\n",
         encoding="utf-8",
     )
     runner = CliRunner()
