@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,29 @@ def test_twenty_concurrent_duplicates_from_four_processes_reach_the_vendor_once(
     ids = [vendor_id for ids in per_process for vendor_id in ids]
     assert len(ids) == 20
     assert len(set(ids)) == 1
+
+
+def test_an_expired_token_shared_by_four_processes_is_refreshed_once(
+    tmp_path: Path, redis_server: Any, unique_prefix: str
+) -> None:
+    issued: list[str] = []
+    lock = threading.Lock()
+
+    def token_endpoint(request: Any) -> Fault:
+        with lock:
+            issued.append(request.path)
+            number = len(issued)
+        time.sleep(0.2)  # a slow token endpoint: every other caller is waiting meanwhile
+        return Fault.respond(
+            200, {"access_token": f"at-{number}", "token_type": "Bearer", "expires_in": 3600}
+        )
+
+    with FaultServer() as server:
+        server.default = token_endpoint
+        args = _args(redis_server, unique_prefix, token_url=f"{server.url}/oauth/token", threads=5)
+        tokens = run_workers(tmp_path, "oauth_token", [args] * PROCESSES)
+    assert issued == ["/oauth/token"]
+    assert tokens == [["at-1"]] * PROCESSES
 
 
 def test_a_process_with_a_skewed_clock_changes_nothing(

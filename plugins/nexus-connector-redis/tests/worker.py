@@ -94,7 +94,21 @@ def run(scenario: str, args: dict[str, Any]) -> Any:
         return backend.admit(breaker).trial
     if scenario == "token_lock":
         return backend.token_lock(f"{args['prefix']}:token", ttl=60.0)
+    if scenario == "oauth_token":
+        return _oauth_token(backend, args)
     raise SystemExit(f"unknown scenario {scenario}")
+
+
+def _oauth_token(backend: Any, args: dict[str, Any]) -> Any:
+    """Every thread of every process asks for a token the shared backend does not hold."""
+    from nexus_connector_core.auth import OAuth2ClientCredentials
+
+    auth = OAuth2ClientCredentials(
+        args["token_url"], "client-1", "client-secret-1", state=backend, lock_ttl=10.0
+    )
+    with ThreadPoolExecutor(args["threads"]) as pool:
+        tokens = list(pool.map(lambda _: auth.get_token().reveal(), range(args["threads"])))
+    return sorted(set(tokens))
 
 
 def _idempotent_purchase(args: dict[str, Any]) -> Any:
