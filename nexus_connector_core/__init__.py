@@ -156,6 +156,7 @@ _EXPORTS: dict[str, str] = {
     "SmsMessage": "_sms",
     "SmsReceipt": "_sms",
     "SmsStatus": "_sms",
+    "SmsState": "_sms",
     "SmsStatusRequest": "_sms",
     "Registrar": "hookspecs",
     "parse_retry_after": "_resilience.backoff",
@@ -267,6 +268,7 @@ __all__ = [
     "SmsAdapter",
     "SmsMessage",
     "SmsReceipt",
+    "SmsState",
     "SmsStatus",
     "SmsStatusRequest",
     # payment
@@ -468,6 +470,7 @@ if TYPE_CHECKING:
         SmsAdapter,
         SmsMessage,
         SmsReceipt,
+        SmsState,
         SmsStatus,
         SmsStatusRequest,
     )

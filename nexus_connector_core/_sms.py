@@ -16,6 +16,7 @@ __all__ = [
     "SmsAdapter",
     "SmsMessage",
     "SmsReceipt",
+    "SmsState",
     "SmsStatus",
     "SmsStatusRequest",
 ]

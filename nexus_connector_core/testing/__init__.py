@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 from ._clock import FakeClock
 
 __all__ = [
+    "ReceivedSms",
+    "SmsAdapterConformance",
+    "SmsFaultKind",
+    "SmsHarness",
     "BackendHarness",
     "FakeClock",
     "Fault",
@@ -22,6 +26,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ._conformance import BackendHarness, StateBackendConformance
     from ._fault_server import Fault, FaultServer, ReceivedRequest
+    from ._sms_conformance import ReceivedSms, SmsAdapterConformance, SmsFaultKind, SmsHarness
 
 
 def __getattr__(name: str) -> Any:
@@ -34,4 +39,8 @@ def __getattr__(name: str) -> Any:
         from . import _conformance
 
         return getattr(_conformance, name)
+    if name in ("ReceivedSms", "SmsAdapterConformance", "SmsFaultKind", "SmsHarness"):
+        from . import _sms_conformance
+
+        return getattr(_sms_conformance, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

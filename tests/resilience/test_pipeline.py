@@ -434,10 +434,10 @@ def test_fail_closed_refuses_the_call_when_the_backend_is_down() -> None:
     ],
 )
 def test_resilience_and_fallback_errors_name_their_path(
-    table: dict[str, Any], path: str, fragment: str
+    table: dict[str, Any], path: str, fragment: str, registry: PluginRegistry
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        ConnectorManager.from_config(_config("sms", **table))
+        ConnectorManager.from_config(_config("sms", **table), registry=registry)
     problems = {p.path: p.detail for p in caught.value.problems}
     assert path in problems, problems
     assert fragment in problems[path]
