@@ -269,7 +269,12 @@ class VendorPolicy:
         if getattr(error, "deadline_exceeded", False):
             return None
         status = getattr(error, "status_code", None)
-        if not (isinstance(error, self.retry_on) or status in self.retry_on_status):
+        if status not in self.retry_on_status and not (
+            isinstance(error, self.retry_on)
+            # An adapter may mark one error of a retryable kind as not worth repeating
+            # (an untrusted certificate); a class a user lists in retry_on is retried.
+            and (error.retryable or not type(error).default_retryable)
+        ):
             return None
         if (
             not self.operation.idempotent

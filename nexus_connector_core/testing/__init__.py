@@ -1,5 +1,5 @@
 """Test kit for applications and plugin authors: a fake clock, a fault-injecting HTTP
-server, and the conformance suite every state backend runs.
+server, and the conformance suites every state backend, email adapter and SMS adapter runs.
 
 Nothing here is imported by the library itself; the conformance suite needs pytest.
 """
@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING, Any
 from ._clock import FakeClock
 
 __all__ = [
+    "EmailAdapterConformance",
+    "EmailFaultKind",
+    "EmailHarness",
+    "REJECTED_DOMAIN",
+    "ReceivedAttachment",
+    "ReceivedEmail",
     "ReceivedSms",
     "SmsAdapterConformance",
     "SmsFaultKind",
@@ -25,6 +31,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._conformance import BackendHarness, StateBackendConformance
+    from ._email_conformance import (
+        REJECTED_DOMAIN,
+        EmailAdapterConformance,
+        EmailFaultKind,
+        EmailHarness,
+        ReceivedAttachment,
+        ReceivedEmail,
+    )
     from ._fault_server import Fault, FaultServer, ReceivedRequest
     from ._sms_conformance import ReceivedSms, SmsAdapterConformance, SmsFaultKind, SmsHarness
 
@@ -39,6 +53,17 @@ def __getattr__(name: str) -> Any:
         from . import _conformance
 
         return getattr(_conformance, name)
+    if name in (
+        "EmailAdapterConformance",
+        "EmailFaultKind",
+        "EmailHarness",
+        "REJECTED_DOMAIN",
+        "ReceivedAttachment",
+        "ReceivedEmail",
+    ):
+        from . import _email_conformance
+
+        return getattr(_email_conformance, name)
     if name in ("ReceivedSms", "SmsAdapterConformance", "SmsFaultKind", "SmsHarness"):
         from . import _sms_conformance
 

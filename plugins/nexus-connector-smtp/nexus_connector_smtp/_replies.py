@@ -1,0 +1,167 @@
+"""SMTP replies and lost connections, and the library errors they become.
+
+The rules (RFC 5321 reply classes):
+
+- ``2xx``/``3xx``: the step succeeded.
+- ``421`` at any step: the server is closing the connection -> `VendorUnavailableError`.
+- other ``4xx``: a transient refusal -> `VendorUnavailableError` (retryable).
+- ``530``, ``534``, ``535``, ``538``, and any ``5xx`` to AUTH -> `AuthenticationError`.
+- other ``5xx`` at the greeting, EHLO or STARTTLS -> `VendorError` (permanent).
+- other ``5xx`` to MAIL FROM, DATA or every RCPT TO -> `InvalidRequestError` (permanent).
+- a refusal of some recipients is no error: the receipt reports them one by one.
+
+A refusal *with a reply code* means the server did not take the message (it takes
+responsibility only with its ``250`` to the end of the data), so every such error carries
+``maybe_processed=False`` and the pipeline may retry it. Only a connection lost or timed out
+after the message content went out leaves the outcome unknown (``maybe_processed=True``).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass
+
+from nexus_connector_core import (
+    AuthenticationError,
+    ConnectorError,
+    InvalidRequestError,
+    RecipientStatus,
+    VendorError,
+    VendorTimeoutError,
+    VendorUnavailableError,
+)
+
+__all__ = [
+    "ConnectionLostError",
+    "Reply",
+    "caused_by",
+    "lost_error",
+    "refusal_error",
+    "rejected",
+    "session_error",
+]
+
+#: Codes that mean "your credentials are the problem" wherever they come.
+_AUTH_CODES = frozenset({530, 534, 535, 538})
+_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The server's answer to one step: its code and text (lines joined by spaces).
+
+    `extensions` holds the ESMTP keywords (lower case) of an EHLO reply, empty otherwise.
+    """
+
+    code: int
+    text: str
+    extensions: frozenset[str] = frozenset()
+
+    @property
+    def transient(self) -> bool:
+        """A 4xx reply: the same step may succeed later."""
+        return 400 <= self.code < 500
+
+    @property
+    def enhanced(self) -> str | None:
+        """The RFC 3463 enhanced status code at the start of the text (``5.1.1``), if any."""
+        match = _ENHANCED.match(self.text)
+        return match.group(1) if match else None
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
+
+
+class ConnectionLostError(Exception):
+    """What a driver reports when a step got no reply: refused, reset, closed, timed out,
+    or a TLS handshake that failed (`certificate`: the server's certificate did not verify,
+    which retrying cannot fix)."""
+
+    def __init__(self, detail: str, *, timeout: bool = False, certificate: bool = False) -> None:
+        super().__init__(detail)
+        self.timeout = timeout
+        self.certificate = certificate
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ConnectionLostError:
+        """The loss `exc` (a library or socket error) stands for, whatever wraps what."""
+        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        return cls(
+            detail,
+            timeout=caused_by(exc, TimeoutError),
+            certificate=caused_by(exc, ssl.SSLCertVerificationError),
+        )
+
+
+def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `exc` or an exception in its cause or context chain is a `kind`.
+
+    Both SMTP libraries re-raise socket errors as their own (smtplib turns a read timeout
+    into ``SMTPServerDisconnected``), so the original is found down the chain.
+    """
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, kind):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def session_error(step: str, reply: Reply) -> ConnectorError:
+    """The error for a refusal before any message was handed over (greeting, EHLO,
+    STARTTLS, AUTH): the server has nothing, so a retry is always safe."""
+    message = f"the SMTP server refused {step}: {reply}"
+    if reply.code in _AUTH_CODES or (step == "AUTH" and reply.code >= 500):
+        return AuthenticationError(
+            f"{message}; check connectors.<name>.credentials username and password",
+            maybe_processed=False,
+        )
+    if reply.transient:
+        return VendorUnavailableError(message, status_code=reply.code, maybe_processed=False)
+    return VendorError(
+        message,
+        code=reply.enhanced or str(reply.code),
+        status_code=reply.code,
+        vendor_message=reply.text,
+        maybe_processed=False,
+    )
+
+
+def refusal_error(what: str, reply: Reply, *, code: str) -> ConnectorError:
+    """The error for a message the server refused (its sender, every recipient or its
+    content); `code` names which (``sender_refused``, ...)."""
+    if reply.code in _AUTH_CODES:
+        return session_error("the message: authentication is required", reply)
+    message = f"the SMTP server refused {what}: {reply}"
+    if reply.transient:
+        return VendorUnavailableError(message, status_code=reply.code, maybe_processed=False)
+    return InvalidRequestError(
+        message,
+        code=code,
+        status_code=reply.code,
+        vendor_message=reply.text,
+        maybe_processed=False,
+    )
+
+
+def lost_error(step: str, lost: ConnectionLostError, *, maybe_processed: bool) -> ConnectorError:
+    """The error for a step that got no reply; `maybe_processed` when the message content
+    (or an earlier message of the call) had already gone out."""
+    if lost.certificate:
+        # Not VendorUnavailableError: the retry policy would try the same certificate again.
+        return VendorError(
+            f"the SMTP server's TLS certificate is not trusted at {step}: {lost}; set "
+            "options.ca_file to the CA that issued it",
+            code="certificate_untrusted",
+            maybe_processed=False,
+        )
+    cls = VendorTimeoutError if lost.timeout else VendorUnavailableError
+    what = "no answer in time" if lost.timeout else "connection lost"
+    unknown = " (the server may have accepted the message)" if maybe_processed else ""
+    return cls(f"{what} at {step}: {lost}{unknown}", maybe_processed=maybe_processed)
+
+
+def rejected(address: str, reply: Reply, vendor_id: str | None = None) -> RecipientStatus:
+    """The status of a recipient the server refused, with its reply as the reason."""
+    return RecipientStatus(address, "rejected", vendor_id, str(reply))

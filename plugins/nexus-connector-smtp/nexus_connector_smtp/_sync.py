@@ -1,0 +1,184 @@
+"""The synchronous SMTP adapter: the dialogue driven over the standard library's smtplib."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable, Generator, Sequence
+from typing import TypeVar
+
+from nexus_connector_core import (
+    CallContext,
+    ConnectorError,
+    EmailBatch,
+    EmailBatchReceipt,
+    EmailMessage,
+    EmailReceipt,
+)
+
+from ._adapter import SmtpAdapterBase, StepTimeouts
+from ._dialogue import (
+    Command,
+    Connect,
+    Data,
+    Ehlo,
+    Helo,
+    Login,
+    Mail,
+    Quit,
+    Rcpt,
+    Rset,
+    StartTls,
+)
+from ._replies import ConnectionLostError, Reply
+
+__all__ = ["SmtpEmailAdapter"]
+
+T = TypeVar("T")
+
+
+def drive(flow: Generator[Command, Reply, T], execute: Callable[[Command], Reply]) -> T:
+    """Run a dialogue to its end: each command executed, each reply (or loss) sent back."""
+    try:
+        command = next(flow)
+        while True:
+            try:
+                reply = execute(command)
+            except ConnectionLostError as lost:
+                command = flow.throw(lost)
+            else:
+                command = flow.send(reply)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+
+
+def _text(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return " ".join(text.split())
+
+
+class _Connection:
+    """One smtplib connection, executing the dialogue's commands as library calls."""
+
+    def __init__(self, adapter: SmtpAdapterBase, timeouts: StepTimeouts) -> None:
+        self._adapter = adapter
+        self._timeouts = timeouts
+        self._smtp: smtplib.SMTP | None = None
+
+    def execute(self, command: Command) -> Reply:
+        timeout = self._timeouts.next()
+        try:
+            return self._execute(command, timeout)
+        except smtplib.SMTPResponseException as exc:  # smtplib raises some refusals
+            return Reply(exc.smtp_code, _text(exc.smtp_error))
+        except smtplib.SMTPServerDisconnected as exc:
+            raise ConnectionLostError.from_exception(exc) from exc
+        except smtplib.SMTPException as exc:
+            if isinstance(command, Login):
+                # "No suitable authentication method found": say it as a server would.
+                return Reply(504, f"5.5.4 {exc} (server offers: {self._mechanisms()})")
+            raise ConnectionLostError.from_exception(exc) from exc
+        except OSError as exc:  # refused, reset, timed out, TLS handshake failed
+            raise ConnectionLostError.from_exception(exc) from exc
+
+    def _execute(self, command: Command, timeout: float) -> Reply:
+        adapter = self._adapter
+        if isinstance(command, Connect):
+            self.close()
+            # The constructor connects and raises SMTPConnectError for any greeting but 220;
+            # it also keeps the host name that STARTTLS checks the certificate against.
+            self._smtp = self._client(timeout)
+            return Reply(220, "")
+        smtp = self._connected(timeout)
+        if isinstance(command, Ehlo):
+            code, text = self._decoded(smtp.ehlo())
+            return Reply(code, text, frozenset(smtp.esmtp_features))
+        if isinstance(command, Helo):
+            return Reply(*self._decoded(smtp.helo()))
+        if isinstance(command, StartTls):
+            return Reply(*self._decoded(smtp.starttls(context=adapter.tls_context)))
+        if isinstance(command, Login):
+            return Reply(*self._decoded(smtp.login(command.username, command.password.reveal())))
+        if isinstance(command, Mail):
+            return Reply(*self._decoded(smtp.mail(command.sender)))
+        if isinstance(command, Rcpt):
+            return Reply(*self._decoded(smtp.rcpt(command.recipient)))
+        if isinstance(command, Data):
+            return Reply(*self._decoded(smtp.data(command.content)))
+        if isinstance(command, Rset):
+            return Reply(*self._decoded(smtp.rset()))
+        assert isinstance(command, Quit)
+        reply = Reply(*self._decoded(smtp.quit()))
+        self._smtp = None
+        return reply
+
+    def _client(self, timeout: float) -> smtplib.SMTP:
+        adapter = self._adapter
+        host, port, name = adapter.host, adapter.port, adapter.local_hostname
+        if adapter.options.tls == "implicit":
+            context = adapter.tls_context
+            return smtplib.SMTP_SSL(host, port, name, timeout=timeout, context=context)
+        return smtplib.SMTP(host, port, name, timeout=timeout)
+
+    def _connected(self, timeout: float) -> smtplib.SMTP:
+        smtp = self._smtp
+        if smtp is None or smtp.sock is None:
+            raise smtplib.SMTPServerDisconnected("not connected")
+        smtp.sock.settimeout(timeout)
+        return smtp
+
+    def _mechanisms(self) -> str:
+        features = self._smtp.esmtp_features if self._smtp else {}
+        return features.get("auth", "").strip() or "none"
+
+    @staticmethod
+    def _decoded(reply: tuple[int, bytes]) -> tuple[int, str]:
+        return reply[0], _text(reply[1])
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+
+class SmtpEmailAdapter(SmtpAdapterBase):
+    """Sends email over SMTP with smtplib: one connection per call, reused by a batch.
+
+    ``send`` raises for a message the server refuses outright (see `Dialogue`) and reports
+    refused recipients in the receipt while the others get the message;
+    ``send_batch`` returns one receipt per message, in order.
+    """
+
+    def send(self, message: EmailMessage, ctx: CallContext) -> EmailReceipt:
+        """Send one message over a fresh connection; its receipt, status per recipient."""
+        return self._call([message], ctx, batch=False)[0]
+
+    def send_batch(self, batch: EmailBatch, ctx: CallContext) -> EmailBatchReceipt:
+        """Send every message over one connection (a new one every ``max_batch`` messages)."""
+        return self._batch_receipt(self._call(batch.messages, ctx, batch=True))
+
+    def health_check(self) -> str | None:
+        """None when the server greets, upgrades to TLS and accepts the login; else why not."""
+        dialogue = self._dialogue([], now=0.0, batch=False)
+        connection = _Connection(self, self._timeouts(None))
+        try:
+            drive(dialogue.probe(), connection.execute)
+        except ConnectorError as exc:
+            return str(exc)
+        finally:
+            connection.close()
+        return None
+
+    def _call(
+        self, messages: Sequence[EmailMessage], ctx: CallContext, *, batch: bool
+    ) -> list[EmailReceipt]:
+        dialogue = self._dialogue(messages, now=ctx.clock.time(), batch=batch)
+        connection = _Connection(self, self._timeouts(ctx))
+        try:
+            return drive(dialogue.run(), connection.execute)
+        finally:
+            connection.close()
+            ctx.status_code = dialogue.last_code
+
+    def close(self) -> None:
+        """Nothing to release: every call closes its own connection."""

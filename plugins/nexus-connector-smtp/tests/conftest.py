@@ -1,0 +1,498 @@
+"""Real SMTP servers for the plugin's tests: aiosmtpd on 127.0.0.1, on free ports.
+
+Three servers run for the whole session, each in its own thread and event loop:
+
+- ``plain_server``: no TLS, no AUTH (``tls = "none"``).
+- ``starttls_server``: STARTTLS required, then AUTH PLAIN or LOGIN required.
+- ``implicit_server``: TLS from the first byte (port-465 style), AUTH offered.
+
+Their certificate is issued in the session by a throwaway CA (trustme); the adapters trust
+it through ``options.ca_file``. Each test gets its server reset: nothing delivered, no fault
+armed. A server records what it accepted (`Delivered`) and can be told to misbehave:
+
+    server.fail("greeting", "421 4.3.2 Service not available")   # next connection
+    server.fail("rcpt", "452 4.2.2 Mailbox full", address="bob@example.com")
+    server.fail("data", "451 4.3.0 Try again later")
+    server.fail("auth", "535 5.7.8 Authentication credentials invalid")
+    server.drop_after_data()          # keeps the message, closes without answering
+
+and always refuses recipients at reject.example with ``550 5.1.1``, as the memory vendor
+does. ``make_manager`` builds managers whose ``email`` connector uses the ``smtp`` vendor
+(registered in-process) against a server; ``received()`` gives what a server got as
+the conformance suite's `ReceivedEmail`. Test modules cannot import this file
+(``--import-mode=importlib``): everything is a fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import itertools
+import logging
+import ssl
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage as MimeMessage
+from typing import Any
+
+import nexus_connector_smtp.plugin
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from nexus_connector_core import (
+    AsyncConnectorManager,
+    ConnectorManager,
+    EmailAddress,
+    PluginRegistry,
+)
+from nexus_connector_core.testing import (
+    REJECTED_DOMAIN,
+    EmailFaultKind,
+    FakeClock,
+    ReceivedAttachment,
+    ReceivedEmail,
+)
+
+# aiosmtpd warns at every login about a deprecated attribute it sets itself.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+HOST = "127.0.0.1"
+USERNAME = "mailer"
+PASSWORD = "correct-horse-battery"  # long enough for the suite's secret-leak guard to watch
+ENVIRON = {"SMTP_USERNAME": USERNAME, "SMTP_PASSWORD": PASSWORD}
+CREDENTIALS = {"username": "env:SMTP_USERNAME", "password": "env:SMTP_PASSWORD"}
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message a server accepted: the envelope, the bytes after DATA, how it came."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    tls: bool
+    login: str | None
+
+
+@dataclass
+class _Fault:
+    stage: str
+    reply: str | None  # None: close the connection without answering
+    address: str | None = None
+    stall: float = 0.0  # seconds to wait before answering normally
+
+
+@dataclass
+class RecordingHandler:
+    """The aiosmtpd handler: keeps what it accepted and answers as armed faults say."""
+
+    delivered: list[Delivered] = field(default_factory=list)
+    connections: int = 0
+    faults: list[_Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    refused_sessions: set[int] = field(default_factory=set)
+
+    def take(self, stage: str, address: str | None = None) -> _Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.stage == stage and fault.address in (None, address):
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        fault = self.take("mail")
+        if fault is not None and fault.reply:
+            return fault.reply
+        if fault is not None:
+            await asyncio.sleep(fault.stall)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        fault = self.take("rcpt", address)
+        if fault is not None and fault.reply:
+            return fault.reply
+        if address.rpartition("@")[2].lower() == REJECTED_DOMAIN:
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        fault = self.take("data")
+        if fault is not None and fault.reply:
+            return fault.reply
+        if fault is not None and fault.stall:
+            # The client has given up by now: keep nothing, so no later test sees it.
+            await asyncio.sleep(fault.stall)
+            return "451 4.4.2 Timeout"
+        auth = session.auth_data
+        self.delivered.append(
+            Delivered(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                content=envelope.original_content or b"",
+                tls=session.ssl is not None,
+                login=auth.login.decode() if isinstance(auth, LoginPassword) else None,
+            )
+        )
+        if fault is not None:  # drop_after_data: the message is here, the answer never comes
+            assert isinstance(server.transport, asyncio.Transport)
+            server.transport.abort()
+        return f"250 2.0.0 Ok: queued as Q{next(self.ids)}"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        # An armed fault refuses every mechanism the client tries on that connection, as a
+        # server refusing the credentials would.
+        if self.take("auth") is not None:
+            self.refused_sessions.add(id(session))
+        valid = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            USERNAME.encode(),
+            PASSWORD.encode(),
+        )
+        if valid and id(session) not in self.refused_sessions:
+            return AuthResult(success=True, auth_data=data)
+        return AuthResult(success=False, handled=False)
+
+
+class _FaultySMTP(SMTP):
+    """aiosmtpd's server, able to refuse a connection at its greeting."""
+
+    async def _handle_client(self) -> None:
+        handler: RecordingHandler = self.event_handler
+        handler.connections += 1
+        fault = handler.take("greeting")
+        if fault is not None and fault.reply and self.transport is not None:
+            await self.push(fault.reply)
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+
+class _Controller(Controller):
+    """A controller on a free port (bound to port 0, then read back)."""
+
+    def factory(self) -> SMTP:
+        return _FaultySMTP(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class SmtpTestServer:
+    """One running aiosmtpd server and what the adapter needs to reach it."""
+
+    tls: str
+    port: int
+    handler: RecordingHandler
+    ca_file: str
+    authenticated: bool
+
+    @property
+    def delivered(self) -> list[Delivered]:
+        return self.handler.delivered
+
+    @property
+    def connections(self) -> int:
+        """Connections the server greeted (or refused at the greeting) since the reset."""
+        return self.handler.connections
+
+    def reset(self) -> None:
+        with self.handler.lock:
+            self.handler.delivered.clear()
+            self.handler.faults.clear()
+            self.handler.connections = 0
+
+    def fail(self, stage: str, reply: str, *, address: str | None = None, times: int = 1) -> None:
+        """Answer `stage` (greeting, auth, mail, rcpt, data) with `reply`, `times` times."""
+        with self.handler.lock:
+            self.handler.faults.extend(_Fault(stage, reply, address) for _ in range(times))
+
+    def stall(self, stage: str, seconds: float) -> None:
+        """Wait `seconds` before answering the next `stage` (mail or data) normally."""
+        with self.handler.lock:
+            self.handler.faults.append(_Fault(stage, None, stall=seconds))
+
+    def drop_after_data(self) -> None:
+        """Keep the next message but close the connection instead of answering it."""
+        with self.handler.lock:
+            self.handler.faults.append(_Fault("data", None))
+
+    def fail_next(self, kind: EmailFaultKind) -> None:
+        """The conformance suite's fault switch."""
+        if kind == "transient":
+            self.fail("greeting", "421 4.3.2 Service not available, try again later")
+        elif kind == "auth":
+            self.fail("auth", "535 5.7.8 Authentication credentials invalid")
+        elif kind == "unknown_outcome":
+            self.drop_after_data()
+        else:
+            raise AssertionError(f"an SMTP server cannot make a {kind!r} fault")
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        """The connector's ``options`` for this server."""
+        base = {"host": HOST, "port": self.port, "tls": self.tls, "local_hostname": "client.test"}
+        if self.tls != "none":
+            base["ca_file"] = self.ca_file
+        return base | extra
+
+    def table(self, **options: Any) -> dict[str, Any]:
+        """The ``[connectors.email]`` table for this server, credentials included."""
+        table: dict[str, Any] = {"vendor": "smtp", "options": self.options(**options)}
+        if self.authenticated:
+            table["credentials"] = dict(CREDENTIALS)
+        return table
+
+    def received(self) -> list[ReceivedEmail]:
+        return [normalise(delivered) for delivered in self.delivered]
+
+
+def normalise(delivered: Delivered) -> ReceivedEmail:
+    """What a server got, as the conformance suite compares it."""
+    mime = email.message_from_bytes(delivered.content, policy=email.policy.default)
+    assert isinstance(mime, MimeMessage)
+
+    def addresses(name: str) -> tuple[EmailAddress, ...]:
+        header = mime[name]
+        if header is None:
+            return ()
+        return tuple(EmailAddress(a.addr_spec, a.display_name or None) for a in header.addresses)
+
+    to, cc = addresses("To"), addresses("Cc")
+    shown = {a.email.lower() for a in (*to, *cc)}
+    bodies = {kind: mime.get_body((kind,)) for kind in ("plain", "html")}
+    attachments = tuple(
+        ReceivedAttachment(part.get_filename() or "", part.get_content_type(), _payload(part))
+        for part in mime.walk()
+        if not part.is_multipart() and all(part is not body for body in bodies.values())
+    )
+    return ReceivedEmail(
+        sender=addresses("From")[0],
+        to=to,
+        cc=cc,
+        bcc=tuple(r for r in delivered.rcpt_tos if r.lower() not in shown),
+        reply_to=addresses("Reply-To"),
+        envelope=delivered.rcpt_tos,
+        subject=str(mime["Subject"] or ""),
+        text=_text(bodies["plain"]),
+        html=_text(bodies["html"]),
+        attachments=attachments,
+        headers={name.lower(): str(value) for name, value in mime.items()},
+    )
+
+
+def _payload(part: Any) -> bytes:
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload
+
+
+def _text(part: Any) -> str | None:
+    return None if part is None else str(part.get_content()).replace("\r\n", "\n")
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def certificate_authority(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, str]:
+    """A CA made for this session, and the PEM file clients trust it from."""
+    ca = trustme.CA()
+    path = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return ca, str(path)
+
+
+def _server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(HOST, "localhost").configure_cert(context)
+    return context
+
+
+def _start(tls: str, ca: tuple[trustme.CA, str], **smtp: Any) -> tuple[_Controller, SmtpTestServer]:
+    handler = RecordingHandler()
+    context = _server_context(ca[0])
+    kwargs: dict[str, Any] = {"authenticator": handler.authenticate, **smtp}
+    if tls == "starttls":
+        kwargs |= {"tls_context": context, "require_starttls": True, "auth_required": True}
+    elif tls == "implicit":
+        kwargs |= {"ssl_context": context, "auth_require_tls": False}
+    controller = _Controller(handler, hostname=HOST, port=0, server_hostname="smtp.test", **kwargs)
+    controller.start()
+    server = SmtpTestServer(
+        tls=tls,
+        port=controller.port,
+        handler=handler,
+        ca_file=ca[1],
+        authenticated=tls != "none",
+    )
+    return controller, server
+
+
+@pytest.fixture(scope="session")
+def smtp_servers(
+    certificate_authority: tuple[trustme.CA, str],
+) -> Iterator[Mapping[str, SmtpTestServer]]:
+    """The session's three servers, by TLS mode."""
+    started = [_start(tls, certificate_authority) for tls in ("none", "starttls", "implicit")]
+    yield {server.tls: server for _, server in started}
+    for controller, _ in started:
+        controller.stop()
+
+
+@pytest.fixture
+def start_server(
+    certificate_authority: tuple[trustme.CA, str],
+) -> Iterator[Callable[..., SmtpTestServer]]:
+    """Start a server of the test's own: ``start_server("starttls", auth_exclude_mechanism=
+    ["PLAIN"])``; stopped after the test."""
+    controllers: list[_Controller] = []
+
+    def start(tls: str, **smtp: Any) -> SmtpTestServer:
+        controller, server = _start(tls, certificate_authority, **smtp)
+        controllers.append(controller)
+        return server
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def _fresh(servers: Mapping[str, SmtpTestServer], tls: str) -> SmtpTestServer:
+    server = servers[tls]
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def plain_server(smtp_servers: Mapping[str, SmtpTestServer]) -> SmtpTestServer:
+    return _fresh(smtp_servers, "none")
+
+
+@pytest.fixture
+def starttls_server(smtp_servers: Mapping[str, SmtpTestServer]) -> SmtpTestServer:
+    return _fresh(smtp_servers, "starttls")
+
+
+@pytest.fixture
+def implicit_server(smtp_servers: Mapping[str, SmtpTestServer]) -> SmtpTestServer:
+    return _fresh(smtp_servers, "implicit")
+
+
+@pytest.fixture
+def smtp_registry() -> PluginRegistry:
+    """The built-in plugin and this one, registered in-process."""
+    registry = PluginRegistry()
+    registry.register(nexus_connector_smtp.plugin)
+    return registry
+
+
+@pytest.fixture
+def smtp_environ() -> dict[str, str]:
+    """The environment the credentials' ``env:`` references read."""
+    return dict(ENVIRON)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+#: make_manager(table, *, async_=False, resilience=None) -> ConnectorManager | AsyncConnectorManager
+MakeManager = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_manager(
+    smtp_registry: PluginRegistry, clock: FakeClock
+) -> AsyncIterator[MakeManager]:
+    """Build a manager whose ``email`` connector is `table` (``server.table()``), with
+    ``resilience`` (retries off unless given), on the fake `clock`, the memory call log on.
+    Every manager made is closed at teardown."""
+    made: list[Any] = []
+
+    def make(
+        table: Mapping[str, Any],
+        *,
+        async_: bool = False,
+        resilience: Mapping[str, Any] | None = None,
+    ) -> Any:
+        connector = dict(table) | {"resilience": dict(resilience or {"retry": {"enabled": False}})}
+        config = {"connectors": {"email": connector}, "observability": {"loggers": ["memory"]}}
+        kind = AsyncConnectorManager if async_ else ConnectorManager
+        manager = kind.from_config(config, registry=smtp_registry, environ=ENVIRON, clock=clock)
+        made.append(manager)
+        return manager
+
+    yield make
+    for manager in made:
+        if isinstance(manager, AsyncConnectorManager):
+            await manager.aclose()
+        else:
+            manager.close()
+
+
+class Caller:
+    """Sends through a fresh manager of one twin (sync or async); remembers the last call's
+    integration-log record (`record`), for its attempts and vendor status code."""
+
+    def __init__(self, make_manager: MakeManager, twin: str) -> None:
+        self._make = make_manager
+        self.twin = twin
+        self._manager: Any = None
+
+    async def __call__(
+        self,
+        table: Mapping[str, Any],
+        operation: str,
+        request: Any,
+        *,
+        resilience: Mapping[str, Any] | None = None,
+    ) -> Any:
+        manager = self._manager = self._make(
+            table, async_=self.twin == "async", resilience=resilience
+        )
+        result = getattr(manager.email, operation)(request)
+        return await result if self.twin == "async" else result
+
+    async def send(self, table: Mapping[str, Any], message: Any, **kwargs: Any) -> Any:
+        return await self(table, "send", message, **kwargs)
+
+    async def send_batch(self, table: Mapping[str, Any], messages: Any, **kwargs: Any) -> Any:
+        return await self(table, "send_batch", messages, **kwargs)
+
+    @property
+    def record(self) -> Any:
+        assert self._manager is not None, "nothing was called"
+        return self._manager.call_log[-1]
+
+    def adapter(self) -> Any:
+        """The adapter of the last manager (built on its first call)."""
+        return self._manager.email.adapter
+
+
+@pytest.fixture(params=["sync", "async"])
+def twin(request: pytest.FixtureRequest) -> str:
+    """Every test using it runs with the sync and with the async adapter."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def caller(make_manager: MakeManager, twin: str) -> Caller:
+    return Caller(make_manager, twin)

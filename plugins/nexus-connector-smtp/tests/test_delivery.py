@@ -1,0 +1,155 @@
+"""What reaches an SMTP server, over each kind of connection, and what the receipt says."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from typing import Any
+
+import pytest
+
+from nexus_connector_core import Attachment, EmailMessage, InvalidRequestError
+
+RICH = EmailMessage(
+    sender="Zoë Shop <shop@example.com>",
+    to=["Ada Lovelace <ada@example.com>", "bob@example.com"],
+    cc=["cy@example.com"],
+    bcc=["audit@example.com"],
+    reply_to=["help@example.com"],
+    subject="Your order #1042 ✓",
+    text="Hello Ada,\nyour order has shipped.\n",
+    html="<p>Hello Ada,<br>your order has <b>shipped</b>.</p>",
+    attachments=[
+        Attachment("invoice.pdf", b"%PDF-1.7\n\x00\x01\x02\xff" * 500, "application/pdf"),
+        Attachment("every-byte.bin", bytes(range(256))),
+    ],
+    headers={"X-Order": "1042", "List-Unsubscribe": "<mailto:stop@example.com>"},
+)
+
+
+async def test_a_message_arrives_intact_over_starttls_with_auth(
+    caller: Any, starttls_server: Any
+) -> None:
+    receipt = await caller.send(starttls_server.table(), RICH)
+
+    [delivered] = starttls_server.delivered
+    assert (delivered.tls, delivered.login) == (True, "mailer")
+    assert delivered.mail_from == "shop@example.com"
+    assert delivered.rcpt_tos == (
+        "ada@example.com",
+        "bob@example.com",
+        "cy@example.com",
+        "audit@example.com",
+    )
+    [received] = starttls_server.received()
+    assert (received.sender.name, received.subject) == ("Zoë Shop", "Your order #1042 ✓")
+    assert received.text == RICH.text
+    assert (received.html or "").rstrip("\n") == RICH.html
+    assert {(a.filename, a.content_type, a.content) for a in received.attachments} == {
+        ("invoice.pdf", "application/pdf", RICH.attachments[0].content),
+        ("every-byte.bin", "application/octet-stream", bytes(range(256))),
+    }
+    assert (received.headers["x-order"], received.headers["message-id"]) == (
+        "1042",
+        receipt.vendor_id,
+    )
+    assert "bcc" not in received.headers
+
+
+async def test_the_receipt_is_keyed_by_message_id_with_the_servers_reply(
+    caller: Any, starttls_server: Any
+) -> None:
+    receipt = await caller.send(starttls_server.table(), RICH)
+
+    assert receipt.vendor == "smtp"
+    assert receipt.vendor_id.startswith("<")
+    assert receipt.vendor_id.endswith("@example.com>")
+    assert {s.status for s in receipt.recipients.values()} == {"queued"}
+    assert {s.vendor_id for s in receipt.recipients.values()} == {receipt.vendor_id}
+    assert receipt.raw["reply"].startswith("250 2.0.0 Ok: queued as Q")
+    assert caller.record.vendor_status_code == 250
+
+
+async def test_implicit_tls_with_auth_delivers(caller: Any, implicit_server: Any) -> None:
+    await caller.send(implicit_server.table(), RICH)
+
+    [delivered] = implicit_server.delivered
+    assert delivered.login == "mailer"
+
+
+async def test_a_plain_server_without_auth_delivers(caller: Any, plain_server: Any) -> None:
+    await caller.send(plain_server.table(), RICH)
+
+    [delivered] = plain_server.delivered
+    assert (delivered.tls, delivered.login) == (False, None)
+
+
+async def test_auth_login_is_used_when_the_server_offers_no_plain(
+    caller: Any, start_server: Any
+) -> None:
+    server = start_server("starttls", auth_exclude_mechanism=["PLAIN"])
+
+    await caller.send(server.table(), RICH)
+
+    assert [d.login for d in server.delivered] == ["mailer"]
+
+
+async def test_an_unverified_certificate_is_accepted_only_when_validation_is_off(
+    caller: Any, starttls_server: Any
+) -> None:
+    table = starttls_server.table(ca_file=None, validate_certs=False)
+
+    await caller.send(table, RICH)
+
+    assert len(starttls_server.delivered) == 1
+
+
+async def test_an_inline_image_is_related_to_the_html_with_its_content_id(
+    caller: Any, plain_server: Any
+) -> None:
+    logo = Attachment("logo.png", b"\x89PNG\r\n", "image/png", inline=True, content_id="logo")
+    message = EmailMessage(
+        sender="shop@example.com",
+        to=["ada@example.com"],
+        text="Logo attached",
+        html='<img src="cid:logo">',
+        attachments=[logo],
+    )
+
+    await caller.send(plain_server.table(), message)
+
+    mime = email.message_from_bytes(plain_server.delivered[0].content, policy=email.policy.default)
+    html = mime.get_body(("html",))
+    related = next(p for p in mime.walk() if p.get_content_type() == "multipart/related")
+    image = next(p for p in mime.walk() if p.get_content_type() == "image/png")
+    assert html in related.get_payload()
+    assert (image["Content-ID"], image.get_content_disposition()) == ("<logo>", "inline")
+
+
+async def test_a_non_ascii_envelope_address_is_refused_before_connecting(
+    caller: Any, plain_server: Any
+) -> None:
+    message = EmailMessage(sender="shop@example.com", to=["zoë@example.com"], text="Hi")
+
+    with pytest.raises(InvalidRequestError) as raised:
+        await caller.send(plain_server.table(), message)
+
+    assert raised.value.code == "smtputf8_unsupported"
+    assert plain_server.connections == 0
+
+
+async def test_a_header_value_with_a_line_break_is_refused_before_connecting(
+    caller: Any, plain_server: Any
+) -> None:
+    message = EmailMessage(
+        sender="shop@example.com",
+        to=["ada@example.com"],
+        text="Hi",
+        headers={"X-Note": "one\r\nBcc: victim@example.com"},
+    )
+
+    with pytest.raises(InvalidRequestError) as raised:
+        await caller.send(plain_server.table(), message)
+
+    assert raised.value.code == "invalid_message"
+    assert plain_server.connections == 0

@@ -1,0 +1,176 @@
+"""The SMTP dialogue and reply rules without sockets: a script plays the server.
+
+Both adapters drive this same logic, so what is decided here holds for sync and async.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from nexus_connector_smtp._dialogue import (
+    Command,
+    Connect,
+    Data,
+    Dialogue,
+    Ehlo,
+    Helo,
+    Login,
+    Mail,
+    Quit,
+    Rcpt,
+    Rset,
+    StartTls,
+)
+from nexus_connector_smtp._mime import OutgoingMessage
+from nexus_connector_smtp._replies import ConnectionLostError, Reply, session_error
+
+from nexus_connector_core import (
+    AuthenticationError,
+    ConnectorError,
+    EmailReceipt,
+    Secret,
+    VendorError,
+    VendorUnavailableError,
+)
+
+OK = Reply(250, "OK")
+HELLO = Reply(250, "smtp.test", frozenset({"starttls", "auth", "pipelining"}))
+LOGIN = Login("mailer", Secret("correct-horse-battery"))
+#: Greeting, EHLO, STARTTLS, EHLO again, AUTH: the replies before the first message.
+OPENING = [Reply(220, "hi"), HELLO, Reply(220, "go"), HELLO, Reply(235, "ok")]
+
+
+def outgoing(*recipients: str, message_id: str = "<1@example.com>") -> OutgoingMessage:
+    return OutgoingMessage(message_id, "shop@example.com", recipients, b"Subject: hi\r\n\r\nhi")
+
+
+def play(
+    dialogue: Dialogue, replies: Iterable[Reply | ConnectionLostError]
+) -> tuple[list[Command], list[EmailReceipt] | ConnectorError]:
+    """Run `dialogue` against scripted replies; the commands it sent and its outcome."""
+    sent: list[Command] = []
+    flow = dialogue.run()
+    script = iter(replies)
+    try:
+        command = next(flow)
+        while True:
+            sent.append(command)
+            reply = OK if isinstance(command, Quit) else next(script)
+            is_loss = isinstance(reply, ConnectionLostError)
+            command = flow.throw(reply) if is_loss else flow.send(reply)  # type: ignore[arg-type]
+    except StopIteration as stop:
+        return sent, stop.value
+    except ConnectorError as error:
+        return sent, error
+
+
+def dialogue(
+    *messages: OutgoingMessage, tls: str = "starttls", login: bool = True, batch: bool = False
+) -> Dialogue:
+    return Dialogue(
+        messages,
+        vendor="smtp",
+        tls=tls,  # type: ignore[arg-type]
+        login=LOGIN if login else None,
+        max_batch=100,
+        batch=batch,
+    )
+
+
+def test_a_send_greets_upgrades_logs_in_and_sends_in_order() -> None:
+    sent, receipts = play(
+        dialogue(outgoing("ada@example.com")),
+        [*OPENING, OK, OK, OK],
+    )
+
+    assert [type(c) for c in sent] == [Connect, Ehlo, StartTls, Ehlo, Login, Mail, Rcpt, Data, Quit]
+    assert isinstance(receipts, list)
+    assert receipts[0].recipients["ada@example.com"].status == "queued"
+
+
+def test_a_server_without_ehlo_is_greeted_with_helo() -> None:
+    sent, receipts = play(
+        dialogue(outgoing("ada@example.com"), tls="none", login=False),
+        [Reply(220, "hi"), Reply(502, "unknown"), OK, OK, OK, OK],
+    )
+
+    assert [type(c) for c in sent][:4] == [Connect, Ehlo, Helo, Mail]
+    assert isinstance(receipts, list)
+
+
+def test_credentials_for_a_server_offering_no_auth_are_an_auth_error() -> None:
+    sent, error = play(
+        dialogue(outgoing("ada@example.com"), tls="none"),
+        [Reply(220, "hi"), Reply(250, "smtp.test", frozenset({"size"}))],
+    )
+
+    assert isinstance(error, AuthenticationError)
+    assert "offers no AUTH" in str(error)
+    assert not [c for c in sent if isinstance(c, Login)]
+
+
+def test_the_password_never_shows_in_the_login_command() -> None:
+    assert "correct-horse-battery" not in repr(LOGIN)
+
+
+def test_a_530_to_mail_from_in_a_batch_ends_the_batch_as_an_auth_error() -> None:
+    sent, outcome = play(
+        dialogue(outgoing("a@example.com"), outgoing("b@example.com"), batch=True),
+        [*OPENING, Reply(530, "5.7.0 Authentication required")],
+    )
+
+    assert isinstance(outcome, AuthenticationError)
+    assert isinstance(sent[-1], Quit)
+
+
+def test_a_refused_message_in_a_batch_is_reset_and_the_next_one_goes() -> None:
+    sent, receipts = play(
+        dialogue(
+            outgoing("a@example.com"), outgoing("b@example.com", message_id="<2@x>"), batch=True
+        ),
+        # Message 1 refused at DATA, then RSET; message 2 goes.
+        [*OPENING, OK, OK, Reply(554, "5.6.0 spam"), OK, OK, OK, OK],
+    )
+
+    assert isinstance(receipts, list)
+    assert Rset() in sent
+    assert receipts[0].rejected["a@example.com"].reason == "554 5.6.0 spam"
+    assert receipts[1].recipients["b@example.com"].status == "queued"
+
+
+@pytest.mark.parametrize(
+    ("lost_at", "maybe_processed"), [(Mail, False), (Rcpt, False), (Data, True)]
+)
+def test_only_a_connection_lost_under_data_may_have_delivered(
+    lost_at: type, maybe_processed: bool
+) -> None:
+    steps = {Mail: 0, Rcpt: 1, Data: 2}[lost_at]
+    replies: list[Reply | ConnectionLostError] = [*OPENING, *[OK] * steps]
+    replies.append(ConnectionLostError("reset"))
+
+    _, error = play(dialogue(outgoing("ada@example.com")), replies)
+
+    assert isinstance(error, VendorUnavailableError)
+    assert error.maybe_processed is maybe_processed
+
+
+@pytest.mark.parametrize(
+    ("step", "reply", "expected", "retryable"),
+    [
+        ("the greeting", Reply(421, "4.3.2 busy"), VendorUnavailableError, True),
+        ("the greeting", Reply(554, "5.7.1 no service"), VendorError, False),
+        ("STARTTLS", Reply(454, "4.7.0 TLS not available"), VendorUnavailableError, True),
+        ("AUTH", Reply(535, "5.7.8 bad credentials"), AuthenticationError, False),
+        ("AUTH", Reply(504, "5.5.4 unknown mechanism"), AuthenticationError, False),
+        ("AUTH", Reply(454, "4.7.0 try later"), VendorUnavailableError, True),
+    ],
+)
+def test_refusals_before_a_message_map_to_errors_that_say_nothing_was_sent(
+    step: str, reply: Reply, expected: type[ConnectorError], retryable: bool
+) -> None:
+    error = session_error(step, reply)
+
+    assert type(error) is expected
+    assert (error.retryable, error.maybe_processed) == (retryable, False)
+    assert str(reply) in str(error)
