@@ -32,6 +32,7 @@ KNOWN_PROVIDERS: Final[Mapping[tuple[str, str], str]] = {
     ("shipping", "easypost"): "nexus-connector-easypost",
     ("state_backend", "redis"): "nexus-connector-redis",
     ("webhook_verifier", "twilio"): "nexus-connector-twilio",
+    ("webhook_verifier", "postmark"): "nexus-connector-postmark",
     ("webhook_verifier", "stripe"): "nexus-connector-stripe",
 }
 
