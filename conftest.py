@@ -1,5 +1,5 @@
-"""A guard over the whole test suite: no secret value reaches a log record or the output
-pytest captured from any test.
+"""Suite-wide settings, and a guard over the whole test suite: no secret value reaches a
+log record or the output pytest captured from any test.
 
 Every value wrapped in a `Secret` during the session is remembered (values shorter than 8
 characters are too likely to occur by chance to be told apart); every log record emitted
@@ -13,8 +13,14 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from nexus_connector_core import _credentials
+
+# Property tests check behaviour, not speed: on a loaded CI machine a slow draw or a slow
+# example must not fail the suite (timing claims live in benchmarks/).
+settings.register_profile("nexus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("nexus")
 
 _MIN_LENGTH = 8
 _values: set[str] = set()
