@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import types
@@ -61,6 +62,34 @@ def test_discovery_imports_no_vendor_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+#: What discovering every plugin of this repository may import of them: the package and its
+#: entry-point module. An adapter, a backend or a vendor library loads on first use.
+_ENTRY_MODULES = {".plugin", "._version"}
+_VENDOR_LIBRARIES = ("redis", "httpx", "httpcore", "aiosmtplib", "smtplib", "ssl")
+
+
+def test_discovering_every_installed_plugin_imports_no_vendor_library() -> None:
+    code = (
+        "import json, sys; from nexus_connector_core import PluginRegistry;"
+        "r = PluginRegistry(); r.load_entry_points(environ={});"
+        "print(json.dumps([sorted(p.name for p in r.plugins()), sorted(sys.modules)]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    plugins, modules = json.loads(out.stdout)
+    assert {"redis", "smtp", "postmark", "twilio"} <= set(plugins)
+    assert [m for m in modules if m.split(".")[0] in _VENDOR_LIBRARIES] == []
+    beyond_entry = [
+        module
+        for module in modules
+        if module.startswith("nexus_connector_")
+        and not module.startswith(("nexus_connector_core", "nexus_connector_acme"))
+        and module[module.find(".") :] not in _ENTRY_MODULES
+        and "." in module
+    ]
+    assert beyond_entry == []
 
 
 def test_a_plugin_that_fails_to_import_is_recorded_and_the_rest_work(
