@@ -79,21 +79,27 @@ class Bulkhead:
             return False
         return True
 
-    def acquire(self) -> None:
-        """Take a slot, waiting up to `max_wait` for one; raise when none frees up."""
+    def acquire(self, within: float | None = None) -> None:
+        """Take a slot, waiting up to `max_wait` (and at most `within` seconds, what is left
+        of the call's deadline) for one; raise when none frees up."""
+        wait = self.max_wait if within is None else min(self.max_wait, within)
         try:
-            if self.max_wait > 0:
-                self._slots.get(timeout=self.max_wait)
+            if wait > 0:
+                self._slots.get(timeout=wait)
             else:
                 self._slots.get_nowait()
         except queue.Empty:
             raise self._full() from None
 
-    async def wait_for_slot(self, clock_sleep: Callable[[float], Awaitable[None]]) -> None:
-        """The async slow path after `try_acquire` failed: poll until `max_wait` is spent."""
+    async def wait_for_slot(
+        self, clock_sleep: Callable[[float], Awaitable[None]], within: float | None = None
+    ) -> None:
+        """The async slow path after `try_acquire` failed: poll until `max_wait` (or
+        `within`) is spent."""
+        limit = self.max_wait if within is None else min(self.max_wait, within)
         waited = 0.0
-        while waited < self.max_wait:
-            step = min(0.005, self.max_wait - waited)
+        while waited < limit:
+            step = min(0.005, limit - waited)
             await clock_sleep(step)
             waited += step
             if self.try_acquire():
@@ -201,13 +207,15 @@ class VendorPolicy:
         if self.makes_key and ctx.idempotency_key is None:
             ctx.idempotency_key = "nc-" + os.urandom(16).hex()
 
-    def remaining(self, ctx: CallContext, last_error: BaseException | None) -> float | None:
+    def remaining(
+        self, ctx: CallContext, last_error: BaseException | None, reached: bool = False
+    ) -> float | None:
         """Seconds left before the deadline; raises when none are left."""
         if ctx.deadline is None:
             return None
         remaining = ctx.deadline - ctx.clock.monotonic()
         if remaining <= 0:
-            raise self.deadline_error(ctx, last_error)
+            raise self.deadline_error(ctx, last_error, reached)
         return remaining
 
     def max_wait(self, remaining: float | None) -> float:
@@ -221,18 +229,21 @@ class VendorPolicy:
         return remaining if timeout is None or remaining < timeout else timeout
 
     def deadline_error(
-        self, ctx: CallContext, last_error: BaseException | None
+        self, ctx: CallContext, last_error: BaseException | None, reached: bool = False
     ) -> VendorTimeoutError:
         error = VendorTimeoutError(
             f"deadline of {self.deadline} s exceeded after {ctx.attempt} attempt(s)",
-            maybe_processed=getattr(last_error, "maybe_processed", ctx.attempt > 0),
+            maybe_processed=reached or getattr(last_error, "maybe_processed", ctx.attempt > 0),
         )
         error.__cause__ = last_error
         error.deadline_exceeded = True  # type: ignore[attr-defined]
         return error
 
-    def rejection(self, admission: Admission, last_error: BaseException | None) -> BaseException:
-        """The error for an attempt the guard refused."""
+    def rejection(
+        self, admission: Admission, last_error: BaseException | None, reached: bool = False
+    ) -> BaseException:
+        """The error for an attempt the guard refused; `reached` says whether an earlier
+        attempt of this call may have reached the vendor."""
         if admission.reason == "circuit_open":
             error: ConnectorError = CircuitOpenError(
                 f"circuit breaker of vendor {self.vendor!r} is {admission.state.replace('_', '-')}"
@@ -251,7 +262,7 @@ class VendorPolicy:
             last_error.add_note("not retried: the retry budget of this vendor is spent")
             return last_error
         error.__cause__ = last_error
-        return error
+        return settle(error, reached)
 
     def counts_as_failure(self, error: BaseException) -> bool:
         if isinstance(error, RateLimitExceededError) and error.local:
@@ -306,6 +317,62 @@ class VendorPolicy:
             error,
         )
 
+    def before_call(
+        self,
+        ctx: CallContext,
+        admission: Admission | None,
+        last_error: BaseException | None,
+        reached: bool,
+        backend: StateBackend,
+    ) -> None:
+        """The waits between admission and the vendor call (a reserved rate-limit slot, a
+        bulkhead slot), each within the deadline; sets the attempt's timeout. When the call
+        does not go ahead, the admission is given back (a half-open trial permit is not
+        lost) and the slot released."""
+        bulkhead = self.bulkhead
+        holds_slot = False
+        try:
+            if admission is not None and admission.wait:
+                ctx.clock.sleep(admission.wait)
+            if bulkhead is not None:
+                bulkhead.acquire(self.remaining(ctx, last_error, reached))
+                holds_slot = True
+            ctx.timeout = self.attempt_timeout(self.remaining(ctx, last_error, reached))
+        except BaseException:
+            if bulkhead is not None and holds_slot:
+                bulkhead.release()
+            if admission is not None:
+                self._record(backend, admission, None, 0.0)
+            raise
+
+    async def abefore_call(
+        self,
+        ctx: CallContext,
+        admission: Admission | None,
+        last_error: BaseException | None,
+        reached: bool,
+        backend: AsyncStateBackend,
+    ) -> float | None:
+        """`before_call` for the async loop; returns the attempt's timeout."""
+        bulkhead = self.bulkhead
+        holds_slot = False
+        try:
+            if admission is not None and admission.wait:
+                await ctx.clock.asleep(admission.wait)
+            if bulkhead is not None and not bulkhead.try_acquire():
+                await bulkhead.wait_for_slot(
+                    ctx.clock.asleep, self.remaining(ctx, last_error, reached)
+                )
+            holds_slot = bulkhead is not None
+            remaining = self.remaining(ctx, last_error, reached)
+        except BaseException:
+            if bulkhead is not None and holds_slot:
+                bulkhead.release()
+            if admission is not None:
+                await self._arecord(backend, admission, None, 0.0)
+            raise
+        return self.attempt_timeout(remaining)
+
     # -- the loops ---------------------------------------------------------------------------
 
     def wrap(  # noqa: PLR0915 - one loop on the hot path; helpers would add frames
@@ -337,6 +404,7 @@ class VendorPolicy:
             retries = 0
             delay = 0.0
             last_error: BaseException | None = None
+            reached = False  # whether an attempt of this call may have reached the vendor
             while True:
                 if deadline is None:
                     remaining = None
@@ -344,7 +412,7 @@ class VendorPolicy:
                 else:
                     remaining = deadline - now()
                     if remaining <= 0:
-                        raise self.deadline_error(ctx, last_error)
+                        raise self.deadline_error(ctx, last_error, reached)
                     ctx.timeout = remaining if timeout is None or remaining < timeout else timeout
                 admission = None
                 if plan is not None:
@@ -359,14 +427,11 @@ class VendorPolicy:
                         self.backend_down(exc)
                     else:
                         if not admission.allowed:
-                            raise self.rejection(admission, last_error)
-                        if admission.wait:
-                            clock.sleep(admission.wait)
-                            ctx.timeout = self.attempt_timeout(self.remaining(ctx, last_error))
+                            raise self.rejection(admission, last_error, reached)
+                if bulkhead is not None or (admission is not None and admission.wait):
+                    self.before_call(ctx, admission, last_error, reached, backend)
                 ctx.attempt += 1
                 ctx.status_code = None
-                if bulkhead is not None:
-                    bulkhead.acquire()
                 start = now()
                 try:
                     result = method(request, ctx)
@@ -376,7 +441,9 @@ class VendorPolicy:
                         self._record(backend, admission, failed, now() - start)
                     wait = self.retry_delay(error, retries, delay, ctx)
                     if wait is None:
+                        settle(error, reached)
                         raise
+                    reached = reached or getattr(error, "maybe_processed", True)
                     delay = wait
                     last_error = error
                     retries += 1
@@ -456,6 +523,7 @@ class VendorPolicy:
             retries = 0
             delay = 0.0
             last_error: BaseException | None = None
+            reached = False  # whether an attempt of this call may have reached the vendor
             while True:
                 if deadline is None:
                     remaining = None
@@ -463,7 +531,7 @@ class VendorPolicy:
                 else:
                     remaining = deadline - now()
                     if remaining <= 0:
-                        raise self.deadline_error(ctx, last_error)
+                        raise self.deadline_error(ctx, last_error, reached)
                     attempt_timeout = (
                         remaining if timeout is None or remaining < timeout else timeout
                     )
@@ -482,16 +550,15 @@ class VendorPolicy:
                         self.backend_down(exc)
                     else:
                         if not admission.allowed:
-                            raise self.rejection(admission, last_error)
-                        if admission.wait:
-                            await clock.asleep(admission.wait)
-                            remaining = self.remaining(ctx, last_error)
-                            attempt_timeout = self.attempt_timeout(remaining)
+                            raise self.rejection(admission, last_error, reached)
+                if bulkhead is not None or (admission is not None and admission.wait):
+                    attempt_timeout = await self.abefore_call(
+                        ctx, admission, last_error, reached, backend
+                    )
+                    remaining = None if deadline is None else deadline - now()
                 ctx.timeout = attempt_timeout
                 ctx.attempt += 1
                 ctx.status_code = None
-                if bulkhead is not None and not bulkhead.try_acquire():
-                    await bulkhead.wait_for_slot(clock.asleep)
                 watch = None
                 start = now()
                 try:
@@ -514,7 +581,9 @@ class VendorPolicy:
                         await self._arecord(backend, admission, failed, now() - start)
                     wait = self.retry_delay(error, retries, delay, ctx)
                     if wait is None:
+                        settle(error, reached)
                         raise
+                    reached = reached or getattr(error, "maybe_processed", True)
                     delay = wait
                     last_error = error
                     retries += 1
@@ -550,3 +619,13 @@ class VendorPolicy:
         if remaining is not None and timeout >= remaining:
             return self.deadline_error(ctx, None)
         return VendorTimeoutError(f"no answer within the attempt timeout of {timeout} s")
+
+
+def settle(error: BaseException, reached: bool) -> BaseException:
+    """The call's final error: when an earlier attempt may have reached the vendor, the call
+    may have been processed, whatever the last attempt says (so no fallback vendor and no
+    caller retries it blindly)."""
+    if reached and isinstance(error, ConnectorError) and not error.maybe_processed:
+        error.maybe_processed = True
+        error.add_note("an earlier attempt of this call may have reached the vendor")
+    return error

@@ -46,11 +46,9 @@ class FallbackChain:
             return False
         if ctx.deadline is not None and ctx.clock.monotonic() >= ctx.deadline:
             return False
-        if isinstance(error, CircuitOpenError):
-            return True
-        if not isinstance(error, VendorUnavailableError | RateLimitExceededError):
-            return False
-        return self.operation.idempotent or not error.maybe_processed
+        if error.maybe_processed and not self.operation.idempotent:
+            return False  # an earlier attempt may have charged: another vendor could again
+        return isinstance(error, CircuitOpenError | VendorUnavailableError | RateLimitExceededError)
 
     def _start(self, ctx: CallContext) -> None:
         if ctx.deadline is None and self.deadline is not None:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from nexus_connector_core import (
+    AsyncConnectorManager,
     AuthenticationError,
     CircuitOpenError,
     ConnectorError,
@@ -398,6 +399,69 @@ async def test_a_half_open_trial_abandoned_by_cancellation_frees_its_permit(
     assert (await manager.payment.get("pi_1")).vendor_id == "pi_1"
 
 
+async def in_background(manager: Any, operation: str, *args: Any) -> asyncio.Future[Any]:
+    """Start ``manager.payment.<operation>(*args)`` without waiting: a task (async) or a
+    thread (sync)."""
+    if isinstance(manager, AsyncConnectorManager):
+        return asyncio.ensure_future(getattr(manager.payment, operation)(*args))
+    return asyncio.get_running_loop().run_in_executor(
+        None, getattr(manager.payment, operation), *args
+    )
+
+
+async def test_a_half_open_trial_refused_by_the_bulkhead_gives_its_permit_back(
+    make_manager: MakeManager, fault_server: FaultServer, clock: FakeClock, flavour: str
+) -> None:
+    breaker = {
+        **BREAKER["circuit_breaker"],
+        "scope": "operation",
+        "half_open_calls": 1,
+        "half_open_max_wait": 0,  # a half-open breaker waits for its trial forever
+    }
+    resilience = {**BREAKER, "circuit_breaker": breaker, "bulkhead": {"max_concurrent": 1}}
+    manager = make_manager(resilience, clock=clock, async_=flavour == "async")
+    fault_server.script(*[Fault.status(503)] * 4)
+    for _ in range(4):
+        with pytest.raises(VendorUnavailableError):
+            await call(manager, "capture", "pi_1")
+    clock.advance(OPEN_FOR)  # the capture breaker goes half-open; the get breaker is closed
+
+    with held_answers(fault_server) as held:
+        holder = await in_background(manager, "get", "pi_1")  # holds the only slot
+        await asyncio.to_thread(held.wait_for_arrivals, 1)
+        # Admitted as the one trial by the breaker, then refused by the full bulkhead.
+        with pytest.raises(RateLimitExceededError, match="bulkhead full"):
+            await call(manager, "capture", "pi_1")
+    await holder
+
+    payment = await call(manager, "capture", "pi_1")  # the permit came back: a trial
+
+    assert payment.vendor_id == "pi_1"
+
+
+async def test_waiting_for_a_bulkhead_slot_ends_at_the_deadline(
+    make_manager: MakeManager, fault_server: FaultServer, flavour: str
+) -> None:
+    resilience = {
+        "deadline": 0.3,
+        "bulkhead": {"max_concurrent": 1, "max_wait": 30.0},
+        "operations": {"get": {"deadline": 30.0, "timeout": 30.0}},  # the holder outlasts
+    }
+    manager = make_manager(resilience, async_=flavour == "async")
+
+    with held_answers(fault_server) as held:
+        holder = await in_background(manager, "get", "pi_1")
+        await asyncio.to_thread(held.wait_for_arrivals, 1)
+        started = time.monotonic()
+        with pytest.raises(RateLimitExceededError, match="bulkhead full"):
+            await call(manager, "capture", "pi_1")
+        waited = time.monotonic() - started
+    await asyncio.wait([holder])
+
+    assert waited < 5.0  # the deadline (0.3 s), not the bulkhead's 30 s max_wait
+    assert [r.path for r in fault_server.requests] == ["/v1/payment_intents/pi_1"]
+
+
 # -- deadline and attempt timeout (real time) ----------------------------------------------
 
 
@@ -631,6 +695,44 @@ async def test_a_capture_refused_by_an_open_breaker_falls_back(
     assert payment.vendor == "httppay"
     assert (fault_server.hits, fallback_server.hits) == (2, 1)
     assert keys_sent(fallback_server)[0]  # the fallback honours keys: it got one
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        {"circuit_breaker": {"window": 1, "min_calls": 1}},  # the first failure trips it
+        {"rate_limit": {"rate": 1, "per": 60.0}},  # the retry finds no token
+    ],
+    ids=["breaker", "rate_limit"],
+)
+async def test_a_capture_whose_retry_our_guard_refuses_does_not_fall_back(
+    *,
+    make_manager: MakeManager,
+    fault_server: FaultServer,
+    fallback_server: FaultServer,
+    clock: FakeClock,
+    flavour: str,
+    guard: dict[str, Any],
+) -> None:
+    # The first attempt may have charged (reset after the request); the vendor honours
+    # keys, so a retry is allowed, but our own guard refuses it. The call as a whole may
+    # have been processed: another vendor must not be asked to charge again.
+    fault_server.script(Fault.reset_after_request())
+    manager = make_manager(
+        {"retry": {"max_attempts": 3}, **guard},
+        clock=clock,
+        async_=flavour == "async",
+        fallback=[("httppay-nokeys", fallback_server)],
+    )
+
+    with pytest.raises((CircuitOpenError, RateLimitExceededError)) as caught:
+        await call(manager, "capture", "pi_1")
+
+    assert caught.value.maybe_processed
+    assert "an earlier attempt of this call may have reached the vendor" in "".join(
+        caught.value.__notes__
+    )
+    assert (fault_server.hits, fallback_server.hits) == (1, 0)
 
 
 # -- the fault server itself ---------------------------------------------------------------
