@@ -171,6 +171,9 @@ class ConnectorCore(Generic[H]):
                 operation=operation,
                 config=config.idempotency,
                 deadline=config.deadline,
+                honouring_keys=frozenset(
+                    v.key for v in self.settings.vendors if v.registration.idempotency_keys
+                ),
                 fail_open=self._runtime.fail_open,
                 unguarded=self._runtime.unguarded,
             )

@@ -6,7 +6,10 @@ its holder dies), calls the vendor and stores the outcome; a repeat with the sam
 gets the stored outcome without a vendor call, a repeat with a different request gets
 `IdempotencyConflictError`, and a concurrent duplicate waits for the first call's outcome.
 Definite vendor answers (a declined card, a rejected request) are stored and replayed like
-results, as Stripe does; failures that may succeed later release the key instead.
+results, as Stripe does. A failure that may succeed later releases the key, unless the
+vendor may have acted on the request and cannot recognise a repeat itself (it takes no
+idempotency keys, like SMTP): that call ended in doubt, and the doubt is what a repeat with
+the same key gets, never a second send.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._context import CallContext
-from .._errors import IdempotencyConflictError, StateBackendUnavailableError, VendorError
+from .._errors import (
+    ConnectorError,
+    IdempotencyConflictError,
+    StateBackendUnavailableError,
+    VendorError,
+    VendorUnavailableError,
+)
 from .._operations import Operation
 from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
 from .config import IdempotencyConfig
@@ -31,6 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["IdempotencyGuard", "fingerprint"]
 
 _log = logging.getLogger("nexus_connector.resilience")
+
+#: How much longer than the call's deadline an in-flight marker lives: the holder still
+#: stores its outcome after the deadline error (a round trip, a slow backend).
+CLAIM_MARGIN = 5.0
 
 Handler = Callable[[Any, CallContext], Any]
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
@@ -60,6 +73,7 @@ class _Outcome(msgspec.Struct, array_like=True):
     message: str = ""
     code: str | None = None
     status_code: int | None = None
+    maybe_processed: bool = False
 
 
 class IdempotencyGuard:
@@ -72,14 +86,17 @@ class IdempotencyGuard:
         operation: Operation[Any, Any],
         config: IdempotencyConfig,
         deadline: float | None,
+        honouring_keys: frozenset[str] = frozenset(),
         fail_open: bool = True,
         unguarded: Tally | None = None,
     ) -> None:
         self.connector = connector
+        self.honouring_keys = honouring_keys  # vendors that deduplicate keyed requests
         self.fail_open = fail_open
         self._tally = unguarded
         self.operation = operation
         self.config = config
+        self.deadline = deadline
         self.max_wait = deadline if deadline is not None else config.claim_ttl
         self._decoder = msgspec.msgpack.Decoder(operation.result_type)
         self._paths = [path.split(".") for path in config.derive_from]
@@ -116,7 +133,14 @@ class IdempotencyGuard:
         cls = ERROR_CLASSES.get(outcome.error, VendorError)
         if issubclass(cls, VendorError):
             raise cls(outcome.message, code=outcome.code, status_code=outcome.status_code)
-        raise cls(outcome.message)
+        if issubclass(cls, VendorUnavailableError):
+            raise cls(
+                outcome.message,
+                status_code=outcome.status_code,
+                maybe_processed=outcome.maybe_processed,
+                retryable=False,
+            )
+        raise cls(outcome.message, maybe_processed=outcome.maybe_processed)
 
     def conflict(self, key: str, claim: IdempotencyClaim) -> IdempotencyConflictError:
         shown = key.split(":", 3)[-1]
@@ -133,8 +157,7 @@ class IdempotencyGuard:
     def stored(result: Any) -> bytes:
         return _ENCODER.encode(_Outcome(result=msgspec.Raw(_ENCODER.encode(result))))
 
-    @staticmethod
-    def stored_error(error: BaseException) -> bytes | None:
+    def stored_error(self, error: BaseException, ctx: CallContext) -> bytes | None:
         """The outcome to keep for `error`, or None when the key should be released."""
         if isinstance(error, VendorError) and not error.retryable:
             return _ENCODER.encode(
@@ -143,6 +166,26 @@ class IdempotencyGuard:
                     message=error.message,
                     code=error.code,
                     status_code=error.status_code,
+                )
+            )
+        if (
+            isinstance(error, ConnectorError)
+            and error.maybe_processed
+            and not self.operation.idempotent
+            and ctx.vendor not in self.honouring_keys
+        ):
+            # A repeat would reach a vendor that cannot tell it is one: keep the doubt.
+            message = (
+                f"the first call with this idempotency key ended in doubt ({error.message}); "
+                f"vendor {ctx.vendor!r} may have acted on it and does not deduplicate, so "
+                "it is not sent again: check with the vendor, then use a new key"
+            )
+            return _ENCODER.encode(
+                _Outcome(
+                    error=type(error).__name__,
+                    message=message,
+                    status_code=getattr(error, "status_code", None),
+                    maybe_processed=True,
                 )
             )
         return None
@@ -173,8 +216,21 @@ class IdempotencyGuard:
             error,
         )
 
+    def claim_ttl(self, ctx: CallContext) -> float:
+        """How long the in-flight marker lives: `claim_ttl`, stretched to outlive the call
+        (its deadline), so a slow but live holder's marker never expires under it and lets
+        a waiting duplicate call the vendor a second time. Without a deadline, `claim_ttl`
+        must exceed the longest call."""
+        if ctx.deadline is not None:
+            left = ctx.deadline - ctx.clock.monotonic()
+        elif self.deadline is not None:
+            left = self.deadline
+        else:
+            return self.config.claim_ttl
+        return max(self.config.claim_ttl, left + CLAIM_MARGIN)
+
     def _poll(self, attempt: int) -> float:
-        return float(min(0.01 * 2**attempt, 0.25))
+        return 0.25 if attempt >= 5 else 0.01 * 2**attempt  # 10 ms doubling to 250 ms
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -194,7 +250,7 @@ class IdempotencyGuard:
             polls = 0
             while True:
                 try:
-                    claim = backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                    claim = backend.idempotency_begin(key, digest, ttl=self.claim_ttl(ctx))
                 except StateBackendUnavailableError as exc:
                     self.unguarded(exc, key)
                     return handler(request, ctx)
@@ -214,7 +270,7 @@ class IdempotencyGuard:
             try:
                 result = handler(request, ctx)
             except BaseException as error:
-                outcome = self.stored_error(error)
+                outcome = self.stored_error(error, ctx)
                 try:
                     if outcome is None:
                         backend.idempotency_release(key, owner)
@@ -254,7 +310,7 @@ class IdempotencyGuard:
             polls = 0
             while True:
                 try:
-                    claim = await backend.idempotency_begin(key, digest, ttl=config.claim_ttl)
+                    claim = await backend.idempotency_begin(key, digest, ttl=self.claim_ttl(ctx))
                 except StateBackendUnavailableError as exc:
                     self.unguarded(exc, key)
                     return await handler(request, ctx)
@@ -274,7 +330,7 @@ class IdempotencyGuard:
             try:
                 result = await handler(request, ctx)
             except BaseException as error:
-                outcome = self.stored_error(error)
+                outcome = self.stored_error(error, ctx)
                 try:
                     if outcome is None:
                         await backend.idempotency_release(key, owner)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from email.utils import formatdate
+from functools import partial
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from nexus_connector_core import (
     AuthenticationError,
     CircuitOpenError,
     ConnectorError,
+    IdempotencyConflictError,
     InvalidRequestError,
     Money,
     ObjectNotFoundError,
@@ -399,14 +401,13 @@ async def test_a_half_open_trial_abandoned_by_cancellation_frees_its_permit(
     assert (await manager.payment.get("pi_1")).vendor_id == "pi_1"
 
 
-async def in_background(manager: Any, operation: str, *args: Any) -> asyncio.Future[Any]:
-    """Start ``manager.payment.<operation>(*args)`` without waiting: a task (async) or a
-    thread (sync)."""
+async def in_background(manager: Any, operation: str, *args: Any, **kwargs: Any) -> Any:
+    """Start ``manager.payment.<operation>(...)`` without waiting for it: a task (async
+    manager) or a thread (sync); await what it returns for the outcome."""
+    method = getattr(manager.payment, operation)
     if isinstance(manager, AsyncConnectorManager):
-        return asyncio.ensure_future(getattr(manager.payment, operation)(*args))
-    return asyncio.get_running_loop().run_in_executor(
-        None, getattr(manager.payment, operation), *args
-    )
+        return asyncio.ensure_future(method(*args, **kwargs))
+    return asyncio.get_running_loop().run_in_executor(None, partial(method, *args, **kwargs))
 
 
 async def test_a_half_open_trial_refused_by_the_bulkhead_gives_its_permit_back(
@@ -437,6 +438,27 @@ async def test_a_half_open_trial_refused_by_the_bulkhead_gives_its_permit_back(
     payment = await call(manager, "capture", "pi_1")  # the permit came back: a trial
 
     assert payment.vendor_id == "pi_1"
+
+
+async def test_a_duplicate_never_takes_over_the_key_of_a_slow_live_call(
+    make_manager: MakeManager, fault_server: FaultServer, clock: FakeClock, flavour: str
+) -> None:
+    # The deadline (300 s) outlasts claim_ttl (60 s): the first call's in-flight marker
+    # must live as long as the call may, or the waiting duplicate would call the vendor.
+    resilience = {"deadline": 300.0, "timeout": 300.0, "retry": {"enabled": False}}
+    manager = make_manager(resilience, clock=clock, async_=flavour == "async")
+    started = clock.monotonic()
+
+    with held_answers(fault_server) as held:
+        first = await in_background(manager, "capture", "pi_1", idempotency_key="order-42")
+        await asyncio.to_thread(held.wait_for_arrivals, 1)
+        # The duplicate polls on the fake clock: it waits its whole deadline in no time.
+        with pytest.raises(IdempotencyConflictError, match="still in flight"):
+            await call(manager, "capture", "pi_1", idempotency_key="order-42")
+        assert clock.monotonic() >= started + 300.0
+    await first
+
+    assert fault_server.hits == 1
 
 
 async def test_waiting_for_a_bulkhead_slot_ends_at_the_deadline(

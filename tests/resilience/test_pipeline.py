@@ -171,6 +171,25 @@ def test_a_failure_that_may_pass_later_frees_the_key() -> None:
         assert len(manager.payment.adapter.calls) == 2
 
 
+def test_a_send_that_may_have_gone_out_keeps_its_key_in_doubt() -> None:
+    # The memory email vendor takes no idempotency keys, as SMTP: after a failure that may
+    # have delivered, a repeat with the same key must not reach it again.
+    message = EmailMessage(sender="a@b.example", to=["c@d.example"], text="welcome")
+    config = {"options": {"fail_first": 1}, "resilience": {"retry": {"enabled": False}}}
+    with _manager("email", **config) as manager:
+        with pytest.raises(VendorUnavailableError) as first:
+            manager.email.send(message, idempotency_key="welcome-42")
+        assert first.value.maybe_processed
+        with pytest.raises(VendorUnavailableError, match="ended in doubt") as again:
+            manager.email.send(message, idempotency_key="welcome-42")
+        assert again.value.maybe_processed
+        assert not again.value.retryable
+        assert len(manager.email.adapter.calls) == 1
+
+        manager.email.send(message, idempotency_key="welcome-43")  # checked, a new key
+        assert len(manager.email.adapter.calls) == 2
+
+
 def test_stored_outcomes_expire_after_their_ttl(clock: FakeClock) -> None:
     resilience = {"idempotency": {"ttl": 60.0}}
     with _manager("payment", clock, resilience=resilience) as manager:
