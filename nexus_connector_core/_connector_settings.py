@@ -312,4 +312,57 @@ def _resilience(
         )
         ok = ok and config is not None
         resolved[op_name] = config
-    return resolved if ok else None
+    if not ok:
+        return None
+    found = len(problems.items)
+    _check_shared_state(base, resolved, path, problems)
+    return resolved if len(problems.items) == found else None
+
+
+_SHARED_NAMES = {
+    "circuit_breaker": "circuit breaker",
+    "rate_limit": "rate limit",
+    "retry.budget": "retry budget",
+}
+
+
+def _shared_policies(config: ResilienceConfig) -> dict[str, Any]:
+    """The policies of `config` kept in state that every operation of the connector shares:
+    a breaker or limiter of ``scope = "connector"``, the retry budget."""
+    shared: dict[str, Any] = {}
+    breaker = config.circuit_breaker
+    if breaker.enabled and breaker.scope == "connector":
+        shared["circuit_breaker"] = breaker.policy()
+    limit = config.rate_limit
+    if limit is not None and limit.enabled and limit.scope == "connector":
+        shared["rate_limit"] = limit.policy()
+    budget = config.retry.budget
+    if budget is not None and budget.enabled and config.retry.enabled:
+        shared["retry.budget"] = budget.policy()
+    return shared
+
+
+def _check_shared_state(
+    base: ResilienceConfig,
+    resolved: dict[str, ResilienceConfig],
+    path: KeyPath,
+    problems: Problems,
+) -> None:
+    """One shared breaker, limiter or budget has one policy: an operation that shares it
+    may not change it (each would judge the same state by its own rules)."""
+    first = {
+        name: ("the connector's table", policy) for name, policy in _shared_policies(base).items()
+    }
+    for op_name, config in resolved.items():
+        for name, policy in _shared_policies(config).items():
+            owner, expected = first.setdefault(name, (f"operation {op_name!r}", policy))
+            if expected == policy:
+                continue
+            fix = 'set scope = "operation" here to give it its own, or drop the override'
+            if name == "retry.budget":
+                fix = "a connector has one retry budget: drop the override"
+            problems.add(
+                (*path, "operations", op_name, *name.split(".")),
+                f"differs from the {_SHARED_NAMES[name]} of {owner}, which is shared by "
+                f"every operation of this connector; {fix}",
+            )

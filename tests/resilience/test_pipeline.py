@@ -436,6 +436,31 @@ def test_fail_closed_refuses_the_call_when_the_backend_is_down() -> None:
             "expected",
         ),
         (
+            {"resilience": {"operations": {"get_status": {"circuit_breaker": {"min_calls": 4}}}}},
+            "connectors.sms.resilience.operations.get_status.circuit_breaker",
+            'shared by every operation of this connector; set scope = "operation" here',
+        ),
+        (
+            {
+                "resilience": {
+                    "rate_limit": {"rate": 5, "per": 1.0},
+                    "operations": {"send": {"rate_limit": {"rate": 50}}},
+                }
+            },
+            "connectors.sms.resilience.operations.send.rate_limit",
+            "differs from the rate limit of the connector's table",
+        ),
+        (
+            {
+                "resilience": {
+                    "retry": {"budget": {"ratio": 0.2}},
+                    "operations": {"send": {"retry": {"budget": {"ratio": 0.5}}}},
+                }
+            },
+            "connectors.sms.resilience.operations.send.retry.budget",
+            "a connector has one retry budget",
+        ),
+        (
             {"fallback": ["memory"]},
             "connectors.sms.fallback[0]",
             "already in this connector's chain",
@@ -460,6 +485,16 @@ def test_resilience_and_fallback_errors_name_their_path(
     problems = {p.path: p.detail for p in caught.value.problems}
     assert path in problems, problems
     assert fragment in problems[path]
+
+
+def test_an_operation_may_have_a_breaker_of_its_own(registry: PluginRegistry) -> None:
+    breaker = {"scope": "operation", "min_calls": 4}
+    resilience = {"operations": {"get_status": {"circuit_breaker": breaker}}}
+    config = _config("sms", resilience=resilience)
+    with ConnectorManager.from_config(config, registry=registry) as manager:
+        settings = manager.sms.settings.resilience
+        assert settings["get_status"].circuit_breaker.min_calls == 4
+        assert settings["send"].circuit_breaker.scope == "connector"
 
 
 def test_state_settings_are_checked(registry: PluginRegistry) -> None:
