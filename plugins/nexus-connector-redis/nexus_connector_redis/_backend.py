@@ -37,13 +37,16 @@ from ._scripts import SCRIPTS, GuardScripts, Script, guard_scripts
 __all__ = ["AsyncRedisStateBackend", "RedisStateBackend"]
 
 # What "Redis cannot answer now" looks like from redis-py: refused, reset, timed out, loading,
-# a cluster without a majority. Anything else (a script error) is a bug and propagates.
+# a cluster without a majority, a replica or a full server refusing writes (OOM under
+# maxmemory with noeviction). Anything else (a script error) is a bug and propagates.
 _UNAVAILABLE = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
     redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.MasterDownError,
     OSError,
 )
 _TOKEN_KEEP = 86400.0  # tokens stay this long past their expiry, for the caller to inspect

@@ -13,6 +13,8 @@ import pytest
 from nexus_connector_core import (
     AsyncConnectorManager,
     ConnectorManager,
+    Money,
+    PaymentRequest,
     PluginRegistry,
     RateLimitExceededError,
     SmsMessage,
@@ -140,3 +142,32 @@ def test_a_slow_redis_costs_a_call_no_more_than_the_timeout(
         assert result.vendor == "memory"
         assert took < PROMPT
         assert manager.unguarded_calls == 1
+
+
+@pytest.mark.parametrize("fail_mode", ["open", "closed"])
+def test_a_redis_out_of_memory_is_an_outage_not_a_crash(
+    restartable_redis: Any, registry: PluginRegistry, fail_mode: str
+) -> None:
+    # maxmemory below what the server already uses, without eviction: Redis refuses writes
+    # with "OOM command not allowed", as a full production Redis does. Claiming an
+    # idempotency key is such a write.
+    config = {
+        "connectors": {"payment": {"vendor": "memory"}},
+        "state": {"backend": "redis", "url": restartable_redis.url, "fail_mode": fail_mode},
+    }
+    purchase = PaymentRequest(amount=Money(1999, "EUR"), payment_method="pm_card_visa")
+    admin = restartable_redis.client()
+    with ConnectorManager.from_config(config, registry=registry) as manager:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", "1")
+        try:
+            _, result = _timed(lambda: manager.payment.purchase(purchase, idempotency_key="o-1"))
+        finally:
+            admin.config_set("maxmemory", "0")
+        if fail_mode == "open":
+            assert result.status == "succeeded"
+            assert manager.unguarded_calls == 1
+        else:
+            assert isinstance(result, StateBackendUnavailableError)
+            assert "OutOfMemoryError" in str(result)
+            assert manager.payment.adapter.calls == []
