@@ -21,8 +21,12 @@ from collections.abc import Generator
 import httpx
 
 from .._credentials import Secret
+from .._errors import ConfigError
 
-__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "as_secret"]
+__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "as_secret", "header_value"]
+
+#: What an HTTP field value may not hold (RFC 9110 5.5): a line break would end the header.
+FORBIDDEN_IN_HEADERS = frozenset("\r\n\x00")
 
 
 def as_secret(value: Secret | str, what: str) -> Secret:
@@ -32,6 +36,18 @@ def as_secret(value: Secret | str, what: str) -> Secret:
     if isinstance(value, str):
         return Secret(value)
     raise TypeError(f"{what} must be a Secret or a str, got {type(value).__name__}")
+
+
+def header_value(value: str, what: str) -> str:
+    """`value`, checked to be sendable in a header; else a `ConfigError` naming `what` (never
+    the value): a secret read with its trailing newline (``echo`` into a file, a Kubernetes
+    secret) would otherwise fail deep in the HTTP client, quoting itself in the error."""
+    if not FORBIDDEN_IN_HEADERS.isdisjoint(value):
+        raise ConfigError(
+            f"the {what} contains a line break or NUL, which an HTTP header cannot carry; "
+            "check the secret for a trailing newline or stray characters"
+        )
+    return value
 
 
 class ApiKeyAuth(httpx.Auth):
@@ -70,7 +86,9 @@ class ApiKeyAuth(httpx.Auth):
             request.url = request.url.copy_merge_params({self.query: self._key.reveal()})
         else:
             assert self.header is not None
-            request.headers[self.header] = self.prefix + self._key.reveal()
+            request.headers[self.header] = header_value(
+                self.prefix + self._key.reveal(), f"API key for the {self.header} header"
+            )
         yield request
 
     def __repr__(self) -> str:
@@ -88,7 +106,9 @@ class BearerAuth(httpx.Auth):
         self._token = as_secret(token, "token")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        request.headers["Authorization"] = header_value(
+            f"Bearer {self._token.reveal()}", "bearer token"
+        )
         yield request
 
     def __repr__(self) -> str:

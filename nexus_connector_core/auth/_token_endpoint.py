@@ -29,12 +29,15 @@ import msgspec
 from .._context import CallContext
 from .._credentials import Secret
 from .._errors import (
+    ConfigError,
+    ConnectorError,
     CredentialRefreshError,
     RateLimitExceededError,
     VendorTimeoutError,
     VendorUnavailableError,
 )
 from .._resilience.backoff import parse_retry_after
+from ._simple import FORBIDDEN_IN_HEADERS
 
 __all__ = ["Token", "TokenEndpoint", "TokenRequest"]
 
@@ -192,6 +195,8 @@ class TokenEndpoint:
             expires_in = None if data.expires_in is None else float(data.expires_in)
         except ValueError:
             expires_in, access_token = None, None
+        if access_token and not FORBIDDEN_IN_HEADERS.isdisjoint(access_token):
+            access_token = None  # it could not be sent in a header
         if not access_token or (token_type and token_type.lower() != "bearer"):
             raise CredentialRefreshError(
                 f"token endpoint {self.shown_url} answered 200 without a usable bearer token "
@@ -205,7 +210,14 @@ class TokenEndpoint:
             scope=data.scope,
         )
 
-    def _transport_error(self, exc: httpx.TransportError) -> VendorUnavailableError:
+    def _transport_error(self, exc: httpx.TransportError) -> ConnectorError:
+        if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+            # Nothing was sent; httpx's text would quote the offending header: a secret.
+            return ConfigError(
+                f"the request to token endpoint {self.shown_url} could not be built "
+                f"({type(exc).__name__}): check the client credentials for a line break or "
+                "stray characters"
+            )
         message = f"token endpoint {self.shown_url} unreachable: {type(exc).__name__}"
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             return VendorTimeoutError(message, maybe_processed=False)
@@ -233,7 +245,7 @@ class TokenEndpoint:
             with httpx.Client(**self._client_options(ctx)) as client:
                 response = client.post(self.url, data=request.form, headers=request.headers)
         except httpx.TransportError as exc:
-            raise self._transport_error(exc) from exc
+            raise self._transport_error(exc) from _cause(exc)
         return self._answer(response, request, ctx)
 
     async def asend(self, request: TokenRequest, ctx: CallContext) -> Token:
@@ -242,8 +254,13 @@ class TokenEndpoint:
             async with httpx.AsyncClient(**self._client_options(ctx)) as client:
                 response = await client.post(self.url, data=request.form, headers=request.headers)
         except httpx.TransportError as exc:
-            raise self._transport_error(exc) from exc
+            raise self._transport_error(exc) from _cause(exc)
         return self._answer(response, request, ctx)
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({self.shown_url!r}, client_id={self.client_id!r})"
+
+
+def _cause(exc: httpx.TransportError) -> httpx.TransportError | None:
+    """What to chain: not an error about building the request, whose text quotes headers."""
+    return None if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol) else exc

@@ -16,7 +16,8 @@ with both twins) and checks what the vendor got and what the caller was told::
                 environ={"ACME_KEY": "test-key"},
                 received=acme_server.received,      # -> list[ReceivedEmail]
                 fail_next=acme_server.fail_next,    # (kind) -> None
-                faults=frozenset({"transient", "auth", "rejected_recipient"}),
+                faults=frozenset({"transient", "auth", "rate_limited", "rejected_recipient"}),
+                retry_after=2.0,                    # the Retry-After of its 429
             )
 
 The rules every adapter follows (the memory vendor is the reference):
@@ -41,7 +42,8 @@ needing a kind missing from ``faults`` is skipped, with the reason:
 - ``unknown_outcome``: the connection is lost after the message went out (SMTP: dropped
   after DATA; HTTP: reset after the request body was read).
 - ``auth``: the credentials are refused (SMTP 535, HTTP 401).
-- ``rate_limited``: the vendor asks to slow down (HTTP 429 with Retry-After).
+- ``rate_limited``: the vendor asks to slow down (HTTP 429 with a Retry-After of
+  `EmailHarness.retry_after` seconds), and the pipeline waits that long before it retries.
 - ``rejected_recipient``: never passed to ``fail_next``; listing it says the vendor always
   refuses recipients at `REJECTED_DOMAIN` (``reject.example``), as the memory vendor does
   (SMTP: 550 to their RCPT TO; an API: its per-recipient rejection).
@@ -90,7 +92,10 @@ AnyManager = ConnectorManager | AsyncConnectorManager
 #: Statuses that mean "the vendor took the message for this recipient".
 ACCEPTED = frozenset({"queued", "sent"})
 _NO_RETRY: Mapping[str, Any] = {"enabled": False}
-_RETRY: Mapping[str, Any] = {"max_attempts": 3, "base": 0.01, "jitter": "none"}
+#: The retry backoff, shorter than any Retry-After a vendor sends, so that the suite sees
+#: the vendor's wait and not its own.
+_BACKOFF = 0.01
+_RETRY: Mapping[str, Any] = {"max_attempts": 3, "base": _BACKOFF, "jitter": "none"}
 
 
 class ReceivedAttachment(msgspec.Struct, frozen=True):
@@ -171,6 +176,8 @@ class EmailHarness:
         faults: the kinds `fail_next` can make (and ``rejected_recipient``, see the module).
         on_manager: told of every manager the suite builds, before its first call (the
             memory harness reads its adapter's outbox this way).
+        retry_after: the seconds a ``rate_limited`` fault asks to wait (its Retry-After);
+            1.0 is the memory vendor's default.
     """
 
     vendor: str
@@ -181,6 +188,11 @@ class EmailHarness:
     fail_next: Callable[[EmailFaultKind], None] | None = None
     faults: frozenset[EmailFaultKind] = frozenset()
     on_manager: Callable[[AnyManager], None] | None = None
+    retry_after: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.retry_after <= _BACKOFF:
+            raise ValueError(f"retry_after must be more than {_BACKOFF} s to be told apart")
 
 
 def _body(value: str | None) -> str | None:
@@ -488,10 +500,13 @@ class EmailAdapterConformance:
         assert len(self.received()) <= 1
 
     async def test_rate_limited_is_retried_after_the_vendor_asked(self, twin: Twin) -> None:
+        retry_after = pytest.approx(self.harness_.retry_after)
         self.fault("rate_limited")
-        with pytest.raises(RateLimitExceededError):
+        with pytest.raises(RateLimitExceededError) as raised:
             await self.send(twin, self.message())
+        assert raised.value.retry_after == retry_after
         self.fault("rate_limited")
         await self.send(twin, self.message(), retry=_RETRY)
         assert self.attempts() == 2
         assert len(self.received()) == 1
+        assert self.clock.sleeps == [retry_after]

@@ -283,6 +283,19 @@ async def test_an_answer_without_a_bearer_token_is_a_refresh_error(
     assert oauth_vendor.api_requests == []
 
 
+async def test_an_access_token_that_cannot_go_in_a_header_is_a_refresh_error(
+    oauth_vendor: Any, make_auth: Any, get: Any
+) -> None:
+    token = "at-0123456789abcdef\r\nX-Injected: 1"
+    oauth_vendor.server.script(Fault.respond(200, {"access_token": token, "token_type": "Bearer"}))
+
+    with pytest.raises(CredentialRefreshError, match="without a usable bearer token") as caught:
+        await get(make_auth(), oauth_vendor.api_url)
+
+    assert "at-0123456789abcdef" not in str(caught.value)
+    assert oauth_vendor.api_requests == []
+
+
 async def test_within_the_cool_down_a_second_call_does_not_reach_the_token_endpoint(
     oauth_vendor: Any, make_auth: Any, clock: FakeClock, get: Any
 ) -> None:

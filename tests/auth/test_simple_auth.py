@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nexus_connector_core import Secret
+from nexus_connector_core import ConfigError, Secret
 from nexus_connector_core.auth import ApiKeyAuth, BasicAuth, BearerAuth
 from nexus_connector_core.testing import FaultServer
 
@@ -61,6 +61,27 @@ async def test_bearer_token_goes_in_the_authorization_header(server: FaultServer
 
     [request] = server.requests
     assert request.headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        ApiKeyAuth,
+        lambda key: ApiKeyAuth(key, header="Authorization", prefix="Token "),
+        BearerAuth,
+    ],
+    ids=["api-key", "api-key-prefixed", "bearer"],
+)
+async def test_a_secret_with_a_trailing_newline_is_a_config_error_that_never_shows_it(
+    server: FaultServer, get: Any, auth: Any
+) -> None:
+    # As read from a file written by `echo`, or a Kubernetes secret made from one.
+    with pytest.raises(ConfigError, match="line break") as caught:
+        await get(auth(Secret(KEY + "\n")), server.url)
+
+    assert KEY not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert server.requests == []
 
 
 async def test_basic_auth_sends_base64_of_username_and_password(

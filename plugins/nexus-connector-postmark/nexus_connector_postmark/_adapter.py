@@ -8,13 +8,16 @@ sent with the pipeline's per-attempt timeout.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple, NoReturn
 
 import httpx
 
 from nexus_connector_core import (
     AdapterSettings,
     CallContext,
+    ConfigError,
+    ConnectorError,
     EmailBatch,
     EmailBatchReceipt,
     EmailMessage,
@@ -25,7 +28,7 @@ from nexus_connector_core import (
 )
 from nexus_connector_core.auth import ApiKeyAuth
 
-from ._answers import Answer, batch_receipt, send_receipt
+from ._answers import Answer, batch_receipt, redacted, send_receipt
 from ._options import PostmarkOptions
 from ._payload import BATCH_PATH, EMAIL_PATH, batch_payload, message_payload
 
@@ -54,6 +57,7 @@ class _PostmarkBase:
         self.vendor = settings.vendor
         self._clock = settings.clock
         self._token: Secret = settings.credentials["server_token"]
+        self._token_path = f"connectors.{settings.connector}.credentials.server_token"
         # The token joins each request only as it is sent, so no object of ours holds it.
         self._auth = ApiKeyAuth(self._token, header=_TOKEN_HEADER)
 
@@ -84,6 +88,14 @@ class _PostmarkBase:
 
     def _redact(self) -> tuple[str]:
         return (self._token.reveal(),)
+
+    def _failed(self, exc: httpx.TransportError) -> NoReturn:
+        """Raise what a failed exchange means (see `transport_error`)."""
+        error = transport_error(exc, token_path=self._token_path, redact=self._redact())
+        if isinstance(error, ConfigError):
+            # Not chained: the exception's text quotes the header value it refused.
+            raise error from None
+        raise error from exc
 
     def _empty(self) -> EmailBatchReceipt:
         return EmailBatchReceipt(vendor=self.vendor, receipts=[], raw=[])
@@ -124,7 +136,7 @@ class PostmarkEmailAdapter(_PostmarkBase):
         try:
             return self._client.post(request.path, json=request.payload, timeout=request.timeout)
         except httpx.TransportError as exc:
-            raise transport_error(exc) from exc
+            self._failed(exc)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -158,21 +170,35 @@ class AsyncPostmarkEmailAdapter(_PostmarkBase):
                 request.path, json=request.payload, timeout=request.timeout
             )
         except httpx.TransportError as exc:
-            raise transport_error(exc) from exc
+            self._failed(exc)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
 
 
-def transport_error(exc: httpx.TransportError) -> VendorUnavailableError:
+def transport_error(
+    exc: httpx.TransportError, *, token_path: str, redact: Sequence[str] = ()
+) -> ConnectorError:
     """What a transport failure means: could Postmark have received the request?
 
-    Refused or unresolvable connections and connect timeouts happen before anything was
-    sent (``maybe_processed=False``, so even a send may be retried); a reset or read
-    timeout after sending may leave a message sent (``maybe_processed=True``).
+    A request httpx could not build or send (``LocalProtocolError``: a header value with a
+    line break, which can only be the server token at `token_path`;
+    ``UnsupportedProtocol``) never left: a `ConfigError`, whose message leaves out the
+    exception's text, as that quotes the value. Refused or unresolvable connections and
+    connect timeouts happen before anything was sent (``maybe_processed=False``, so even a
+    send may be retried); a reset or read timeout after sending may leave a message sent
+    (``maybe_processed=True``). `redact` masks the token in any other exception's text.
     """
-    message = f"could not reach Postmark: {type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return ConfigError(
+            f"the request to Postmark could not be built ({type(exc).__name__}), so nothing "
+            "was sent; check the server token for line breaks or stray whitespace (and "
+            "options.base_url)",
+            path=token_path,
+        )
+    message = redacted(f"could not reach Postmark: {type(exc).__name__}: {exc}", redact)
+    message = message.rstrip(": ")
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return VendorTimeoutError(message, maybe_processed=False)
     if isinstance(exc, httpx.TimeoutException):

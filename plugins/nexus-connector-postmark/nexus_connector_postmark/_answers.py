@@ -63,6 +63,7 @@ __all__ = [
     "error_for",
     "inactive_addresses",
     "receipt",
+    "redacted",
     "send_receipt",
 ]
 
@@ -106,13 +107,29 @@ def inactive_addresses(text: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in match.group(1).split(",") if part.strip())
 
 
-def receipt(result: Mapping[str, Any], message: EmailMessage, vendor: str) -> EmailReceipt:
-    """The receipt of one message from its result object (a send's answer or a batch item).
+def redacted(text: str, secrets: Sequence[str]) -> str:
+    """`text` with each of `secrets` (the server token) masked, should Postmark or a proxy
+    have echoed one back.
+
+    >>> redacted("Invalid token pm-123", ("pm-123",))
+    'Invalid token **********'
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "**********")
+    return text
+
+
+def receipt(
+    result: Mapping[str, Any], message: EmailMessage, vendor: str, *, redact: Sequence[str] = ()
+) -> EmailReceipt:
+    """The receipt of one message from its result object (a send's answer or a batch item);
+    `redact` as for `error_for`.
 
     Raises `VendorError` when an accepted result has no MessageID.
     """
     code = result.get("ErrorCode", 0)
-    text = str(result.get("Message") or "")
+    text = redacted(str(result.get("Message") or ""), redact)
     statuses: dict[str, RecipientStatus] = {}
     if code != 0:
         reason = f"ErrorCode {code}: {text}"
@@ -144,7 +161,7 @@ def send_receipt(
         if not isinstance(answer.body, Mapping):
             raise _unreadable(answer.status)
         if answer.body.get("ErrorCode", 0) == 0:
-            return receipt(answer.body, message, vendor)
+            return receipt(answer.body, message, vendor, redact=redact)
     raise error_for(answer, redact=redact)
 
 
@@ -162,7 +179,7 @@ def batch_receipt(
     if not isinstance(body, list) or len(body) != len(batch.messages):
         raise _unreadable(answer.status, f"expected a list of {len(batch.messages)} results")
     receipts = [
-        receipt(item if isinstance(item, Mapping) else {}, message, vendor)
+        receipt(item if isinstance(item, Mapping) else {}, message, vendor, redact=redact)
         for item, message in zip(body, batch.messages, strict=True)
     ]
     return EmailBatchReceipt(vendor=vendor, receipts=receipts, raw=body)
@@ -192,10 +209,7 @@ def error_for(answer: Answer, *, redact: Sequence[str] = ()) -> ConnectorError:
     fields = body if isinstance(body, Mapping) else {}
     code = fields.get("ErrorCode")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    text = str(fields.get("Message") or "no error message")
-    for value in redact:
-        if value:
-            text = text.replace(value, "**********")
+    text = redacted(str(fields.get("Message") or "no error message"), redact)
     said = f"HTTP {status}" + (f", ErrorCode {code}" if code is not None else "")
     if status in (401, 403) or code == _BAD_TOKEN:
         return AuthenticationError(

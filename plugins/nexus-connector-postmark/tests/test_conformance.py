@@ -8,7 +8,7 @@ How the suite's terms map to Postmark:
   kind of recipient);
 - ``transient``: 422 with ErrorCode 100, "Maintenance" (Postmark did not take the request);
 - ``unknown_outcome``: the connection is reset after Postmark read the whole request;
-- ``auth``: 401 with ErrorCode 10; ``rate_limited``: 429 with ``Retry-After: 1``.
+- ``auth``: 401 with ErrorCode 10; ``rate_limited``: 429 with ``Retry-After: 2``.
 """
 
 from __future__ import annotations
@@ -34,12 +34,14 @@ from nexus_connector_core.testing import (
 )
 
 TOKEN = "pm-conformance-token-7f3a"
+#: The seconds a scripted 429 asks to wait.
+RETRY_AFTER = 2
 
 FAULTS: Mapping[EmailFaultKind, Fault] = {
     "transient": postmark_error(422, 100, "Maintenance"),
     "unknown_outcome": Fault.reset_after_request(),
     "auth": postmark_error(401, 10, "Request does not contain a valid Server API token."),
-    "rate_limited": postmark_error(429, 429, "Rate limit exceeded.", retry_after=1),
+    "rate_limited": postmark_error(429, 429, "Rate limit exceeded.", retry_after=RETRY_AFTER),
 }
 
 
@@ -108,4 +110,5 @@ class TestPostmarkEmailConformance(EmailAdapterConformance):
             environ={"POSTMARK_SERVER_TOKEN": TOKEN},
             fail_next=fail_next,
             faults=frozenset({*FAULTS, "rejected_recipient"}),
+            retry_after=RETRY_AFTER,
         )

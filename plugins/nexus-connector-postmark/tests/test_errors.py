@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
+from nexus_connector_postmark._adapter import transport_error
 from nexus_connector_postmark.testing import PostmarkDouble, postmark_error
 
 from nexus_connector_core import (
     AuthenticationError,
+    ConfigError,
     ConnectorError,
     EmailMessage,
     InvalidRequestError,
@@ -159,4 +162,40 @@ def test_the_token_never_shows_in_errors_reprs_or_the_call_log(
     shown += [str(error.vendor_message)]  # type: ignore[attr-defined]
     shown += [repr(record) for record in manager.call_log]
     assert not [text for text in shown if token in text]
+    assert "**********" in str(error)
+
+
+@pytest.mark.parametrize("twin", ["sync", "async"])
+async def test_a_token_with_a_line_break_is_a_config_error_that_sent_nothing_and_never_shows_it(
+    make_manager: Any, postmark_server: FaultServer, postmark: PostmarkDouble, twin: str
+) -> None:
+    token = postmark.server_token + "\n"
+    retry = {"retry": {"max_attempts": 3, "base": 0.01}}
+    manager = make_manager(retry, async_=twin == "async", token=token)
+
+    async def send() -> Any:
+        result = manager.email.send(message())
+        return await result if twin == "async" else result
+
+    with pytest.raises(ConfigError) as caught:
+        await send()
+
+    error = caught.value  # from the core's header auth, before httpx sees the header
+    assert (error.maybe_processed, error.retryable) == (False, False)
+    assert "X-Postmark-Server-Token header contains a line break" in str(error)
+    shown = [str(error), repr(error), repr(error.__cause__)]
+    shown += [repr(record) for record in manager.call_log]
+    assert not [text for text in shown if postmark.server_token in text]
+    assert manager.call_log[-1].attempts == 1
+    assert postmark_server.hits == 0
+
+
+def test_the_token_is_masked_in_any_other_transport_failure() -> None:
+    token = "pm-server-token-echoed-1234"
+    failure = httpx.ConnectError(f"proxy refused X-Postmark-Server-Token: {token}")
+
+    error = transport_error(failure, token_path="connectors.email.credentials", redact=(token,))
+
+    assert isinstance(error, VendorUnavailableError)
+    assert token not in str(error)
     assert "**********" in str(error)

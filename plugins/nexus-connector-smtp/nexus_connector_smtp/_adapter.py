@@ -33,6 +33,12 @@ def _fqdn() -> str:
     return socket.getfqdn()
 
 
+#: How much sooner than the attempt's end the steps give up (at most a tenth of it): the
+#: async pipeline cancels a call at that end, and its error cannot tell whether the content
+#: went out, so the send is not retried; ours can.
+_ATTEMPT_MARGIN = 0.05
+
+
 class StepTimeouts:
     """How long each step may wait: `per_step` seconds, and never past the attempt's end.
 
@@ -42,7 +48,10 @@ class StepTimeouts:
 
     def __init__(self, per_step: float, attempt: float | None) -> None:
         self._per_step = per_step
-        self._deadline = None if attempt is None else time.monotonic() + attempt
+        self._deadline: float | None = None
+        if attempt is not None:
+            margin = min(_ATTEMPT_MARGIN, attempt / 10)
+            self._deadline = time.monotonic() + attempt - margin
 
     def next(self) -> float:
         """Seconds the next step may take; `ConnectionLostError` (a timeout) when none are left."""
@@ -50,7 +59,7 @@ class StepTimeouts:
             return self._per_step
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise ConnectionLostError("the attempt's timeout ran out", timeout=True)
+            raise ConnectionLostError("the attempt's timeout ran out", timeout=True, sent=False)
         return min(self._per_step, remaining)
 
 

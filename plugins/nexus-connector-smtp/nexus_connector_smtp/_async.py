@@ -20,6 +20,7 @@ from ._adapter import SmtpAdapterBase, StepTimeouts
 from ._dialogue import (
     Command,
     Connect,
+    Content,
     Data,
     Ehlo,
     Helo,
@@ -111,13 +112,29 @@ class _Connection:
         if isinstance(command, Rcpt):
             return _reply(await smtp.rcpt(command.recipient, timeout=timeout))
         if isinstance(command, Data):
-            return _reply(await smtp.data(command.content, timeout=timeout))
+            return _reply(await smtp.execute_command(b"DATA", timeout=timeout))
+        if isinstance(command, Content):
+            return _reply(await self._content(smtp, command, timeout))
         if isinstance(command, Rset):
             return _reply(await smtp.rset(timeout=timeout))
         assert isinstance(command, Quit)
         reply = _reply(await smtp.quit(timeout=timeout))
         self._smtp = None
         return reply
+
+    @staticmethod
+    async def _content(smtp: aiosmtplib.SMTP, command: Content, timeout: float) -> SMTPResponse:
+        # aiosmtplib's data() sends DATA and the content in one call, so a failure could
+        # not tell whether the content went out; its protocol's write and read, which
+        # data() uses, can.
+        protocol = smtp.protocol
+        try:
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("not connected")
+            protocol.write(command.wire())
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            raise ConnectionLostError.from_exception(exc, sent=False) from exc
+        return await protocol.read_response(timeout=timeout)
 
     def _client(self, timeout: float) -> aiosmtplib.SMTP:
         adapter = self._adapter

@@ -18,13 +18,16 @@ left a message at the server. A driver is a small loop::
             command = flow.send(reply)
 
 One call is one connection (reconnecting every `max_batch` messages of a batch): connect,
-EHLO, STARTTLS and EHLO again, AUTH, then per message MAIL FROM, RCPT TO for each recipient
-and DATA, and QUIT at the end.
+EHLO, STARTTLS and EHLO again, AUTH, then per message MAIL FROM, RCPT TO for each recipient,
+DATA and, once the server says go ahead (354), the content; QUIT at the end. DATA and the
+content are two steps so that a failure can tell whether the content had gone out: only
+then may the server have the message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -46,6 +49,7 @@ from ._replies import ConnectionLostError, Reply, lost_error, refusal_error, rej
 __all__ = [
     "Command",
     "Connect",
+    "Content",
     "Data",
     "Dialogue",
     "Ehlo",
@@ -65,6 +69,8 @@ Flow = Generator["Command", Reply, T]
 _RECIPIENT_OK = frozenset({250, 251})
 #: How many Message-IDs an error's note lists before it says "and N more".
 _NOTE_IDS = 5
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +128,25 @@ class Rcpt:
 
 @dataclass(frozen=True, slots=True)
 class Data:
-    """DATA and the message content; the reply is the server's answer to the content."""
+    """DATA: asks to send the content; the server answers 354 to go ahead."""
+
+    step: ClassVar[str] = "DATA"
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """The message content after DATA's 354; the reply is the server's answer to the message."""
 
     content: bytes = field(repr=False)
-    step: ClassVar[str] = "DATA"
+    step: ClassVar[str] = "the message content"
+
+    def wire(self) -> bytes:
+        """The bytes that go out: CRLF line ends, a leading "." doubled (RFC 5321 4.5.2),
+        and the "." line that ends the content."""
+        data = _LEADING_DOT.sub(b"..", _LINE_END.sub(b"\r\n", self.content))
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+        return data + b".\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +163,7 @@ class Quit:
     step: ClassVar[str] = "QUIT"
 
 
-Command = Connect | Ehlo | Helo | StartTls | Login | Mail | Rcpt | Data | Rset | Quit
+Command = Connect | Ehlo | Helo | StartTls | Login | Mail | Rcpt | Data | Content | Rset | Quit
 
 
 class Dialogue:
@@ -207,11 +228,11 @@ class Dialogue:
         try:
             reply = yield command
         except ConnectionLostError as lost:
-            # Only the content may have reached the server: every earlier step is undone
-            # by a lost connection (RFC 5321 keeps nothing of an unfinished transaction).
-            raise lost_error(
-                command.step, lost, maybe_processed=isinstance(command, Data)
-            ) from lost
+            # Only content that went out whole, its final "." included, may have been
+            # taken: a connection lost any earlier is an unfinished transaction, of which
+            # the server keeps nothing (RFC 5321).
+            delivered = isinstance(command, Content) and lost.sent
+            raise lost_error(command.step, lost, maybe_processed=delivered) from lost
         self.last_code = reply.code
         if reply.code == 421:
             raise VendorUnavailableError(
@@ -293,13 +314,15 @@ class Dialogue:
                 code="all_recipients_rejected",
             )
             return (yield from self._refused(outgoing, statuses, error))
-        reply = yield from self._ask(Data(outgoing.content))
-        if reply.code != 250:
-            statuses = {r: rejected(r, reply, message_id) for r in outgoing.recipients}
-            error = refusal_error("the message", reply, code="message_refused")
-            return (yield from self._refused(outgoing, statuses, error))
-        self._accepted.append(message_id)
-        return self._receipt(outgoing, statuses, reply)
+        reply = yield from self._ask(Data())
+        if reply.code == 354:
+            reply = yield from self._ask(Content(outgoing.content))
+            if reply.code == 250:
+                self._accepted.append(message_id)
+                return self._receipt(outgoing, statuses, reply)
+        statuses = {r: rejected(r, reply, message_id) for r in outgoing.recipients}
+        error = refusal_error("the message", reply, code="message_refused")
+        return (yield from self._refused(outgoing, statuses, error))
 
     def _refused(
         self, outgoing: OutgoingMessage, statuses: dict[str, RecipientStatus], error: ConnectorError

@@ -11,12 +11,15 @@ The MIME tree, outermost first (parts appear only when the message has them)::
 
 Bodies are 7-bit clean (quoted-printable or base64) so that any server takes them without
 8BITMIME; non-ASCII display names and subjects are RFC 2047 encoded. Bcc recipients are in
-the envelope only, never in a header.
+the envelope only, never in a header. Custom headers go on the outermost part, Content-*
+ones (Content-Language ...) included, except those that describe the structure above,
+which the adapter writes itself.
 """
 
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -36,6 +39,8 @@ _ADDRESS_HEADERS: tuple[tuple[str, Literal["to", "cc", "reply_to"]], ...] = (
     ("Cc", "cc"),
     ("Reply-To", "reply_to"),
 )
+#: Headers that describe the MIME structure: a custom value would contradict it.
+_STRUCTURE_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +64,18 @@ def build_outgoing(message: EmailMessage, *, now: float) -> OutgoingMessage:
     """The envelope and MIME bytes of `message`, dated `now` (seconds since the epoch).
 
     Raises `InvalidRequestError` (never retried) for what no SMTP server could take: an
-    address SMTP cannot carry without SMTPUTF8, or a header value with a line break.
+    address SMTP cannot carry without SMTPUTF8, or a header value with a line break; and
+    for a custom header that would contradict the MIME structure (Content-Type,
+    Content-Transfer-Encoding, MIME-Version).
     """
+    for name in message.headers:
+        if name.lower() in _STRUCTURE_HEADERS:
+            raise InvalidRequestError(
+                f"EmailMessage.headers: {name!r} cannot be set: the SMTP adapter writes the "
+                "MIME structure, and this header with it, from the bodies and attachments",
+                code="invalid_message",
+                maybe_processed=False,
+            )
     sender = message.from_address.email
     recipients = _envelope_recipients(message)
     for address in (sender, *recipients):
@@ -109,14 +124,17 @@ def _mime(message: EmailMessage, now: float) -> MimeMessage:
         if addresses:
             mime[header] = [_header_address(a) for a in addresses]
     mime["Subject"] = message.subject
-    for name, value in message.headers.items():
-        mime[name] = value
-    if "Date" not in mime:
+    custom = {name.lower() for name in message.headers}
+    if "date" not in custom:
         mime["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
-    if "Message-ID" not in mime:
+    if "message-id" not in custom:
         domain = message.from_address.email.rpartition("@")[2]
         mime["Message-ID"] = make_msgid(domain=domain)
     _set_bodies(mime, message)
+    # Only now: set_content() drops every Content-* header set before it, and each step
+    # that wraps the root in a multipart moves them down into the part it wraps.
+    for name, value in message.headers.items():
+        mime[name] = value
     return mime
 
 
@@ -128,33 +146,32 @@ def _set_bodies(mime: MimeMessage, message: EmailMessage) -> None:
     elif message.html is not None:
         mime.set_content(message.html, subtype="html")
     html_part = mime.get_body(("html",)) if message.html is not None else None
+    regular: list[Attachment] = []
+    # Inline images join the html before any regular attachment wraps the root in
+    # multipart/mixed: html_part must still be the part that holds the html.
     for attachment in message.attachments:
-        maintype, subtype, params = _content_type(attachment.content_type)
         if attachment.inline and attachment.content_id and isinstance(html_part, MimeMessage):
-            html_part.add_related(
-                attachment.content,
-                maintype,
-                subtype,
-                cid=f"<{attachment.content_id.strip('<>')}>",
-                filename=attachment.filename,
-                disposition="inline",
-                params=params,
-            )
+            _add(html_part.add_related, attachment, disposition="inline")
         else:
-            _attach(mime, attachment, maintype, subtype, params)
+            regular.append(attachment)
+    for attachment in regular:
+        _add(
+            mime.add_attachment,
+            attachment,
+            disposition="inline" if attachment.inline else "attachment",
+        )
 
 
-def _attach(
-    mime: MimeMessage, attachment: Attachment, maintype: str, subtype: str, params: dict[str, str]
-) -> None:
-    cid = f"<{attachment.content_id.strip('<>')}>" if attachment.content_id else None
-    mime.add_attachment(
+def _add(add: Callable[..., None], attachment: Attachment, *, disposition: str) -> None:
+    """`attachment` added by `add` (``add_related`` or ``add_attachment`` of a part)."""
+    maintype, subtype, params = _content_type(attachment.content_type)
+    add(
         attachment.content,
         maintype,
         subtype,
         filename=attachment.filename,
-        disposition="inline" if attachment.inline else "attachment",
-        cid=cid,
+        disposition=disposition,
+        cid=f"<{attachment.content_id.strip('<>')}>" if attachment.content_id else None,
         params=params,
     )
 

@@ -76,21 +76,30 @@ class Reply:
 class ConnectionLostError(Exception):
     """What a driver reports when a step got no reply: refused, reset, closed, timed out,
     or a TLS handshake that failed (`certificate`: the server's certificate did not verify,
-    which retrying cannot fix)."""
+    which retrying cannot fix).
 
-    def __init__(self, detail: str, *, timeout: bool = False, certificate: bool = False) -> None:
+    `sent` says whether the step's command had gone out whole before the loss; when it had
+    not (a write that failed, a step never started because the attempt's time ran out), the
+    server cannot have acted on it.
+    """
+
+    def __init__(
+        self, detail: str, *, timeout: bool = False, certificate: bool = False, sent: bool = True
+    ) -> None:
         super().__init__(detail)
         self.timeout = timeout
         self.certificate = certificate
+        self.sent = sent
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> ConnectionLostError:
+    def from_exception(cls, exc: BaseException, *, sent: bool = True) -> ConnectionLostError:
         """The loss `exc` (a library or socket error) stands for, whatever wraps what."""
         detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
         return cls(
             detail,
             timeout=caused_by(exc, TimeoutError),
             certificate=caused_by(exc, ssl.SSLCertVerificationError),
+            sent=sent,
         )
 
 

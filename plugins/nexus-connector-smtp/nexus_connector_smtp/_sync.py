@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import smtplib
 from collections.abc import Callable, Generator, Sequence
 from typing import TypeVar
@@ -19,6 +22,7 @@ from ._adapter import SmtpAdapterBase, StepTimeouts
 from ._dialogue import (
     Command,
     Connect,
+    Content,
     Data,
     Ehlo,
     Helo,
@@ -35,6 +39,11 @@ __all__ = ["SmtpEmailAdapter"]
 
 T = TypeVar("T")
 
+#: The AUTH mechanisms smtplib and aiosmtplib try, in their order of preference.
+_AUTH_MECHANISMS = ("CRAM-MD5", "PLAIN", "LOGIN")
+#: Replies that end AUTH well: 235 authenticated, 503 already authenticated.
+_AUTH_OK = (235, 503)
+
 
 def drive(flow: Generator[Command, Reply, T], execute: Callable[[Command], Reply]) -> T:
     """Run a dialogue to its end: each command executed, each reply (or loss) sent back."""
@@ -50,6 +59,47 @@ def drive(flow: Generator[Command, Reply, T], execute: Callable[[Command], Reply
     except StopIteration as stop:
         result: T = stop.value
         return result
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> tuple[int, bytes]:
+    """AUTH as ``smtplib.SMTP.login`` does it (each mechanism both sides know, until one
+    succeeds; the last reply), with the credentials encoded as UTF-8 as aiosmtplib does
+    (and RFC 4616 says): smtplib encodes them as ASCII, and its error for any other
+    character holds the password."""
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    mechanisms = [m for m in _AUTH_MECHANISMS if m in offered]
+    if not mechanisms:
+        raise smtplib.SMTPException("No suitable authentication method found.")
+    user, secret = username.encode(), password.encode()
+    reply = (0, b"")
+    for mechanism in mechanisms:
+        reply = _authenticate(smtp, mechanism, user, secret)
+        if reply[0] in _AUTH_OK:
+            break
+    return reply
+
+
+def _authenticate(
+    smtp: smtplib.SMTP, mechanism: str, user: bytes, secret: bytes
+) -> tuple[int, bytes]:
+    if mechanism == "PLAIN":
+        return smtp.docmd("AUTH", "PLAIN " + _base64(b"\0" + user + b"\0" + secret))
+    if mechanism == "LOGIN":
+        reply = smtp.docmd("AUTH", "LOGIN " + _base64(user))
+        return smtp.docmd(_base64(secret)) if reply[0] == 334 else reply
+    reply = smtp.docmd("AUTH", "CRAM-MD5")
+    if reply[0] != 334:
+        return reply
+    try:
+        challenge = base64.b64decode(reply[1], validate=True)
+    except binascii.Error:
+        raise smtplib.SMTPException("the server's CRAM-MD5 challenge is not base64") from None
+    digest = hmac.new(secret, challenge, "md5").hexdigest()
+    return smtp.docmd(_base64(user + b" " + digest.encode()))
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _text(value: bytes | str) -> str:
@@ -98,13 +148,19 @@ class _Connection:
         if isinstance(command, StartTls):
             return Reply(*self._decoded(smtp.starttls(context=adapter.tls_context)))
         if isinstance(command, Login):
-            return Reply(*self._decoded(smtp.login(command.username, command.password.reveal())))
+            return Reply(*self._decoded(_login(smtp, command.username, command.password.reveal())))
         if isinstance(command, Mail):
             return Reply(*self._decoded(smtp.mail(command.sender)))
         if isinstance(command, Rcpt):
             return Reply(*self._decoded(smtp.rcpt(command.recipient)))
         if isinstance(command, Data):
-            return Reply(*self._decoded(smtp.data(command.content)))
+            return Reply(*self._decoded(smtp.docmd("DATA")))
+        if isinstance(command, Content):
+            try:
+                smtp.send(command.wire())
+            except smtplib.SMTPServerDisconnected as exc:  # the write failed
+                raise ConnectionLostError.from_exception(exc, sent=False) from exc
+            return Reply(*self._decoded(smtp.getreply()))
         if isinstance(command, Rset):
             return Reply(*self._decoded(smtp.rset()))
         assert isinstance(command, Quit)

@@ -15,6 +15,8 @@ armed. A server records what it accepted (`Delivered`) and can be told to misbeh
     server.fail("data", "451 4.3.0 Try again later")
     server.fail("auth", "535 5.7.8 Authentication credentials invalid")
     server.drop_after_data()          # keeps the message, closes without answering
+    server.drop_at_data_command()     # closes on DATA, before its 354: no content sent
+    server.stall("data_command", 1.0) # waits before the 354
 
 and always refuses recipients at reject.example with ``550 5.1.1``, as the memory vendor
 does. ``make_manager`` builds managers whose ``email`` connector uses the ``smtp`` vendor
@@ -168,7 +170,8 @@ class RecordingHandler:
 
 
 class _FaultySMTP(SMTP):
-    """aiosmtpd's server, able to refuse a connection at its greeting."""
+    """aiosmtpd's server, able to refuse a connection at its greeting and to drop or stall
+    one at the DATA command, before it lets the content come."""
 
     async def _handle_client(self) -> None:
         handler: RecordingHandler = self.event_handler
@@ -179,6 +182,17 @@ class _FaultySMTP(SMTP):
             self.transport.close()
             return
         await super()._handle_client()
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler: RecordingHandler = self.event_handler
+        fault = handler.take("data_command")
+        if fault is not None and not fault.stall:
+            assert isinstance(self.transport, asyncio.Transport)
+            self.transport.abort()
+            return
+        if fault is not None:
+            await asyncio.sleep(fault.stall)
+        await super().smtp_DATA(arg)
 
 
 class _Controller(Controller):
@@ -224,7 +238,8 @@ class SmtpTestServer:
             self.handler.faults.extend(_Fault(stage, reply, address) for _ in range(times))
 
     def stall(self, stage: str, seconds: float) -> None:
-        """Wait `seconds` before answering the next `stage` (mail or data) normally."""
+        """Wait `seconds` before answering the next `stage` (mail, data_command or data)
+        normally."""
         with self.handler.lock:
             self.handler.faults.append(_Fault(stage, None, stall=seconds))
 
@@ -232,6 +247,11 @@ class SmtpTestServer:
         """Keep the next message but close the connection instead of answering it."""
         with self.handler.lock:
             self.handler.faults.append(_Fault("data", None))
+
+    def drop_at_data_command(self) -> None:
+        """Close the connection at the next DATA command, before the 354 and the content."""
+        with self.handler.lock:
+            self.handler.faults.append(_Fault("data_command", None))
 
     def fail_next(self, kind: EmailFaultKind) -> None:
         """The conformance suite's fault switch."""

@@ -7,6 +7,7 @@ import email.policy
 from typing import Any
 
 import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from nexus_connector_core import Attachment, EmailMessage, InvalidRequestError
 
@@ -94,6 +95,30 @@ async def test_auth_login_is_used_when_the_server_offers_no_plain(
     assert [d.login for d in server.delivered] == ["mailer"]
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+async def test_non_ascii_credentials_log_in_encoded_as_utf8(
+    caller: Any, start_server: Any, mechanism: str
+) -> None:
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=True, auth_data=data)
+
+    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[mechanism]
+    server = start_server("starttls", authenticator=authenticator, auth_exclude_mechanism=[other])
+    table = server.table()
+    table["credentials"] = {"username": "literal:zoë", "password": "literal:pässwörd-✓-42"}
+
+    await caller.send(table, RICH)
+
+    assert logins == [("zoë".encode(), "pässwörd-✓-42".encode())]
+    assert [d.login for d in server.delivered] == ["zoë"]
+
+
 async def test_an_unverified_certificate_is_accepted_only_when_validation_is_off(
     caller: Any, starttls_server: Any
 ) -> None:
@@ -124,6 +149,86 @@ async def test_an_inline_image_is_related_to_the_html_with_its_content_id(
     image = next(p for p in mime.walk() if p.get_content_type() == "image/png")
     assert html in related.get_payload()
     assert (image["Content-ID"], image.get_content_disposition()) == ("<logo>", "inline")
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "tree"),
+    [
+        (None, ["pdf", "logo"], ["mixed", "related", "html", "png", "pdf"]),
+        (None, ["logo", "pdf"], ["mixed", "related", "html", "png", "pdf"]),
+        (
+            "Logo",
+            ["pdf", "logo"],
+            ["mixed", "alternative", "plain", "related", "html", "png", "pdf"],
+        ),
+    ],
+    ids=["html-pdf-then-logo", "html-logo-then-pdf", "text-and-html-pdf-then-logo"],
+)
+async def test_inline_images_are_related_to_the_html_whatever_the_attachment_order(
+    caller: Any, plain_server: Any, text: str | None, order: list[str], tree: list[str]
+) -> None:
+    attachments = {
+        "pdf": Attachment("terms.pdf", b"%PDF-1.7", "application/pdf"),
+        "logo": Attachment("logo.png", b"\x89PNG\r\n", "image/png", inline=True, content_id="logo"),
+    }
+    message = EmailMessage(
+        sender="shop@example.com",
+        to=["ada@example.com"],
+        text=text,
+        html='<img src="cid:logo">',
+        attachments=[attachments[name] for name in order],
+    )
+
+    await caller.send(plain_server.table(), message)
+
+    mime = email.message_from_bytes(plain_server.delivered[0].content, policy=email.policy.default)
+    assert [part.get_content_subtype() for part in mime.walk()] == tree
+    image = next(p for p in mime.walk() if p.get_content_type() == "image/png")
+    assert (image["Content-ID"], image.get_content_disposition()) == ("<logo>", "inline")
+
+
+@pytest.mark.parametrize("attachments", [[], [Attachment("a.txt", b"a", "text/plain")]])
+async def test_a_custom_content_header_arrives_on_the_message(
+    caller: Any, plain_server: Any, attachments: list[Attachment]
+) -> None:
+    message = EmailMessage(
+        sender="shop@example.com",
+        to=["ada@example.com"],
+        text="Bonjour",
+        attachments=attachments,
+        headers={"Content-Language": "fr", "X-Order": "1042"},
+    )
+
+    await caller.send(plain_server.table(), message)
+
+    [received] = plain_server.received()
+    assert (received.headers["content-language"], received.headers["x-order"]) == ("fr", "1042")
+    assert _body_text(plain_server.delivered[0].content) == "Bonjour"
+
+
+async def test_a_custom_content_transfer_encoding_is_refused_before_connecting(
+    caller: Any, plain_server: Any
+) -> None:
+    message = EmailMessage(
+        sender="shop@example.com",
+        to=["ada@example.com"],
+        text="Hi",
+        headers={"Content-Transfer-Encoding": "base64"},
+    )
+
+    with pytest.raises(InvalidRequestError) as raised:
+        await caller.send(plain_server.table(), message)
+
+    assert raised.value.code == "invalid_message"
+    assert "Content-Transfer-Encoding" in str(raised.value)
+    assert plain_server.connections == 0
+
+
+def _body_text(content: bytes) -> str:
+    mime = email.message_from_bytes(content, policy=email.policy.default)
+    body = mime.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).strip()
 
 
 async def test_a_non_ascii_envelope_address_is_refused_before_connecting(

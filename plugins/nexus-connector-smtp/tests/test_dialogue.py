@@ -11,6 +11,7 @@ import pytest
 from nexus_connector_smtp._dialogue import (
     Command,
     Connect,
+    Content,
     Data,
     Dialogue,
     Ehlo,
@@ -35,6 +36,7 @@ from nexus_connector_core import (
 )
 
 OK = Reply(250, "OK")
+GO_AHEAD = Reply(354, "End data with <CR><LF>.<CR><LF>")
 HELLO = Reply(250, "smtp.test", frozenset({"starttls", "auth", "pipelining"}))
 LOGIN = Login("mailer", Secret("correct-horse-battery"))
 #: Greeting, EHLO, STARTTLS, EHLO again, AUTH: the replies before the first message.
@@ -81,10 +83,11 @@ def dialogue(
 def test_a_send_greets_upgrades_logs_in_and_sends_in_order() -> None:
     sent, receipts = play(
         dialogue(outgoing("ada@example.com")),
-        [*OPENING, OK, OK, OK],
+        [*OPENING, OK, OK, GO_AHEAD, OK],
     )
 
-    assert [type(c) for c in sent] == [Connect, Ehlo, StartTls, Ehlo, Login, Mail, Rcpt, Data, Quit]
+    steps = [Connect, Ehlo, StartTls, Ehlo, Login, Mail, Rcpt, Data, Content, Quit]
+    assert [type(c) for c in sent] == steps
     assert isinstance(receipts, list)
     assert receipts[0].recipients["ada@example.com"].status == "queued"
 
@@ -92,7 +95,7 @@ def test_a_send_greets_upgrades_logs_in_and_sends_in_order() -> None:
 def test_a_server_without_ehlo_is_greeted_with_helo() -> None:
     sent, receipts = play(
         dialogue(outgoing("ada@example.com"), tls="none", login=False),
-        [Reply(220, "hi"), Reply(502, "unknown"), OK, OK, OK, OK],
+        [Reply(220, "hi"), Reply(502, "unknown"), OK, OK, OK, GO_AHEAD, OK],
     )
 
     assert [type(c) for c in sent][:4] == [Connect, Ehlo, Helo, Mail]
@@ -129,8 +132,8 @@ def test_a_refused_message_in_a_batch_is_reset_and_the_next_one_goes() -> None:
         dialogue(
             outgoing("a@example.com"), outgoing("b@example.com", message_id="<2@x>"), batch=True
         ),
-        # Message 1 refused at DATA, then RSET; message 2 goes.
-        [*OPENING, OK, OK, Reply(554, "5.6.0 spam"), OK, OK, OK, OK],
+        # Message 1 refused after its content, then RSET; message 2 goes.
+        [*OPENING, OK, OK, GO_AHEAD, Reply(554, "5.6.0 spam"), OK, OK, OK, GO_AHEAD, OK],
     )
 
     assert isinstance(receipts, list)
@@ -140,19 +143,42 @@ def test_a_refused_message_in_a_batch_is_reset_and_the_next_one_goes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lost_at", "maybe_processed"), [(Mail, False), (Rcpt, False), (Data, True)]
+    ("lost_at", "maybe_processed"),
+    [(Mail, False), (Rcpt, False), (Data, False), (Content, True)],
 )
-def test_only_a_connection_lost_under_data_may_have_delivered(
+def test_only_a_connection_lost_after_the_content_went_out_may_have_delivered(
     lost_at: type, maybe_processed: bool
 ) -> None:
-    steps = {Mail: 0, Rcpt: 1, Data: 2}[lost_at]
-    replies: list[Reply | ConnectionLostError] = [*OPENING, *[OK] * steps]
+    replies: list[Reply | ConnectionLostError] = [*OPENING, OK, OK, GO_AHEAD]
+    del replies[len(OPENING) + [Mail, Rcpt, Data, Content].index(lost_at) :]
     replies.append(ConnectionLostError("reset"))
 
     _, error = play(dialogue(outgoing("ada@example.com")), replies)
 
     assert isinstance(error, VendorUnavailableError)
     assert error.maybe_processed is maybe_processed
+
+
+def test_content_that_did_not_go_out_whole_cannot_have_delivered() -> None:
+    lost = ConnectionLostError("the attempt's timeout ran out", timeout=True, sent=False)
+
+    _, error = play(dialogue(outgoing("ada@example.com")), [*OPENING, OK, OK, GO_AHEAD, lost])
+
+    assert isinstance(error, VendorUnavailableError)
+    assert (error.retryable, error.maybe_processed) == (True, False)
+
+
+def test_a_refusal_of_data_sends_no_content() -> None:
+    sent, error = play(dialogue(outgoing("ada@example.com")), [*OPENING, OK, OK, Reply(554, "no")])
+
+    assert isinstance(error, ConnectorError)
+    assert not [c for c in sent if isinstance(c, Content)]
+
+
+def test_the_content_goes_out_dot_stuffed_with_crlf_and_its_end_line() -> None:
+    content = Content(b"Subject: hi\n\n.leading dot\r\nlast")
+
+    assert content.wire() == b"Subject: hi\r\n\r\n..leading dot\r\nlast\r\n.\r\n"
 
 
 @pytest.mark.parametrize(

@@ -199,6 +199,41 @@ async def test_no_answer_to_the_content_in_time_is_a_timeout_maybe_processed(
     assert caller.record.attempts == 1
 
 
+async def test_a_connection_lost_at_data_before_the_content_is_retried(
+    caller: Any, plain_server: Any
+) -> None:
+    plain_server.drop_at_data_command()
+
+    receipt = await caller.send(plain_server.table(), MESSAGE, resilience=RETRY)
+
+    assert set(receipt.recipients) == {ADA, BOB, CY}
+    assert caller.record.attempts == 2
+    assert len(plain_server.delivered) == 1
+
+
+async def test_a_connection_lost_at_data_says_the_message_was_not_sent(
+    caller: Any, plain_server: Any
+) -> None:
+    plain_server.drop_at_data_command()
+
+    with pytest.raises(VendorUnavailableError) as raised:
+        await caller.send(plain_server.table(), MESSAGE)
+
+    assert (raised.value.retryable, raised.value.maybe_processed) == (True, False)
+    assert "may have accepted" not in str(raised.value)
+
+
+async def test_no_go_ahead_to_data_in_time_is_a_timeout_that_is_retried(
+    caller: Any, plain_server: Any
+) -> None:
+    plain_server.stall("data_command", 1.0)
+
+    await caller.send(plain_server.table(timeout=0.2), MESSAGE, resilience=RETRY)
+
+    assert caller.record.attempts == 2
+    assert len(plain_server.delivered) == 1
+
+
 async def test_no_answer_before_the_content_is_a_timeout_that_is_retried(
     caller: Any, plain_server: Any
 ) -> None:
@@ -224,6 +259,20 @@ async def test_the_attempt_timeout_bounds_a_sync_call_across_its_steps(
     assert raised.value.maybe_processed is False
 
 
+async def test_the_attempt_timeout_running_out_before_the_content_says_not_sent(
+    caller: Any, plain_server: Any
+) -> None:
+    plain_server.stall("data_command", 1.0)
+
+    with pytest.raises(VendorTimeoutError) as raised:
+        await caller.send(
+            plain_server.table(), MESSAGE, resilience={"timeout": 0.2, "retry": {"enabled": False}}
+        )
+
+    assert raised.value.maybe_processed is False
+    assert plain_server.delivered == []
+
+
 # -- authentication and TLS ------------------------------------------------------------------
 
 
@@ -241,6 +290,20 @@ async def test_wrong_credentials_are_an_authentication_error_never_retried(
     assert "wrong-password" not in str(raised.value)
     assert caller.record.attempts == 1
     assert starttls_server.delivered == []
+
+
+async def test_a_refused_non_ascii_password_never_shows(caller: Any, starttls_server: Any) -> None:
+    password = "pässwörd-wrong-✓"
+    table = starttls_server.table()
+    table["credentials"] = {"username": "literal:mailer", "password": f"literal:{password}"}
+
+    with pytest.raises(AuthenticationError) as raised:
+        await caller.send(table, MESSAGE, resilience=RETRY)
+
+    shown = [str(raised.value), repr(raised.value), repr(caller.record)]
+    shown += [repr(cause) for cause in (raised.value.__cause__, raised.value.__context__)]
+    assert not [text for text in shown if password in text]
+    assert caller.record.attempts == 1
 
 
 async def test_starttls_required_but_not_offered_fails_without_sending(

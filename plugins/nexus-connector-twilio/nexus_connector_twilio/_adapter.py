@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import ssl
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import msgspec
@@ -64,6 +64,7 @@ class _TwilioSms:
                 path=f"connectors.{settings.connector}.credentials.account_sid",
             )
         self.auth = httpx.BasicAuth(self.account_sid, settings.secret("auth_token"))
+        self._auth_token = settings.credentials["auth_token"]
 
     def _client_options(self) -> dict[str, Any]:
         return {
@@ -81,7 +82,7 @@ class _TwilioSms:
     def _answer(self, response: httpx.Response, call: Call[T], ctx: CallContext) -> T:
         ctx.status_code = response.status_code
         if not response.is_success:
-            raise vendor_error(response, self.clock.time(), {self.account_sid: "account_sid"})
+            raise vendor_error(response, self.clock.time(), self._redactions())
         try:
             return call.read(response.json(), self.vendor)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
@@ -91,6 +92,18 @@ class _TwilioSms:
                 "resource",
                 status_code=response.status_code,
             ) from exc
+
+    def _failed(self, exc: httpx.TransportError) -> NoReturn:
+        """Raise what a failed exchange means (see `transport_error`)."""
+        error = transport_error(exc, self._redactions())
+        if isinstance(error, ConfigError):
+            # Not chained: the exception's text quotes the header value it refused.
+            raise error from None
+        raise error from exc
+
+    def _redactions(self) -> dict[str, str]:
+        """Credential values by name, to mask wherever a text might quote them."""
+        return {self.account_sid: "account_sid", self._auth_token.reveal(): "auth_token"}
 
     def _send(self, message: SmsMessage) -> Call[SmsReceipt]:
         return _messages.send(message, self.account_sid, self.options)
@@ -134,7 +147,7 @@ class TwilioSmsAdapter(_TwilioSms):
         try:
             response = self._client.request(call.method, call.path, **self._request(call, ctx))
         except httpx.TransportError as exc:
-            raise transport_error(exc) from exc
+            self._failed(exc)
         return self._answer(response, call, ctx)
 
 
@@ -163,5 +176,5 @@ class AsyncTwilioSmsAdapter(_TwilioSms):
                 call.method, call.path, **self._request(call, ctx)
             )
         except httpx.TransportError as exc:
-            raise transport_error(exc) from exc
+            self._failed(exc)
         return self._answer(response, call, ctx)

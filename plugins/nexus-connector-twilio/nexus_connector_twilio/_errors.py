@@ -9,13 +9,17 @@ The code decides the class when it is one of the well-known ones below, else the
 
     401, 403 / 20003          AuthenticationError
     404 / 20404               ObjectNotFoundError
-    429 / 20429               RateLimitExceededError (Retry-After; never processed, so a
-                              retry is safe even for a send)
+    429 / 20429, 14107,       RateLimitExceededError (Retry-After; never processed, so a
+      21611                   retry is safe even for a send)
     other 4xx (21211 ...)     InvalidRequestError with Twilio's code
     5xx                       VendorUnavailableError (the message may have been sent)
 
 Every refusal below 500 means Twilio created no message (``maybe_processed=False``).
 Delivery failures (30003 ...) are not errors of a call: `get_status` reports them.
+
+A request that never reached Twilio because httpx could not build it
+(``LocalProtocolError``, ``UnsupportedProtocol``) is a `ConfigError`, whose message leaves
+out the exception's text: that quotes the header value it refused.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import httpx
 
 from nexus_connector_core import (
     AuthenticationError,
+    ConfigError,
     ConnectorError,
     InvalidRequestError,
     ObjectNotFoundError,
@@ -40,7 +45,13 @@ from nexus_connector_core import (
 __all__ = ["DELIVERY_ERRORS", "REQUEST_ERRORS", "transport_error", "vendor_error"]
 
 #: Well-known codes of a refused request: the error class, and what to do about it.
+#: 14107 and 21611 are limits on how fast to send (twilio.com/docs/errors/14107, /21611):
+#: Twilio created no message, and the same send succeeds once the pace drops.
 REQUEST_ERRORS: Mapping[int, tuple[type[ConnectorError], str]] = {
+    14107: (
+        RateLimitExceededError,
+        "at most 30 messages between two numbers in 30 seconds; retry after a pause",
+    ),
     20003: (AuthenticationError, "check the account_sid and auth_token credentials"),
     20404: (ObjectNotFoundError, "the SID names nothing on this account"),
     20429: (RateLimitExceededError, "too many concurrent requests; retry after a pause"),
@@ -52,6 +63,10 @@ REQUEST_ERRORS: Mapping[int, tuple[type[ConnectorError], str]] = {
     21604: (InvalidRequestError, "give the message a 'To' number"),
     21606: (InvalidRequestError, "send from an SMS-capable number of this account"),
     21610: (InvalidRequestError, "the recipient replied STOP; only their START lifts it"),
+    21611: (
+        RateLimitExceededError,
+        "the sender's queue of messages is full; send slower, or through a messaging service",
+    ),
     21612: (InvalidRequestError, "Twilio cannot route between these numbers; try another sender"),
     21614: (InvalidRequestError, "the 'To' number is not a mobile number and cannot get SMS"),
     21617: (InvalidRequestError, "shorten the body to at most 1600 characters"),
@@ -113,9 +128,22 @@ def vendor_error(
     )
 
 
-def transport_error(exc: httpx.TransportError) -> ConnectorError:
-    """The error a failed exchange means, and whether Twilio may have the request."""
+def transport_error(
+    exc: httpx.TransportError, redact: Mapping[str, str] | None = None
+) -> ConnectorError:
+    """The error a failed exchange means, and whether Twilio may have the request.
+
+    `redact` maps credential values to their names, should the exception's text quote one.
+    """
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return ConfigError(
+            f"the request to Twilio could not be built ({type(exc).__name__}), so nothing "
+            "was sent; check the connector's credentials and options (base_url) for line "
+            "breaks or stray whitespace"
+        )
     message = f"Twilio could not be reached: {type(exc).__name__}: {exc}".rstrip(": ")
+    for value, name in (redact or {}).items():
+        message = message.replace(value, f"<{name}>")
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return VendorTimeoutError(message, maybe_processed=False)
     if isinstance(exc, httpx.TimeoutException):  # read or write: Twilio may have it

@@ -5,7 +5,8 @@ account's auth token, base64-encoded in ``X-Twilio-Signature``. What it signs:
 
 - a form body (``application/x-www-form-urlencoded``, most webhooks): the full URL it
   requested, followed by every form field's name and value, sorted by name (a name sent
-  several times: each of its values, sorted), concatenated with no separator;
+  several times: each of its distinct values, sorted; a repeated value counts once, as in
+  twilio-python's ``RequestValidator``), concatenated with no separator;
 - a JSON body: the URL alone, whose query carries ``bodySHA256``, the hex SHA-256 of the
   raw body, which must match too.
 
@@ -143,16 +144,17 @@ def _body_sha256(url: str) -> str | None:
 
 
 def _form_fields(body: bytes) -> str:
-    """The form fields as Twilio appends them to the URL: sorted names and values, joined."""
+    """The form fields as Twilio appends them to the URL: sorted names, each with its
+    sorted distinct values, joined."""
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
         raise WebhookVerificationError(
             "malformed body: expected form fields, or a JSON body with bodySHA256 in the url"
         ) from None
-    grouped: dict[str, list[str]] = {}
+    grouped: dict[str, set[str]] = {}
     for name, value in pairs:
-        grouped.setdefault(name, []).append(value)
+        grouped.setdefault(name, set()).add(value)
     return "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
 
 

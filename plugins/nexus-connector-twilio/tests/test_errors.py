@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from nexus_connector_twilio._errors import vendor_error
+from nexus_connector_twilio._errors import transport_error, vendor_error
 
 from nexus_connector_core import (
     AuthenticationError,
+    ConfigError,
     ConnectorError,
     InvalidRequestError,
     ObjectNotFoundError,
@@ -20,7 +21,7 @@ from nexus_connector_core import (
     VendorError,
     VendorUnavailableError,
 )
-from nexus_connector_core.testing import FakeClock
+from nexus_connector_core.testing import FakeClock, Fault
 
 TO = "+14155550100"
 NOW = 1_767_225_600.0
@@ -120,6 +121,9 @@ async def test_a_rate_limited_send_waits_for_retry_after_then_succeeds(
         (403, 20003, AuthenticationError),
         (404, 20404, ObjectNotFoundError),
         (429, 20429, RateLimitExceededError),
+        (400, 14107, RateLimitExceededError),  # too many messages between two numbers
+        (429, 14107, RateLimitExceededError),
+        (400, 21611, RateLimitExceededError),  # the sender's queue is full
         (500, 20500, VendorUnavailableError),
         (503, 20503, VendorUnavailableError),
     ],
@@ -132,6 +136,7 @@ def test_each_answer_maps_to_the_most_specific_error(
     assert type(error) is error_type
     assert "Twilio says so" in error.message
     assert error.maybe_processed == (status >= 500)
+    assert error.retryable == (error_type in (RateLimitExceededError, VendorUnavailableError))
 
 
 def test_a_429_carries_retry_after_in_seconds() -> None:
@@ -184,3 +189,56 @@ def test_credentials_quoted_in_twilios_message_are_replaced_by_their_name() -> N
 
     assert "/Accounts/<account_sid>/Messages" in error.message
     assert "AC42" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (14107, "SMS send rate limit exceeded"),
+        (21611, "This 'From' number has exceeded the maximum number of queued messages"),
+    ],
+)
+async def test_a_send_over_twilios_pace_limits_is_retried(
+    make_manager: Any, twilio: Any, clock: FakeClock, code: int, message: str
+) -> None:
+    twilio.fault.script(Fault.respond(400, _twilio_body(400, code, message)))
+    resilience = {"retry": {"max_attempts": 2, "base": 0.5, "jitter": "none"}}
+
+    receipt = make_manager(resilience=resilience).sms.send(SmsMessage(TO, "Hi"))
+
+    assert receipt.status == "queued"
+    assert [r.fault.status_code for r in twilio.fault.requests if r.fault] == [400, 201]
+    assert clock.sleeps == [0.5]
+
+
+def test_a_pace_limit_is_the_vendors_not_our_own_limiter() -> None:
+    body = _twilio_body(400, 21611, "This 'From' number has exceeded the maximum queue")
+
+    error = vendor_error(_answer(400, body), NOW)
+
+    assert isinstance(error, RateLimitExceededError)
+    assert (error.local, error.status_code, error.maybe_processed) == (False, 400, False)
+    assert "send slower, or through a messaging service" in error.message
+
+
+def test_a_request_httpx_cannot_build_is_a_config_error_that_quotes_no_header() -> None:
+    token = "twilio-auth-token-with-newline"
+    failure = httpx.LocalProtocolError(f"Illegal header value b'{token}\\n'")
+
+    error = transport_error(failure, {token: "auth_token"})
+
+    assert isinstance(error, ConfigError)
+    assert (error.maybe_processed, error.retryable) == (False, False)
+    assert token not in str(error)
+    assert "could not be built" in str(error)
+
+
+def test_credentials_in_a_transport_failure_are_replaced_by_their_name() -> None:
+    sid = "AC" + "0123456789abcdef" * 2
+    failure = httpx.ConnectError(f"proxy refused /2010-04-01/Accounts/{sid}/Messages.json")
+
+    error = transport_error(failure, {sid: "account_sid"})
+
+    assert isinstance(error, VendorUnavailableError)
+    assert "/Accounts/<account_sid>/" in str(error)
+    assert sid not in str(error)

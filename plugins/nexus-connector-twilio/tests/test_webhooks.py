@@ -108,6 +108,18 @@ def test_a_field_sent_twice_is_signed_with_each_value_in_order(registry: PluginR
     assert event.data["Digits"] == ["5678", "1234"]
 
 
+def test_a_value_repeated_under_one_name_is_signed_once(registry: PluginRegistry) -> None:
+    fields = [("Digits", "1234"), ("Sid", "CA123"), ("Digits", "1234")]
+    # As twilio-python's RequestValidator signs: per sorted name, its distinct values sorted.
+    signed_once = _sign(URL, "Digits1234" + "SidCA123")
+    signed_twice = _sign(URL, "Digits1234" + "Digits1234" + "SidCA123")
+
+    event = _deliver(registry, signature=signed_once, fields=fields)
+
+    assert event.data["Digits"] == ["1234", "1234"]
+    assert _rejected(registry, signature=signed_twice, fields=fields) == "signature mismatch"
+
+
 @pytest.mark.parametrize(
     ("url", "signature"),
     [
