@@ -24,7 +24,16 @@ __all__ = [
     "RecipientStatus",
 ]
 
-_ADDR_SPEC = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+# RFC 5322 dot-atom local part and a domain of letter-digit-hyphen labels (non-ASCII
+# allowed for internationalised mail) or an address literal. Narrower than the RFC on
+# purpose: comments, quoted local parts and route syntax (``a(b)@x``, ``a:b@x``) are
+# rewritten differently by every SMTP library, so the envelope would not be the address.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+_LETDIG = r"[A-Za-z0-9\u0080-\U0010ffff]"
+_LABEL = rf"{_LETDIG}(?:[A-Za-z0-9\-\u0080-\U0010ffff]*{_LETDIG})?"
+_ADDR_SPEC = re.compile(
+    rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])"
+)
 _NAME_ADDR = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^<>]*)>\s*')
 
 
