@@ -20,7 +20,8 @@ from ._context import CallContext
 from ._errors import ConnectorError, PluginError
 from ._operations import Category, Operation
 from ._pipeline import StepSettings
-from ._resilience.attempts import Bulkhead, VendorPolicy
+from ._resilience.attempts import VendorPolicy
+from ._resilience.bulkhead import Bulkhead
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
 from ._resilience.idempotency import IdempotencyGuard

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import queue
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from .._limit_key import current_limit_key
 from .._operations import Operation
 from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
 from .backoff import Backoff
+from .bulkhead import Bulkhead
 from .config import ResilienceConfig
 from .errors import error_classes
 from .watchdog import Watchdog
@@ -38,76 +38,13 @@ from .watchdog import Watchdog
 if TYPE_CHECKING:
     from .._runtime import Tally
 
-__all__ = ["Bulkhead", "VendorPolicy"]
+__all__ = ["VendorPolicy"]
 
 _log = logging.getLogger("nexus_connector.resilience")
 _UNGUARDED = GuardPlan()
 
 Handler = Callable[[Any, CallContext], Any]
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
-
-
-class Bulkhead:
-    """At most `limit` calls in flight per connector in this process, sync or async.
-
-    The free slots are tokens in a `queue.SimpleQueue` (C, atomic): taking one and giving it
-    back cost less than one lock round each, and a full bulkhead with `max_wait` blocks on
-    the queue itself.
-    """
-
-    def __init__(self, limit: int, max_wait: float) -> None:
-        self.limit = limit
-        self.max_wait = max_wait
-        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
-        for _ in range(limit):
-            self._slots.put(None)
-
-    @property
-    def in_flight(self) -> int:
-        return self.limit - self._slots.qsize()
-
-    def _full(self) -> RateLimitExceededError:
-        return RateLimitExceededError(
-            f"bulkhead full: {self.limit} calls already in flight", local=True, retry_after=None
-        )
-
-    def try_acquire(self) -> bool:
-        """Take a slot if one is free."""
-        try:
-            self._slots.get_nowait()
-        except queue.Empty:
-            return False
-        return True
-
-    def acquire(self, within: float | None = None) -> None:
-        """Take a slot, waiting up to `max_wait` (and at most `within` seconds, what is left
-        of the call's deadline) for one; raise when none frees up."""
-        wait = self.max_wait if within is None else min(self.max_wait, within)
-        try:
-            if wait > 0:
-                self._slots.get(timeout=wait)
-            else:
-                self._slots.get_nowait()
-        except queue.Empty:
-            raise self._full() from None
-
-    async def wait_for_slot(
-        self, clock_sleep: Callable[[float], Awaitable[None]], within: float | None = None
-    ) -> None:
-        """The async slow path after `try_acquire` failed: poll until `max_wait` (or
-        `within`) is spent."""
-        limit = self.max_wait if within is None else min(self.max_wait, within)
-        waited = 0.0
-        while waited < limit:
-            step = min(0.005, limit - waited)
-            await clock_sleep(step)
-            waited += step
-            if self.try_acquire():
-                return
-        raise self._full()
-
-    def release(self) -> None:
-        self._slots.put(None)
 
 
 class VendorPolicy:
