@@ -4,9 +4,12 @@ whether they are safe to repeat, and every category has sync and async protocols
 from __future__ import annotations
 
 import io
+import re
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nexus_connector_core import (
     ADAPTER_PROTOCOLS,
@@ -16,11 +19,13 @@ from nexus_connector_core import (
     CaptureRequest,
     EmailAddress,
     EmailMessage,
+    EmailReceipt,
     ListObjects,
     Money,
     Parcel,
     PaymentRequest,
     PutObject,
+    RecipientStatus,
     Shipment,
     SignedUrlRequest,
     SmsMessage,
@@ -130,6 +135,145 @@ def test_email_message_rejects_incomplete_or_unsafe_messages(
     base.update(fields)
     with pytest.raises(ValueError, match=error):
         EmailMessage(**base)  # type: ignore[arg-type]
+
+
+#: One control character of each kind no header may carry: NUL, other C0 (ESC), the line
+#: breaks, DEL, a C1 control (NEL) and the Unicode line separator.
+CONTROLS = ["\x00", "\x1b", "\r", "\n", "\x7f", "\x85", "\u2028"]
+
+
+def _message(**fields: object) -> EmailMessage:
+    base: dict[str, object] = {
+        "sender": "shop@example.com",
+        "to": ["ada@example.com"],
+        "text": "hi",
+    }
+    base.update(fields)
+    return EmailMessage(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("char", CONTROLS, ids=repr)
+@pytest.mark.parametrize(
+    ("field", "build"),
+    [
+        ("EmailMessage.subject", lambda c: _message(subject=f"Order{c} 42")),
+        ("EmailMessage.to[0]: EmailAddress.name", lambda c: _message(to=[f"A{c}da <a@x.io>"])),
+        ("EmailMessage.sender: EmailAddress.name", lambda c: _message(sender=f"S{c}hop <s@x.io>")),
+        (
+            "EmailMessage.reply_to[0]: EmailAddress.name",
+            lambda c: _message(reply_to=[f"H{c}i<h@x.io>"]),
+        ),
+        ("EmailAddress.name", lambda c: EmailAddress("b@x.io", f"Bob{c}")),
+        ("EmailMessage.headers['X-Note']", lambda c: _message(headers={"X-Note": f"a{c}b"})),
+        ("cannot be set as a custom header", lambda c: _message(headers={f"X-{c}Note": "a"})),
+        ("Attachment.filename", lambda c: Attachment(f"in{c}voice.pdf", b"%PDF")),
+        ("Attachment.content_type", lambda c: Attachment("a.txt", b"", f"text/plain; x={c}")),
+        ("Attachment.content_id", lambda c: Attachment("a.png", b"", "image/png", True, f"l{c}")),
+    ],
+)
+def test_control_characters_in_header_fields_are_refused_naming_the_field(
+    field: str, build: object, char: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(field)):
+        build(char)  # type: ignore[operator]
+
+
+def test_the_refusal_says_which_character_and_where() -> None:
+    with pytest.raises(ValueError, match=r"'\\x00' \(U\+0000\) at index 5"):
+        _message(subject="Order\x00 42")
+
+
+def test_a_tab_is_allowed_in_free_text_but_not_in_tokens() -> None:
+    message = _message(
+        subject="Order\t42", to=["Ada\tLovelace <ada@example.com>"], headers={"X-Note": "a\tb"}
+    )
+    assert (message.subject, message.addresses("to")[0].name) == ("Order\t42", "Ada\tLovelace")
+    for build in (
+        lambda: _message(headers={"X-\tNote": "a"}),
+        lambda: Attachment("in\tvoice.pdf", b""),
+        lambda: Attachment("a.png", b"", "image/png", True, "lo\tgo"),
+    ):
+        with pytest.raises(ValueError, match="control character|cannot be set as a custom header"):
+            build()
+
+
+@given(st.text(max_size=20))
+def test_any_subject_is_kept_as_given_or_refused_for_a_control_character(subject: str) -> None:
+    controls = [c for c in subject if c != "\t" and (c < " " or "\x7f" <= c <= "\x9f")]
+    if controls or "\u2028" in subject or "\u2029" in subject:
+        with pytest.raises(ValueError, match=r"EmailMessage\.subject"):
+            _message(subject=subject)
+    else:
+        assert _message(subject=subject).subject == subject
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "<a@b.example> junk",
+        "<a@b.example><c@d.example>",
+        "a@b.example",
+        "<a b@c.example>",
+        " <a@b.example>",
+        "<ä@b.example>",
+        "<a@b.example>\x00junk",
+        f"<{'a' * 990}@b.example>",
+    ],
+)
+def test_a_custom_message_id_must_be_exactly_one_msg_id(value: str) -> None:
+    with pytest.raises(ValueError, match=r"EmailMessage\.headers\['Message-ID'\]"):
+        _message(headers={"Message-ID": value})
+
+
+@pytest.mark.parametrize("value", ["<order-1042@shop.example.com>", "<a.b@[192.0.2.1]>"])
+def test_a_well_formed_custom_message_id_is_kept(value: str) -> None:
+    assert _message(headers={"Message-ID": value}).headers["Message-ID"] == value
+
+
+@pytest.mark.parametrize("content_id", ["lo go", "<<logo>>", "lögo", ""])
+def test_a_content_id_is_one_printable_ascii_token(content_id: str) -> None:
+    with pytest.raises(ValueError, match="Attachment.content_id"):
+        Attachment("logo.png", b"", "image/png", inline=True, content_id=content_id)
+
+
+@pytest.mark.parametrize("address", ["ada\x85@example.com", "ada@exa\u2028mple.com"])
+def test_addresses_with_c1_controls_or_line_separators_are_refused(address: str) -> None:
+    with pytest.raises(ValueError, match="not an email address"):
+        EmailAddress(address)
+
+
+def test_non_string_header_fields_are_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"EmailMessage\.headers\['X-Order'\] must be a string"):
+        _message(headers={"X-Order": 42})
+    with pytest.raises(ValueError, match=r"EmailMessage\.subject must be a string"):
+        _message(subject=None)
+
+
+def test_a_json_message_with_a_control_character_fails_to_decode_naming_the_path() -> None:
+    data = {
+        "sender": "shop@example.com",
+        "to": ["ada@example.com"],
+        "text": "hi",
+        "attachments": [{"filename": "a\u0000.pdf", "content": ""}],
+    }
+    with pytest.raises(
+        msgspec.ValidationError, match=r"Attachment\.filename.*\$\.attachments\[0\]"
+    ):
+        msgspec.convert(data, EmailMessage)
+
+
+def test_a_receipt_tells_recipients_of_unknown_outcome_from_rejected_ones() -> None:
+    receipt = EmailReceipt(
+        vendor="smtp",
+        vendor_id="<1@x>",
+        recipients={
+            "a@x.io": RecipientStatus("a@x.io", "unknown", "<1@x>", "unreadable reply"),
+            "b@x.io": RecipientStatus("b@x.io", "rejected", "<1@x>", "550 no such user"),
+            "c@x.io": RecipientStatus("c@x.io", "queued", "<1@x>"),
+        },
+    )
+
+    assert (list(receipt.unknown), list(receipt.rejected)) == (["a@x.io"], ["b@x.io"])
 
 
 def test_email_message_round_trips_through_json_with_attachments() -> None:
