@@ -64,9 +64,11 @@ def build_outgoing(message: EmailMessage, *, now: float) -> OutgoingMessage:
     """The envelope and MIME bytes of `message`, dated `now` (seconds since the epoch).
 
     Raises `InvalidRequestError` (never retried) for what no SMTP server could take: an
-    address SMTP cannot carry without SMTPUTF8, or a header value with a line break; and
-    for a custom header that would contradict the MIME structure (Content-Type,
-    Content-Transfer-Encoding, MIME-Version).
+    address SMTP cannot carry without SMTPUTF8; a custom header that would contradict the
+    MIME structure (Content-Type, Content-Transfer-Encoding, MIME-Version); and a custom
+    header the standard library would send other than given (a ``Date`` it cannot read
+    goes out empty, an address list it cannot parse cut). Control characters and line
+    breaks never get here: `EmailMessage` refuses them for every vendor.
     """
     for name in message.headers:
         if name.lower() in _STRUCTURE_HEADERS:
@@ -134,8 +136,25 @@ def _mime(message: EmailMessage, now: float) -> MimeMessage:
     # Only now: set_content() drops every Content-* header set before it, and each step
     # that wraps the root in a multipart moves them down into the part it wraps.
     for name, value in message.headers.items():
-        mime[name] = value
+        _add_custom_header(mime, name, value)
     return mime
+
+
+def _add_custom_header(mime: MimeMessage, name: str, value: str) -> None:
+    """Add one custom header, refusing a value the standard library could not read: it
+    parses Date, Message-ID, address and Content-Disposition headers and would write its
+    reading of them (an empty Date, a list cut at the first bad address), not the value."""
+    mime[name] = value
+    defects = mime.get_all(name, [])[-1].defects
+    if defects:
+        problems = "; ".join(dict.fromkeys(str(defect) for defect in defects))
+        shown = value if len(value) <= 60 else f"{value[:57]}..."
+        raise InvalidRequestError(
+            f"EmailMessage.headers[{name!r}]: {shown!r} is not a valid {name} header "
+            f"({problems}); the SMTP adapter would not send it as given",
+            code="invalid_message",
+            maybe_processed=False,
+        )
 
 
 def _set_bodies(mime: MimeMessage, message: EmailMessage) -> None:

@@ -243,18 +243,25 @@ async def test_a_non_ascii_envelope_address_is_refused_before_connecting(
     assert plain_server.connections == 0
 
 
-async def test_a_header_value_with_a_line_break_is_refused_before_connecting(
-    caller: Any, plain_server: Any
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Date": "next Tuesday"},  # would go out as an empty Date
+        {"Resent-To": "ada@example.com, bob <<"},  # would go out cut after ada
+        {"Content-Disposition": 'inline; filename="a'},
+    ],
+)
+async def test_a_custom_header_the_library_would_rewrite_is_refused_before_connecting(
+    caller: Any, plain_server: Any, headers: dict[str, str]
 ) -> None:
     message = EmailMessage(
-        sender="shop@example.com",
-        to=["ada@example.com"],
-        text="Hi",
-        headers={"X-Note": "one\r\nBcc: victim@example.com"},
+        sender="shop@example.com", to=["ada@example.com"], text="Hi", headers=headers
     )
 
     with pytest.raises(InvalidRequestError) as raised:
         await caller.send(plain_server.table(), message)
 
+    [name] = headers
     assert raised.value.code == "invalid_message"
+    assert f"EmailMessage.headers[{name!r}]" in str(raised.value)
     assert plain_server.connections == 0
