@@ -31,7 +31,7 @@ from ._dialogue import (
     Rset,
     StartTls,
 )
-from ._replies import ConnectionLostError, Reply
+from ._replies import ConnectionLostError, MalformedReplyError, Reply, is_reply_code
 
 __all__ = ["AsyncSmtpEmailAdapter"]
 
@@ -69,6 +69,17 @@ class _Connection:
         self._smtp: aiosmtplib.SMTP | None = None
 
     async def execute(self, command: Command) -> Reply:
+        reply = await self._answer(command)
+        if not is_reply_code(reply.code):
+            # aiosmtplib says -1 for a line without a code and keeps that line in its
+            # buffer, to hand out again as the answer to every later command: the
+            # connection is out of step for good.
+            self.close()
+            detail = reply.text.removeprefix("Malformed SMTP response line: ")
+            raise MalformedReplyError.unreadable(detail if reply.code == -1 else str(reply))
+        return reply
+
+    async def _answer(self, command: Command) -> Reply:
         timeout = self._timeouts.next()
         try:
             return await self._execute(command, timeout)

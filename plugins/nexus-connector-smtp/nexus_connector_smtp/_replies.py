@@ -1,8 +1,9 @@
 """SMTP replies and lost connections, and the library errors they become.
 
-The rules (RFC 5321 reply classes):
+The rules (RFC 5321 reply classes, judged by the first digit as its section 4.2.1 says):
 
-- ``2xx``/``3xx``: the step succeeded.
+- ``2yz`` to MAIL FROM, RCPT TO and the message content (any of them, not only ``250``),
+  ``3yz`` to DATA: the step succeeded and the dialogue goes on.
 - ``421`` at any step: the server is closing the connection -> `VendorUnavailableError`.
 - other ``4xx``: a transient refusal -> `VendorUnavailableError` (retryable).
 - ``530``, ``534``, ``535``, ``538``, and any ``5xx`` to AUTH -> `AuthenticationError`.
@@ -10,10 +11,15 @@ The rules (RFC 5321 reply classes):
 - other ``5xx`` to MAIL FROM, DATA or every RCPT TO -> `InvalidRequestError` (permanent).
 - a refusal of some recipients is no error: the receipt reports them one by one.
 
-A refusal *with a reply code* means the server did not take the message (it takes
-responsibility only with its ``250`` to the end of the data), so every such error carries
-``maybe_processed=False`` and the pipeline may retry it. Only a connection lost or timed out
-after the message content went out leaves the outcome unknown (``maybe_processed=True``).
+A refusal *with a reply code* (``4yz``, ``5yz``) means the server did not take the message
+(it takes responsibility only with its ``2yz`` to the end of the data), so every such
+error carries ``maybe_processed=False`` and the pipeline may retry it.
+
+A reply that is no SMTP reply (empty, garbled, without a three-digit code from 200 to 599,
+too long: `MalformedReplyError`), or one of a class its step cannot have (a ``3yz`` to the
+end of the data), is no refusal: the connection is out of step, so the driver drops it, and
+the step counts as if the connection had been lost there. Only such a loss after the
+message content went out leaves the outcome unknown (``maybe_processed=True``).
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ from nexus_connector_core import (
 )
 
 __all__ = [
+    "MAX_REPLY_LINE",
     "ConnectionLostError",
+    "MalformedReplyError",
     "Reply",
     "caused_by",
+    "is_reply_code",
     "lost_error",
     "refusal_error",
+    "read_reply_line",
     "rejected",
     "session_error",
 ]
@@ -45,6 +55,10 @@ __all__ = [
 #: Codes that mean "your credentials are the problem" wherever they come.
 _AUTH_CODES = frozenset({530, 534, 535, 538})
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
+#: The longest reply line and whole reply taken, as aiosmtplib bounds them (smtplib bounds
+#: only the line, so a server could send continuation lines forever).
+MAX_REPLY_LINE = 8192
+MAX_REPLY = 4 * MAX_REPLY_LINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,11 @@ class Reply:
     code: int
     text: str
     extensions: frozenset[str] = frozenset()
+
+    @property
+    def positive(self) -> bool:
+        """A 2yz reply: the step is done (RFC 5321 counts every 2yz, not only 250)."""
+        return 200 <= self.code < 300
 
     @property
     def transient(self) -> bool:
@@ -101,6 +120,50 @@ class ConnectionLostError(Exception):
             certificate=caused_by(exc, ssl.SSLCertVerificationError),
             sent=sent,
         )
+
+
+class MalformedReplyError(ConnectionLostError):
+    """A reply that is no SMTP reply: garbled, empty, without a reply code, or too long.
+
+    The connection is out of step (a library may keep the bad line and hand it out as the
+    answer to the next command), so the driver has closed it; the dialogue treats the step
+    as one that lost its connection after the command went out.
+    """
+
+    @classmethod
+    def unreadable(cls, reply: str | bytes) -> MalformedReplyError:
+        """The error for `reply` (what came instead of a reply), shown cut and escaped."""
+        shown = reply if len(reply) <= 80 else reply[:77]
+        more = "..." if len(reply) > 80 else ""
+        return cls(f"not an SMTP reply: {shown!r}{more}")
+
+
+def is_reply_code(code: int) -> bool:
+    """Whether `code` can be an SMTP reply code: three digits, the first from 2 to 5.
+
+    Both libraries read a code as ``int(line[:3])``, which also takes ``" 25"`` or
+    ``"+25"``; a code in this range can only come from three plain digits.
+    """
+    return 200 <= code <= 599
+
+
+def read_reply_line(line: bytes, read: int) -> tuple[int, bool, bytes]:
+    """One line of a reply, read as smtplib and aiosmtplib read it, strictly: its code,
+    whether more lines follow (``250-``), and its text. `read` is the size of the reply
+    so far, this line included.
+
+    Raises `MalformedReplyError` for a line without a reply code, or a line or reply
+    longer than `MAX_REPLY_LINE` / `MAX_REPLY`.
+
+    >>> read_reply_line(b"250-smtp.example.com\\r\\n", 22)
+    (250, True, b'smtp.example.com')
+    """
+    if len(line) > MAX_REPLY_LINE or read > MAX_REPLY:
+        raise MalformedReplyError.unreadable(line)
+    head = line[:3]
+    if not (head.isdigit() and is_reply_code(int(head))):
+        raise MalformedReplyError.unreadable(line)
+    return int(head), line[3:4] == b"-", line[4:].strip(b" \t\r\n")
 
 
 def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -167,6 +230,8 @@ def lost_error(step: str, lost: ConnectionLostError, *, maybe_processed: bool) -
         )
     cls = VendorTimeoutError if lost.timeout else VendorUnavailableError
     what = "no answer in time" if lost.timeout else "connection lost"
+    if isinstance(lost, MalformedReplyError):
+        what = "unreadable reply (the connection was dropped)"
     unknown = " (the server may have accepted the message)" if maybe_processed else ""
     return cls(f"{what} at {step}: {lost}{unknown}", maybe_processed=maybe_processed)
 

@@ -33,7 +33,13 @@ from ._dialogue import (
     Rset,
     StartTls,
 )
-from ._replies import ConnectionLostError, Reply
+from ._replies import (
+    MAX_REPLY_LINE,
+    ConnectionLostError,
+    MalformedReplyError,
+    Reply,
+    read_reply_line,
+)
 
 __all__ = ["SmtpEmailAdapter"]
 
@@ -100,6 +106,48 @@ def _authenticate(
 
 def _base64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client, reading replies strictly (`read_reply_line`), as aiosmtplib does.
+
+    smtplib's own reader hands a line without a code back as code -1, which the dialogue
+    would take for a refusal, and reads continuation lines without end; here such a reply
+    closes the connection and raises `MalformedReplyError`, whichever smtplib method read it.
+    """
+
+    def getreply(self) -> tuple[int, bytes]:
+        """The next reply: its code and its lines' text, joined by newlines."""
+        if self.file is None:
+            if self.sock is None:
+                raise smtplib.SMTPServerDisconnected("not connected")
+            self.file = self.sock.makefile("rb")
+        texts: list[bytes] = []
+        read = 0
+        while True:
+            try:
+                line = self.file.readline(MAX_REPLY_LINE + 1)
+            except OSError as exc:  # a timeout included
+                self.close()
+                raise smtplib.SMTPServerDisconnected(
+                    f"Connection unexpectedly closed: {exc}"
+                ) from exc
+            if not line:
+                self.close()
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            read += len(line)
+            try:
+                code, more, text = read_reply_line(line, read)
+            except MalformedReplyError:
+                self.close()
+                raise
+            texts.append(text)
+            if not more:
+                return code, b"\n".join(texts)
+
+
+class _TlsClient(_Client, smtplib.SMTP_SSL):
+    """`_Client` over implicit TLS."""
 
 
 def _text(value: bytes | str) -> str:
@@ -173,8 +221,8 @@ class _Connection:
         host, port, name = adapter.host, adapter.port, adapter.local_hostname
         if adapter.options.tls == "implicit":
             context = adapter.tls_context
-            return smtplib.SMTP_SSL(host, port, name, timeout=timeout, context=context)
-        return smtplib.SMTP(host, port, name, timeout=timeout)
+            return _TlsClient(host, port, name, timeout=timeout, context=context)
+        return _Client(host, port, name, timeout=timeout)
 
     def _connected(self, timeout: float) -> smtplib.SMTP:
         smtp = self._smtp

@@ -19,7 +19,13 @@ armed. A server records what it accepted (`Delivered`) and can be told to misbeh
     server.stall("data_command", 1.0) # waits before the 354
 
 and always refuses recipients at reject.example with ``550 5.1.1``, as the memory vendor
-does. ``make_manager`` builds managers whose ``email`` connector uses the ``smtp`` vendor
+does. aiosmtpd only speaks well-formed SMTP, so replies no server library would send
+(garbled, empty, without a code, a 2yz other than 250) come from ``scripted_server``: a
+raw-socket server on 127.0.0.1 that answers each step as told, byte for byte::
+
+    scripted_server.answer("content", b"garbage\r\n")   # instead of 250 to the data
+
+``make_manager`` builds managers whose ``email`` connector uses the ``smtp`` vendor
 (registered in-process) against a server; ``received()`` gives what a server got as
 the conformance suite's `ReceivedEmail`. Test modules cannot import this file
 (``--import-mode=importlib``): everything is a fixture.
@@ -28,10 +34,12 @@ the conformance suite's `ReceivedEmail`. Test modules cannot import this file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import itertools
 import logging
+import socketserver
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -282,6 +290,94 @@ class SmtpTestServer:
         return [normalise(delivered) for delivered in self.delivered]
 
 
+#: What the scripted server answers at each step unless told otherwise.
+_SCRIPTED_REPLIES = {
+    "greeting": b"220 scripted.test ESMTP\r\n",
+    "ehlo": b"250-scripted.test\r\n250 8BITMIME\r\n",
+    "helo": b"250 scripted.test\r\n",
+    "mail": b"250 2.1.0 OK\r\n",
+    "rcpt": b"250 2.1.5 OK\r\n",
+    "data": b"354 End data with <CR><LF>.<CR><LF>\r\n",
+    "content": b"250 2.0.0 Ok: queued\r\n",
+    "rset": b"250 2.0.0 OK\r\n",
+    "quit": b"221 2.0.0 Bye\r\n",
+}
+
+
+@dataclass
+class ScriptedServer:
+    """A raw-socket SMTP server on 127.0.0.1 (no TLS, no AUTH) that answers each step
+    (``greeting``, ``ehlo``, ``mail``, ``rcpt``, ``data``, ``content``, ``rset``) with the
+    bytes it is told, once per `answer` call, and with a plain success otherwise. It keeps
+    every message content it read, whatever it answered to it."""
+
+    port: int = 0
+    connections: int = 0
+    received: list[bytes] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    script: dict[str, list[bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, step: str, reply: bytes, *, times: int = 1) -> None:
+        """Answer the next `times` occurrences of `step` with `reply` (raw bytes)."""
+        assert step in _SCRIPTED_REPLIES, step
+        with self.lock:
+            self.script.setdefault(step, []).extend([reply] * times)
+
+    def reply_to(self, step: str) -> bytes:
+        with self.lock:
+            queued = self.script.get(step)
+            return queued.pop(0) if queued else _SCRIPTED_REPLIES[step]
+
+    def table(self, **options: Any) -> dict[str, Any]:
+        """The ``[connectors.email]`` table for this server."""
+        base = {"host": HOST, "port": self.port, "tls": "none", "local_hostname": "client.test"}
+        return {"vendor": "smtp", "options": base | options}
+
+    def serve(self, rfile: Any, wfile: Any) -> None:
+        """One connection: the greeting, then each command's reply until QUIT or EOF."""
+        with self.lock:
+            self.connections += 1
+        wfile.write(self.reply_to("greeting"))
+        while line := rfile.readline():
+            step = line.split(b" ", 1)[0].strip().lower().decode("ascii", "replace")
+            with self.lock:
+                self.commands.append(step)
+            if step not in _SCRIPTED_REPLIES:
+                wfile.write(b"502 5.5.2 Command not recognized\r\n")
+                continue
+            reply = self.reply_to(step)
+            wfile.write(reply)
+            if step == "data" and reply.startswith(b"354"):
+                lines = []
+                while (data := rfile.readline()) != b".\r\n":
+                    if not data:
+                        return  # the client left mid-content: nothing was sent
+                    lines.append(data[1:] if data.startswith(b"..") else data)
+                with self.lock:
+                    self.received.append(b"".join(lines))
+                wfile.write(self.reply_to("content"))
+            if step == "quit":
+                return
+
+
+class _ScriptedHandler(socketserver.StreamRequestHandler):
+    server: _ScriptedTCPServer
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):  # the client went away: so does this connection
+            self.server.scripted.serve(self.rfile, self.wfile)
+
+
+class _ScriptedTCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, scripted: ScriptedServer) -> None:
+        super().__init__((HOST, 0), _ScriptedHandler)
+        self.scripted = scripted
+
+
 def normalise(delivered: Delivered) -> ReceivedEmail:
     """What a server got, as the conformance suite compares it."""
     mime = email.message_from_bytes(delivered.content, policy=email.policy.default)
@@ -412,6 +508,22 @@ def starttls_server(smtp_servers: Mapping[str, SmtpTestServer]) -> SmtpTestServe
 @pytest.fixture
 def implicit_server(smtp_servers: Mapping[str, SmtpTestServer]) -> SmtpTestServer:
     return _fresh(smtp_servers, "implicit")
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[ScriptedServer]:
+    """A `ScriptedServer` of the test's own, stopped after it."""
+    scripted = ScriptedServer()
+    server = _ScriptedTCPServer(scripted)
+    scripted.port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.02,), name="scripted-smtp", daemon=True
+    )
+    thread.start()
+    yield scripted
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 @pytest.fixture

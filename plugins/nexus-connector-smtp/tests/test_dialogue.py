@@ -24,7 +24,14 @@ from nexus_connector_smtp._dialogue import (
     StartTls,
 )
 from nexus_connector_smtp._mime import OutgoingMessage
-from nexus_connector_smtp._replies import ConnectionLostError, Reply, session_error
+from nexus_connector_smtp._replies import (
+    MAX_REPLY,
+    ConnectionLostError,
+    MalformedReplyError,
+    Reply,
+    read_reply_line,
+    session_error,
+)
 
 from nexus_connector_core import (
     AuthenticationError,
@@ -200,3 +207,148 @@ def test_refusals_before_a_message_map_to_errors_that_say_nothing_was_sent(
     assert type(error) is expected
     assert (error.retryable, error.maybe_processed) == (retryable, False)
     assert str(reply) in str(error)
+
+
+# -- replies that are no answer ---------------------------------------------------------------
+
+GARBLED = MalformedReplyError.unreadable(b"garbage\r\n")
+
+
+@pytest.mark.parametrize(
+    ("garbled_at", "maybe_processed"),
+    [(Mail, False), (Rcpt, False), (Data, False), (Content, True)],
+)
+def test_an_unreadable_reply_is_no_refusal_and_may_have_delivered_only_after_the_content(
+    garbled_at: type, maybe_processed: bool
+) -> None:
+    replies: list[Reply | ConnectionLostError] = [*OPENING, OK, OK, GO_AHEAD]
+    del replies[len(OPENING) + [Mail, Rcpt, Data, Content].index(garbled_at) :]
+    replies.append(GARBLED)
+
+    sent, error = play(dialogue(outgoing("ada@example.com")), replies)
+
+    assert type(error) is VendorUnavailableError
+    assert (error.retryable, error.maybe_processed) == (True, maybe_processed)
+    assert "unreadable reply" in str(error)
+    assert not [c for c in sent if isinstance(c, Rset)]
+
+
+@pytest.mark.parametrize(
+    ("step", "reply", "maybe_processed"),
+    [
+        (Mail, Reply(354, "go ahead"), False),
+        (Rcpt, Reply(354, "go ahead"), False),
+        (Data, Reply(250, "OK"), False),
+        (Content, Reply(354, "go ahead"), True),
+    ],
+)
+def test_a_reply_of_a_class_the_step_cannot_have_is_no_answer(
+    step: type, reply: Reply, maybe_processed: bool
+) -> None:
+    replies: list[Reply | ConnectionLostError] = [*OPENING, OK, OK, GO_AHEAD]
+    del replies[len(OPENING) + [Mail, Rcpt, Data, Content].index(step) :]
+    replies.append(reply)
+
+    _, error = play(dialogue(outgoing("ada@example.com")), replies)
+
+    assert type(error) is VendorUnavailableError
+    assert error.maybe_processed is maybe_processed
+
+
+@pytest.mark.parametrize("code", [200, 250, 251, 252, 299])
+def test_every_2yz_to_the_content_is_the_server_taking_the_message(code: int) -> None:
+    _, receipts = play(
+        dialogue(outgoing("ada@example.com")), [*OPENING, OK, OK, GO_AHEAD, Reply(code, "ok")]
+    )
+
+    assert isinstance(receipts, list)
+    assert receipts[0].recipients["ada@example.com"].status == "queued"
+
+
+def test_in_a_batch_an_unreadable_answer_to_the_content_is_unknown_and_the_next_goes_anew() -> None:
+    sent, receipts = play(
+        dialogue(
+            outgoing("a@example.com", "gone@reject.example"),
+            outgoing("b@example.com", message_id="<2@x>"),
+            batch=True,
+        ),
+        # Message 1: one recipient refused, the answer to its content garbled; message 2
+        # over a new connection.
+        [
+            *OPENING,
+            OK,
+            OK,
+            Reply(550, "5.1.1 no"),
+            GO_AHEAD,
+            GARBLED,
+            *OPENING,
+            OK,
+            OK,
+            GO_AHEAD,
+            OK,
+        ],
+    )
+
+    assert isinstance(receipts, list)
+    first = receipts[0].recipients
+    assert (first["a@example.com"].status, first["gone@reject.example"].status) == (
+        "unknown",
+        "rejected",
+    )
+    assert receipts[0].raw["unknown"] == ["a@example.com"]
+    assert receipts[1].recipients["b@example.com"].status == "queued"
+    assert [type(c) for c in sent].count(Connect) == 2
+    assert not [c for c in sent if isinstance(c, Rset)]
+
+
+def test_in_a_batch_an_unreadable_answer_to_rset_reconnects_for_the_next_message() -> None:
+    sent, receipts = play(
+        dialogue(
+            outgoing("a@example.com"), outgoing("b@example.com", message_id="<2@x>"), batch=True
+        ),
+        [*OPENING, Reply(550, "5.7.1 no"), GARBLED, *OPENING, OK, OK, GO_AHEAD, OK],
+    )
+
+    assert isinstance(receipts, list)
+    assert receipts[0].rejected["a@example.com"].reason == "550 5.7.1 no"
+    assert receipts[1].recipients["b@example.com"].status == "queued"
+    assert [type(c) for c in sent].count(Connect) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"250 OK\r\n", (250, False, b"OK")),
+        (b"250-smtp.test\r\n", (250, True, b"smtp.test")),
+        (b"250\r\n", (250, False, b"")),
+        (b"554 5.7.1 no\n", (554, False, b"5.7.1 no")),
+    ],
+)
+def test_a_reply_line_is_read_as_both_libraries_read_it(
+    line: bytes, expected: tuple[int, bool, bytes]
+) -> None:
+    assert read_reply_line(line, len(line)) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"garbage\r\n",
+        b"\r\n",
+        b" 25 ok\r\n",
+        b"+25 ok\r\n",
+        b"2_5 ok\r\n",
+        b"199 ok\r\n",
+        b"600 ok\r\n",
+        b"-12 ok\r\n",
+        b"250 " + b"x" * 9000 + b"\r\n",
+    ],
+)
+def test_a_line_without_a_reply_code_or_too_long_is_unreadable(line: bytes) -> None:
+    with pytest.raises(MalformedReplyError, match="not an SMTP reply"):
+        read_reply_line(line, len(line))
+
+
+def test_a_reply_longer_than_the_bound_is_unreadable_whatever_its_lines() -> None:
+    with pytest.raises(MalformedReplyError):
+        read_reply_line(b"250-more\r\n", MAX_REPLY + 1)
