@@ -24,7 +24,7 @@ from ._resilience.attempts import VendorPolicy
 from ._resilience.bulkhead import Bulkhead
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
-from ._resilience.idempotency import IdempotencyGuard
+from ._resilience.idempotency import IdempotencyGuard, check_key
 from ._state import GuardPlan
 
 if TYPE_CHECKING:
@@ -172,6 +172,7 @@ class ConnectorCore(Generic[H]):
                 operation=operation,
                 config=config.idempotency,
                 deadline=config.deadline,
+                vendors=self.vendors,
                 honouring_keys=frozenset(
                     v.key for v in self.settings.vendors if v.registration.idempotency_keys
                 ),
@@ -236,6 +237,8 @@ class ConnectorCore(Generic[H]):
     def _context(self, operation: Operation[Any, Any], idempotency_key: str | None) -> CallContext:
         if self._runtime.closed:
             self._runtime.ensure_open()
+        if idempotency_key is not None:
+            check_key(idempotency_key)
         return CallContext(
             self.name, self._vendor_key, operation, self._clock, idempotency_key=idempotency_key
         )

@@ -29,6 +29,14 @@ class CallContext:
         deadline: `clock.monotonic()` value by which the whole call must end, or None.
         clock: the clock to read and to wait on.
         status_code: the vendor's last status code, when the adapter reports one.
+        request_sent: whether the current attempt's request left for the vendor: None when
+            the adapter does not say (assume it may have), False until the first byte is
+            written, True after. The shared HTTP toolkit (`nexus_connector_core.http`) sets
+            it; an adapter with its own transport sets it the same way, so that an attempt
+            cut before sending (a timeout, a cancellation) may be retried or fall back.
+        reached: whether an attempt of this call may have reached a vendor (`vendor`, when
+            true). Set by the attempt loop, pessimistically while an attempt is in flight,
+            so that a call cancelled or interrupted mid-attempt counts as maybe processed.
     """
 
     __slots__ = (
@@ -39,6 +47,8 @@ class CallContext:
         "deadline",
         "idempotency_key",
         "operation",
+        "reached",
+        "request_sent",
         "status_code",
         "timeout",
         "vendor",
@@ -64,6 +74,8 @@ class CallContext:
         self.timeout = timeout
         self.attempt = 0
         self.status_code: int | None = None
+        self.request_sent: bool | None = None
+        self.reached = False
         self._extras: dict[str, Any] | None = None
 
     @property

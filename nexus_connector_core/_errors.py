@@ -20,6 +20,7 @@ operation it happened in, whether retrying could help, and the original cause (c
     │   ├── PaymentDeclinedError         the payment method was declined
     │   └── ObjectNotFoundError          the object, payment or shipment does not exist
     ├── IdempotencyConflictError         same idempotency key, different request
+    ├── InvalidIdempotencyKeyError       an empty, blank, too long or unprintable key (ValueError)
     ├── WebhookVerificationError         a webhook's signature, timestamp or format is wrong
     └── StateBackendUnavailableError     the shared state backend could not be reached
 """
@@ -37,6 +38,7 @@ __all__ = [
     "CredentialNotFoundError",
     "CredentialRefreshError",
     "IdempotencyConflictError",
+    "InvalidIdempotencyKeyError",
     "InvalidRequestError",
     "ObjectNotFoundError",
     "PaymentDeclinedError",
@@ -222,7 +224,23 @@ class VendorUnavailableError(ConnectorError):
 
 
 class VendorTimeoutError(VendorUnavailableError, TimeoutError):
-    """The vendor did not answer within the attempt timeout or the call's deadline."""
+    """The vendor did not answer within the attempt timeout or the call's deadline.
+
+    `deadline_exceeded` is true when the call's own deadline (its total time budget) ran
+    out: such an error is not retried and no fallback vendor is asked.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        deadline_exceeded: bool = False,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, status_code=status_code, retry_after=retry_after, **context)
+        self.deadline_exceeded = deadline_exceeded
 
     def __str__(self) -> str:  # TimeoutError (an OSError) would otherwise format its own way
         return ConnectorError.__str__(self)
@@ -295,6 +313,11 @@ class PaymentDeclinedError(VendorError):
 
 class ObjectNotFoundError(VendorError):
     """The object, message, payment or shipment asked for does not exist at the vendor."""
+
+
+class InvalidIdempotencyKeyError(ConnectorError, ValueError):
+    """An idempotency key that cannot identify a call: empty, blank, too long, or holding
+    control characters. Refused before anything is sent."""
 
 
 class IdempotencyConflictError(ConnectorError):

@@ -92,6 +92,9 @@ class VendorPolicy:
         # A success at least this slow must be recorded even when the admission was settled.
         slow = breaker.slow_call_duration if breaker else 0.0
         self.slow_after = slow if slow > 0 else float("inf")
+        #: The duration recorded for an attempt cut short by the deadline: slow, whatever
+        #: its length (with slow-call tracking off, its real length is recorded).
+        self.slow_after_cut = slow
         limit = config.rate_limit
         self.per_key = bool(limit and limit.enabled and limit.per_key)
         self._keyed_plans: dict[str, GuardPlan] = {}
@@ -168,12 +171,14 @@ class VendorPolicy:
     def deadline_error(
         self, ctx: CallContext, last_error: BaseException | None, reached: bool = False
     ) -> VendorTimeoutError:
+        maybe = reached or ctx.reached or getattr(last_error, "maybe_processed", False)
+        budget = f"{self.deadline} s" if self.deadline is not None else "the caller's deadline"
         error = VendorTimeoutError(
-            f"deadline of {self.deadline} s exceeded after {ctx.attempt} attempt(s)",
-            maybe_processed=reached or getattr(last_error, "maybe_processed", ctx.attempt > 0),
+            f"deadline of {budget} exceeded after {ctx.attempt} attempt(s)",
+            maybe_processed=bool(maybe),
+            deadline_exceeded=True,
         )
         error.__cause__ = last_error
-        error.deadline_exceeded = True  # type: ignore[attr-defined]
         return error
 
     def rejection(
@@ -197,14 +202,45 @@ class VendorPolicy:
         else:  # the retry budget: the vendor's own error is the one worth reporting
             assert last_error is not None
             last_error.add_note("not retried: the retry budget of this vendor is spent")
-            return last_error
+            return settle(last_error, reached)
         error.__cause__ = last_error
         return settle(error, reached)
 
     def counts_as_failure(self, error: BaseException) -> bool:
         if isinstance(error, RateLimitExceededError) and error.local:
             return False
+        if isinstance(error, VendorTimeoutError) and error.deadline_exceeded:
+            return False  # our own budget ran out: a slow call (see `failed_attempt`)
         return isinstance(error, self.failure_on)
+
+    def failed_attempt(
+        self, error: Exception, ctx: CallContext, start: float, reached: bool
+    ) -> tuple[Exception, float | None]:
+        """What an attempt that raised `error` means: the error to act on, and the duration
+        to record for the breaker (None: not a slow call, record the real one).
+
+        Decides whether the attempt may have reached the vendor (the error says so, or, for
+        an exception the adapter did not map, whether its request was sent) and keeps it in
+        ``ctx.reached``. A timeout in an attempt whose timeout was the rest of the call's
+        deadline is our own deadline cutting the attempt short: a deadline error, counted
+        by the breaker as a slow call, never as a failure (the vendor may only be slow, and
+        a caller's short budget is not its fault; a vendor that hangs makes every call slow
+        and trips the slow-call rate)."""
+        if isinstance(error, ConnectorError):
+            maybe = error.maybe_processed
+        else:
+            maybe = ctx.request_sent is not False
+        ctx.reached = ctx.reached or maybe
+        deadline = ctx.deadline
+        if (
+            deadline is not None
+            and isinstance(error, VendorTimeoutError)
+            and not error.deadline_exceeded
+            and (self.timeout is None or deadline - start <= self.timeout)
+        ):
+            cut = self.deadline_error(ctx, error, reached or maybe)
+            return cut, max(ctx.clock.monotonic() - start, self.slow_after_cut)
+        return error, None
 
     def retry_delay(
         self, error: BaseException, retries: int, previous: float, ctx: CallContext
@@ -214,7 +250,7 @@ class VendorPolicy:
             return None
         if isinstance(error, CircuitOpenError) or getattr(error, "local", False):
             return None  # our own guard said no; trying again at once will not change that
-        if getattr(error, "deadline_exceeded", False):
+        if isinstance(error, VendorTimeoutError) and error.deadline_exceeded:
             return None
         status = getattr(error, "status_code", None)
         if status not in self.retry_on_status and not (
@@ -369,18 +405,25 @@ class VendorPolicy:
                     self.before_call(ctx, admission, last_error, reached, backend)
                 ctx.attempt += 1
                 ctx.status_code = None
+                ctx.request_sent = None
+                before = ctx.reached
+                ctx.reached = True  # until the attempt ends: a call interrupted now may be sent
                 start = now()
                 try:
                     result = method(request, ctx)
-                except Exception as error:
+                except Exception as raised:
+                    ctx.reached = before
+                    error, slow = self.failed_attempt(raised, ctx, start, reached)
                     if admission is not None:
                         failed = self.counts_as_failure(error)
-                        self._record(backend, admission, failed, now() - start)
+                        self._record(backend, admission, failed, slow or now() - start)
                     wait = self.retry_delay(error, retries, delay, ctx)
                     if wait is None:
                         settle(error, reached)
-                        raise
-                    reached = reached or getattr(error, "maybe_processed", True)
+                        if error is raised:
+                            raise
+                        raise error from raised
+                    reached = reached or ctx.reached
                     delay = wait
                     last_error = error
                     retries += 1
@@ -388,6 +431,9 @@ class VendorPolicy:
                         clock.sleep(delay)
                     continue
                 except BaseException:
+                    # Interrupted (KeyboardInterrupt, a thread's exit): the request may have
+                    # gone out, unless the transport says it did not.
+                    ctx.reached = before or ctx.request_sent is not False
                     if admission is not None:
                         self._record(backend, admission, None, now() - start)
                     raise
@@ -496,6 +542,9 @@ class VendorPolicy:
                 ctx.timeout = attempt_timeout
                 ctx.attempt += 1
                 ctx.status_code = None
+                ctx.request_sent = None
+                before = ctx.reached
+                ctx.reached = True  # until the attempt ends: a call cancelled now may be sent
                 watch = None
                 start = now()
                 try:
@@ -507,20 +556,24 @@ class VendorPolicy:
                         except asyncio.CancelledError as exc:
                             if not watch.timed_out():
                                 raise
-                            raise self._timed_out(ctx, attempt_timeout, remaining) from exc
+                            raise self._timed_out(ctx, attempt_timeout) from exc
                         finally:
                             watchdog.release(watch)
                     else:
                         result = await method(request, ctx)
-                except Exception as error:
+                except Exception as raised:
+                    ctx.reached = before
+                    error, slow = self.failed_attempt(raised, ctx, start, reached)
                     if admission is not None:
                         failed = self.counts_as_failure(error)
-                        await self._arecord(backend, admission, failed, now() - start)
+                        await self._arecord(backend, admission, failed, slow or now() - start)
                     wait = self.retry_delay(error, retries, delay, ctx)
                     if wait is None:
                         settle(error, reached)
-                        raise
-                    reached = reached or getattr(error, "maybe_processed", True)
+                        if error is raised:
+                            raise
+                        raise error from raised
+                    reached = reached or ctx.reached
                     delay = wait
                     last_error = error
                     retries += 1
@@ -528,7 +581,10 @@ class VendorPolicy:
                         await clock.asleep(delay)
                     continue
                 except BaseException:
-                    if admission is not None:  # cancelled: no outcome, give the permit back
+                    # Cancelled by the caller (or interrupted): the request may have gone
+                    # out, unless the transport says it did not; give the permit back.
+                    ctx.reached = before or ctx.request_sent is not False
+                    if admission is not None:
                         await self._arecord(backend, admission, None, now() - start)
                     raise
                 finally:
@@ -550,12 +606,12 @@ class VendorPolicy:
 
         return attempts
 
-    def _timed_out(
-        self, ctx: CallContext, timeout: float, remaining: float | None
-    ) -> VendorTimeoutError:
-        if remaining is not None and timeout >= remaining:
-            return self.deadline_error(ctx, None)
-        return VendorTimeoutError(f"no answer within the attempt timeout of {timeout} s")
+    def _timed_out(self, ctx: CallContext, timeout: float) -> VendorTimeoutError:
+        """The attempt the watchdog cancelled; `failed_attempt` tells a deadline cut."""
+        return VendorTimeoutError(
+            f"no answer within the attempt timeout of {timeout:g} s",
+            maybe_processed=ctx.request_sent is not False,
+        )
 
 
 def settle(error: BaseException, reached: bool) -> BaseException:

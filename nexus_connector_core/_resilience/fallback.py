@@ -5,6 +5,8 @@ the next when its breaker is open, our limiter or bulkhead refused the call, or 
 with a vendor fault after its retries; never after a decline or a bad request (another
 vendor would say the same), never once the deadline is spent, and never for an operation
 that is not idempotent if the failed vendor may have acted on it (that could charge twice).
+A call resuming an earlier one that ended in doubt (see `IdempotencyGuard`) is pinned to the
+vendor that may have acted (``ctx.extras["pinned_vendor"]``) and asks no other.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .._errors import (
     CircuitOpenError,
     ConnectorError,
     RateLimitExceededError,
+    VendorTimeoutError,
     VendorUnavailableError,
 )
 from .._operations import Operation
@@ -42,7 +45,9 @@ class FallbackChain:
 
     def should_fall_back(self, error: BaseException, ctx: CallContext) -> bool:
         """Whether the next vendor may be asked after `error`."""
-        if not isinstance(error, ConnectorError) or getattr(error, "deadline_exceeded", False):
+        if not isinstance(error, ConnectorError):
+            return False
+        if isinstance(error, VendorTimeoutError) and error.deadline_exceeded:
             return False
         if ctx.deadline is not None and ctx.clock.monotonic() >= ctx.deadline:
             return False
@@ -60,6 +65,9 @@ class FallbackChain:
 
         def chain(request: Any, ctx: CallContext) -> Any:
             self._start(ctx)
+            pinned = ctx.extra("pinned_vendor")
+            if pinned is not None:  # resuming a call in doubt: only where it may have acted
+                return handlers[self.vendors.index(pinned)]()(request, ctx)
             for index, handler in enumerate(handlers):
                 try:
                     return handler()(request, ctx)
@@ -77,6 +85,9 @@ class FallbackChain:
 
         async def chain(request: Any, ctx: CallContext) -> Any:
             self._start(ctx)
+            pinned = ctx.extra("pinned_vendor")
+            if pinned is not None:  # resuming a call in doubt: only where it may have acted
+                return await handlers[self.vendors.index(pinned)]()(request, ctx)
             for index, handler in enumerate(handlers):
                 try:
                     return await handler()(request, ctx)

@@ -7,13 +7,20 @@ gets the stored outcome without a vendor call, a repeat with a different request
 `IdempotencyConflictError`, and a concurrent duplicate waits for the first call's outcome.
 Definite vendor answers (a declined card, a rejected request) are stored and replayed like
 results, as Stripe does. A failure that may succeed later releases the key, unless the
-vendor may have acted on the request and cannot recognise a repeat itself (it takes no
-idempotency keys, like SMTP): that call ended in doubt, and the doubt is what a repeat with
-the same key gets, never a second send.
+vendor may have acted on the request: that call ended in doubt. At a vendor that cannot
+recognise a repeat itself (it takes no idempotency keys, like SMTP), the doubt is what a
+repeat with the same key gets, never a second send. At a vendor that honours keys (Stripe),
+a repeat resumes the call at that vendor only, with the same key, so the vendor's own answer
+settles the doubt; it never goes to a fallback vendor, which could act a second time.
+
+"Ended in doubt" covers every way a call can end after its request may have left: a
+timeout or reset after sending, a cancelled task, a KeyboardInterrupt, an exception the
+adapter did not map, and a result that cannot be stored for replay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -25,6 +32,7 @@ from .._context import CallContext
 from .._errors import (
     ConnectorError,
     IdempotencyConflictError,
+    InvalidIdempotencyKeyError,
     StateBackendUnavailableError,
     VendorError,
     VendorUnavailableError,
@@ -37,7 +45,7 @@ from .errors import ERROR_CLASSES
 if TYPE_CHECKING:
     from .._runtime import Tally
 
-__all__ = ["IdempotencyGuard", "fingerprint"]
+__all__ = ["MAX_KEY_LENGTH", "IdempotencyGuard", "check_key", "fingerprint"]
 
 _log = logging.getLogger("nexus_connector.resilience")
 
@@ -60,8 +68,50 @@ _ENCODER = msgspec.msgpack.Encoder()
 
 
 def fingerprint(request: Any) -> bytes:
-    """A digest of the request: equal requests, equal digests (dict order does not matter)."""
-    return hashlib.sha256(_FINGERPRINT.encode(request)).digest()
+    """A digest of the request: equal requests, equal digests (dict order does not matter).
+
+    A request holding a value that cannot be encoded (an integer beyond 64 bits, an object
+    of an unknown type inside a dict) is refused before any vendor is called.
+    """
+    try:
+        return hashlib.sha256(_FINGERPRINT.encode(request)).digest()
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+        raise ConnectorError(
+            f"the {type(request).__name__} cannot be identified for idempotency or caching "
+            f"({type(exc).__name__}: {exc}); give its fields values of their declared types"
+        ) from None
+
+
+#: The longest idempotency key taken (Stripe's limit).
+MAX_KEY_LENGTH = 255
+
+
+def check_key(key: object) -> str:
+    """`key` when it can identify a call, else `InvalidIdempotencyKeyError`.
+
+    An empty or blank key would make every caller that sends one share one outcome (the
+    second customer handed the first one's payment); a key with control characters cannot
+    travel in an HTTP header; a key longer than `MAX_KEY_LENGTH` is refused by vendors.
+    """
+    if not isinstance(key, str):
+        raise InvalidIdempotencyKeyError(
+            f"an idempotency key must be a str, got {type(key).__name__}"
+        )
+    if not key.strip():
+        raise InvalidIdempotencyKeyError(
+            "an idempotency key must not be empty or blank: it would make every call that "
+            "carries it share one outcome; use a unique value per operation, such as an "
+            "order id or a UUID"
+        )
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidIdempotencyKeyError(
+            f"an idempotency key may have at most {MAX_KEY_LENGTH} characters, got {len(key)}"
+        )
+    if not key.isprintable():
+        raise InvalidIdempotencyKeyError(
+            "an idempotency key must not contain control or other non-printable characters"
+        )
+    return key
 
 
 _NONE = msgspec.msgpack.encode(None)
@@ -74,6 +124,11 @@ class _Outcome(msgspec.Struct, array_like=True):
     code: str | None = None
     status_code: int | None = None
     maybe_processed: bool = False
+    #: In doubt: the vendor that may have acted on the request.
+    vendor: str | None = None
+    #: In doubt at a vendor that honours keys: the claim's owner, which a repeat takes to
+    #: resume the call at that vendor and store its answer in place of the doubt.
+    resume_as: str | None = None
 
 
 class IdempotencyGuard:
@@ -86,11 +141,13 @@ class IdempotencyGuard:
         operation: Operation[Any, Any],
         config: IdempotencyConfig,
         deadline: float | None,
+        vendors: tuple[str, ...] = (),
         honouring_keys: frozenset[str] = frozenset(),
         fail_open: bool = True,
         unguarded: Tally | None = None,
     ) -> None:
         self.connector = connector
+        self.vendors = vendors  # the connector's chain, to resume a call in doubt
         self.honouring_keys = honouring_keys  # vendors that deduplicate keyed requests
         self.fail_open = fail_open
         self._tally = unguarded
@@ -119,20 +176,39 @@ class IdempotencyGuard:
             value = request
             for name in path:
                 value = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-            if value is None:
+            # A missing or blank field derives no key: calls lacking it must not share one.
+            if value is None or not str(value).strip():
                 return None
             parts.append(str(value))
-        return "derived:" + ":".join(parts)
+        key = "derived:" + ":".join(parts)
+        return key if len(key) <= MAX_KEY_LENGTH and key.isprintable() else None
 
-    def replay(self, claim: IdempotencyClaim) -> Any:
-        """The stored outcome: the result, or the stored error raised again."""
+    @staticmethod
+    def outcome(claim: IdempotencyClaim) -> _Outcome:
         assert claim.outcome is not None
-        outcome = msgspec.msgpack.decode(claim.outcome, type=_Outcome)
+        return msgspec.msgpack.decode(claim.outcome, type=_Outcome)
+
+    def resumable(self, outcome: _Outcome) -> bool:
+        """Whether a call in doubt may be resumed: at a vendor of this connector that
+        honours keys, the only one that can tell a repeat from a new request."""
+        return (
+            outcome.resume_as is not None
+            and outcome.vendor in self.vendors
+            and outcome.vendor in self.honouring_keys
+        )
+
+    def replay(self, outcome: _Outcome) -> Any:
+        """The stored outcome: the result, or the stored error raised again."""
         if outcome.error is None:
             return self._decoder.decode(outcome.result)
         cls = ERROR_CLASSES.get(outcome.error, VendorError)
         if issubclass(cls, VendorError):
-            raise cls(outcome.message, code=outcome.code, status_code=outcome.status_code)
+            raise cls(
+                outcome.message,
+                code=outcome.code,
+                status_code=outcome.status_code,
+                maybe_processed=outcome.maybe_processed,
+            )
         if issubclass(cls, VendorUnavailableError):
             raise cls(
                 outcome.message,
@@ -153,12 +229,38 @@ class IdempotencyGuard:
             message = f"a call with idempotency key {shown!r} is still in flight"
         return IdempotencyConflictError(message, key=shown)
 
-    @staticmethod
-    def stored(result: Any) -> bytes:
-        return _ENCODER.encode(_Outcome(result=msgspec.Raw(_ENCODER.encode(result))))
+    def stored(self, result: Any, ctx: CallContext, owner: str) -> bytes:
+        """The outcome to keep for `result`: the result itself, or, when it cannot be
+        encoded for replay, the doubt (the vendor acted; a repeat must not act again)."""
+        try:
+            return _ENCODER.encode(_Outcome(result=msgspec.Raw(_ENCODER.encode(result))))
+        except (TypeError, ValueError, OverflowError, msgspec.EncodeError) as exc:
+            _log.error(
+                "the result of %s.%s could not be stored for replay (%s); a repeat with its "
+                "idempotency key gets an error instead of a second vendor call",
+                self.connector,
+                self.operation.name,
+                type(exc).__name__,
+            )
+            return self._doubt(
+                ctx,
+                owner,
+                f"the first call with this idempotency key succeeded at vendor {ctx.vendor!r}, "
+                f"but its result could not be stored for replay ({type(exc).__name__}); it is "
+                "not sent again: look the result up at the vendor, or use a new key",
+                error=None,
+                resumable=False,
+            )
 
-    def stored_error(self, error: BaseException, ctx: CallContext) -> bytes | None:
-        """The outcome to keep for `error`, or None when the key should be released."""
+    def stored_error(self, error: BaseException, ctx: CallContext, owner: str) -> bytes | None:
+        """The outcome to keep for `error`, or None when the key should be released.
+
+        A definite answer (a decline, a rejected request) is kept and replayed. A call that
+        may have reached a vendor (``ctx.reached``: a timeout or reset after sending, a
+        cancellation or interruption mid-attempt, an exception the adapter did not map)
+        ended in doubt: the doubt is kept, so that a repeat never makes the vendor act
+        twice. Anything else (nothing was sent) releases the key for a retry.
+        """
         if isinstance(error, VendorError) and not error.retryable:
             return _ENCODER.encode(
                 _Outcome(
@@ -166,29 +268,48 @@ class IdempotencyGuard:
                     message=error.message,
                     code=error.code,
                     status_code=error.status_code,
+                    maybe_processed=error.maybe_processed,
                 )
             )
-        if (
-            isinstance(error, ConnectorError)
-            and error.maybe_processed
-            and not self.operation.idempotent
-            and ctx.vendor not in self.honouring_keys
-        ):
-            # A repeat would reach a vendor that cannot tell it is one: keep the doubt.
+        maybe = ctx.reached or (isinstance(error, ConnectorError) and error.maybe_processed)
+        if not maybe or self.operation.idempotent:
+            return None
+        what = error.message if isinstance(error, ConnectorError) else type(error).__name__
+        if ctx.vendor in self.honouring_keys:
             message = (
-                f"the first call with this idempotency key ended in doubt ({error.message}); "
-                f"vendor {ctx.vendor!r} may have acted on it and does not deduplicate, so "
-                "it is not sent again: check with the vendor, then use a new key"
+                f"the first call with this idempotency key ended in doubt ({what}) at vendor "
+                f"{ctx.vendor!r}, which honours keys: a repeat asks it again with the same key"
             )
-            return _ENCODER.encode(
-                _Outcome(
-                    error=type(error).__name__,
-                    message=message,
-                    status_code=getattr(error, "status_code", None),
-                    maybe_processed=True,
-                )
+            return self._doubt(ctx, owner, message, error=error, resumable=True)
+        message = (
+            f"the first call with this idempotency key ended in doubt ({what}); vendor "
+            f"{ctx.vendor!r} may have acted on it and does not deduplicate, so it is not sent "
+            "again: check with the vendor, then use a new key"
+        )
+        return self._doubt(ctx, owner, message, error=error, resumable=False)
+
+    def _doubt(
+        self,
+        ctx: CallContext,
+        owner: str,
+        message: str,
+        *,
+        error: BaseException | None,
+        resumable: bool,
+    ) -> bytes:
+        kind = "VendorUnavailableError"
+        if isinstance(error, VendorUnavailableError):
+            kind = type(error).__name__  # a timeout stays a timeout (TimeoutError) on replay
+        return _ENCODER.encode(
+            _Outcome(
+                error=kind,
+                message=message,
+                status_code=getattr(error, "status_code", None),
+                maybe_processed=True,
+                vendor=ctx.vendor,
+                resume_as=owner if resumable else None,
             )
-        return None
+        )
 
     def unguarded(self, error: StateBackendUnavailableError, key: str) -> None:
         """The store is down before the call: go on unprotected (fail open) or refuse."""
@@ -232,6 +353,27 @@ class IdempotencyGuard:
     def _poll(self, attempt: int) -> float:
         return 0.25 if attempt >= 5 else 0.01 * 2**attempt  # 10 ms doubling to 250 ms
 
+    def begin(self, claim: IdempotencyClaim, key: str, ctx: CallContext) -> str | _Replay | None:
+        """What a claim means for the call: the owner to call the vendor as; a stored
+        result to hand back (`_Replay`); or None to ask again later (in flight). A stored
+        error or a conflict is raised."""
+        if claim.status == "acquired":
+            assert claim.owner is not None
+            return claim.owner
+        if claim.status == "done":
+            outcome = self.outcome(claim)
+            if self.resumable(outcome):
+                assert outcome.resume_as is not None
+                assert outcome.vendor is not None
+                ctx.extras["pinned_vendor"] = outcome.vendor
+                ctx.extras["resumed"] = True
+                return outcome.resume_as
+            ctx.extras["idempotent_replay"] = True
+            return _Replay(self.replay(outcome))
+        if claim.status == "conflict" or not self.config.wait:
+            raise self.conflict(key, claim)
+        return None
+
     # -- the steps ---------------------------------------------------------------------------
 
     def wrap(self, handler: Handler, backend: StateBackend) -> Handler:
@@ -254,23 +396,19 @@ class IdempotencyGuard:
                 except StateBackendUnavailableError as exc:
                     self.unguarded(exc, key)
                     return handler(request, ctx)
-                if claim.status == "acquired":
+                owner = self.begin(claim, key, ctx)
+                if isinstance(owner, _Replay):
+                    return owner.result
+                if owner is not None:
                     break
-                if claim.status == "done":
-                    ctx.extras["idempotent_replay"] = True
-                    return self.replay(claim)
-                if claim.status == "conflict" or not config.wait:
-                    raise self.conflict(key, claim)
                 if clock.monotonic() >= give_up:
                     raise self.conflict(key, claim)
                 clock.sleep(self._poll(polls))
                 polls += 1
-            owner = claim.owner
-            assert owner is not None
             try:
                 result = handler(request, ctx)
             except BaseException as error:
-                outcome = self.stored_error(error, ctx)
+                outcome = self.stored_error(error, ctx, owner)
                 try:
                     if outcome is None:
                         backend.idempotency_release(key, owner)
@@ -281,7 +419,7 @@ class IdempotencyGuard:
                 raise
             try:
                 backend.idempotency_complete(
-                    key, owner, digest, self.stored(result), ttl=config.ttl
+                    key, owner, digest, self.stored(result, ctx, owner), ttl=config.ttl
                 )
             except StateBackendUnavailableError as exc:
                 self.unsaved(exc, key)
@@ -291,7 +429,6 @@ class IdempotencyGuard:
 
     def wrap_async(self, handler: AsyncHandler, backend: AsyncStateBackend) -> AsyncHandler:
         config = self.config
-
         derives = bool(self._paths)
 
         def idempotent(request: Any, ctx: CallContext) -> Awaitable[Any]:
@@ -314,39 +451,47 @@ class IdempotencyGuard:
                 except StateBackendUnavailableError as exc:
                     self.unguarded(exc, key)
                     return await handler(request, ctx)
-                if claim.status == "acquired":
+                owner = self.begin(claim, key, ctx)
+                if isinstance(owner, _Replay):
+                    return owner.result
+                if owner is not None:
                     break
-                if claim.status == "done":
-                    ctx.extras["idempotent_replay"] = True
-                    return self.replay(claim)
-                if claim.status == "conflict" or not config.wait:
-                    raise self.conflict(key, claim)
                 if clock.monotonic() >= give_up:
                     raise self.conflict(key, claim)
                 await clock.asleep(self._poll(polls))
                 polls += 1
-            owner = claim.owner
-            assert owner is not None
             try:
                 result = await handler(request, ctx)
             except BaseException as error:
-                outcome = self.stored_error(error, ctx)
+                outcome = self.stored_error(error, ctx, owner)
+                if outcome is None:
+                    settle = backend.idempotency_release(key, owner)
+                else:
+                    settle = backend.idempotency_complete(
+                        key, owner, digest, outcome, ttl=config.ttl
+                    )
                 try:
-                    if outcome is None:
-                        await backend.idempotency_release(key, owner)
-                    else:
-                        await backend.idempotency_complete(
-                            key, owner, digest, outcome, ttl=config.ttl
-                        )
+                    # Shielded: a second cancellation must not lose the doubt, which would
+                    # leave the key in flight until `claim_ttl` and then free for a resend.
+                    await asyncio.shield(settle)
                 except StateBackendUnavailableError as exc:
                     self.unsaved(exc, key)
                 raise
             try:
                 await backend.idempotency_complete(
-                    key, owner, digest, self.stored(result), ttl=config.ttl
+                    key, owner, digest, self.stored(result, ctx, owner), ttl=config.ttl
                 )
             except StateBackendUnavailableError as exc:
                 self.unsaved(exc, key)
             return result
 
         return idempotent
+
+
+class _Replay:
+    """A stored result, handed back instead of calling the vendor."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result

@@ -12,15 +12,17 @@ connection would buy nothing). The answer becomes a `Token` or the library's err
   ``Retry-After``), so the resilience pipeline retries them; a 503 or 429 says the request
   was not processed, which makes even a refresh-token grant safe to repeat.
 
-No message carries the client secret, a token, or the endpoint's query string.
+No message carries the client secret, a token, or the endpoint's query string: the
+endpoint's own words are quoted only as `vendor_text` checks them, with the secret and the
+refresh token masked in every form this module sends them (raw, form-encoded, and inside
+the HTTP Basic credentials).
 """
 
 from __future__ import annotations
 
-import ssl
 from base64 import b64encode
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 import httpx
@@ -29,19 +31,25 @@ import msgspec
 from .._context import CallContext
 from .._credentials import Secret
 from .._errors import (
-    ConfigError,
     ConnectorError,
     CredentialRefreshError,
     RateLimitExceededError,
-    VendorTimeoutError,
     VendorUnavailableError,
 )
 from .._resilience.backoff import parse_retry_after
+from ..http import (
+    TRANSPORT_ERRORS,
+    AsyncDeadlineTransport,
+    DeadlineTransport,
+    Redactor,
+    exchange,
+    tls_context,
+    transport_error,
+    vendor_text,
+)
 from ._simple import FORBIDDEN_IN_HEADERS
 
 __all__ = ["Token", "TokenEndpoint", "TokenRequest"]
-
-_MASK = "**********"
 
 
 class Token(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,16 +81,16 @@ class _Response(msgspec.Struct):
 class TokenRequest:
     """One form-encoded POST to the token endpoint; repr shows the grant type only."""
 
-    __slots__ = ("form", "grant_type", "headers", "secrets")
+    __slots__ = ("form", "grant_type", "headers", "redact")
 
     def __init__(
-        self, grant_type: str, form: dict[str, str], headers: dict[str, str], secrets: list[str]
+        self, grant_type: str, form: dict[str, str], headers: dict[str, str], redact: Redactor
     ) -> None:
         self.grant_type = grant_type
         self.form = form
         self.headers = headers
-        #: The secret values in the request, scrubbed from anything the vendor echoes back.
-        self.secrets = secrets
+        #: Masks the request's secrets in anything the endpoint echoes back.
+        self.redact = redact
 
     def __repr__(self) -> str:
         return f"TokenRequest(grant_type={self.grant_type!r})"
@@ -93,13 +101,6 @@ def _shown(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _MASK)
-    return text
 
 
 class TokenEndpoint:
@@ -131,12 +132,6 @@ class TokenEndpoint:
         self.client_id = client_id
         self._secret = client_secret
         self.client_auth = client_auth
-        self._tls: ssl.SSLContext | None = None
-
-    def _client_options(self, ctx: CallContext) -> dict[str, Any]:
-        if self._tls is None:  # made once: building one costs tens of milliseconds
-            self._tls = httpx.create_ssl_context()
-        return {"timeout": ctx.timeout, "verify": self._tls}
 
     def request(self, grant_type: str, params: Mapping[str, str]) -> TokenRequest:
         """The request for `grant_type` with its `params` (scope, refresh_token, ...)."""
@@ -151,8 +146,10 @@ class TokenEndpoint:
             form["client_id"] = self.client_id
             if self._secret is not None:
                 form["client_secret"] = secret
-        secrets = [secret, params.get("refresh_token", "")]
-        return TokenRequest(grant_type, form, headers, secrets)
+        redact = Redactor(
+            [secret, params.get("refresh_token", "")], pairs=[(self.client_id, secret)]
+        )
+        return TokenRequest(grant_type, form, headers, redact)
 
     # -- the answer ------------------------------------------------------------------------
 
@@ -162,11 +159,11 @@ class TokenEndpoint:
         headers: httpx.Headers,
         body: bytes,
         now: float,
-        secrets: Sequence[str] = (),
+        redact: Redactor | None = None,
     ) -> Token:
         """The token in an answer, or the error the answer means (`now`: Unix time).
 
-        `secrets` are masked in whatever the vendor's error echoes back.
+        `redact` masks the request's secrets in whatever the endpoint's error echoes back.
         """
         try:
             data = msgspec.json.decode(body, type=_Response)
@@ -182,10 +179,11 @@ class TokenEndpoint:
             raise VendorUnavailableError(
                 where, status_code=status, retry_after=retry_after, maybe_processed=status != 503
             )
-        if data.error:
+        error = vendor_text(data.error, redact, limit=80)
+        if error:
             raise CredentialRefreshError(
-                f"{where}: {_scrub(data.error, secrets)}",
-                reason=_scrub(data.error_description or data.error, secrets),
+                f"{where}: {error}",
+                reason=vendor_text(data.error_description, redact) or error,
             )
         raise CredentialRefreshError(where, reason=httpx.codes.get_reason_phrase(status) or None)
 
@@ -210,22 +208,12 @@ class TokenEndpoint:
             scope=data.scope,
         )
 
-    def _transport_error(self, exc: httpx.TransportError) -> ConnectorError:
-        if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
-            # Nothing was sent; httpx's text would quote the offending header: a secret.
-            return ConfigError(
-                f"the request to token endpoint {self.shown_url} could not be built "
-                f"({type(exc).__name__}): check the client credentials for a line break or "
-                "stray characters"
-            )
-        message = f"token endpoint {self.shown_url} unreachable: {type(exc).__name__}"
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return VendorTimeoutError(message, maybe_processed=False)
-        if isinstance(exc, httpx.TimeoutException):
-            return VendorTimeoutError(message, maybe_processed=True)
-        return VendorUnavailableError(
-            message, maybe_processed=not isinstance(exc, httpx.ConnectError)
+    def _failed(self, exc: Exception, ctx: CallContext) -> ConnectorError:
+        error = transport_error(
+            exc, vendor=f"token endpoint {self.shown_url}", sent=ctx.request_sent
         )
+        error.__suppress_context__ = True
+        return error
 
     def _answer(self, response: httpx.Response, request: TokenRequest, ctx: CallContext) -> Token:
         ctx.status_code = response.status_code
@@ -234,33 +222,42 @@ class TokenEndpoint:
             response.headers,
             response.content,
             ctx.clock.time(),
-            request.secrets,
+            request.redact,
         )
 
     # -- the I/O, twice ----------------------------------------------------------------------
 
     def send(self, request: TokenRequest, ctx: CallContext) -> Token:
         """POST `request` (one attempt, within ``ctx.timeout``) and read the answer."""
-        try:
-            with httpx.Client(**self._client_options(ctx)) as client:
-                response = client.post(self.url, data=request.form, headers=request.headers)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from _cause(exc)
+        transport = DeadlineTransport(verify=tls_context())
+        with exchange(ctx.timeout, ctx), httpx.Client(transport=transport) as client:
+            try:
+                response = client.post(
+                    self.url, data=request.form, headers=request.headers, timeout=ctx.timeout
+                )
+            except TRANSPORT_ERRORS as exc:
+                raise self._failed(exc, ctx) from _chainable(exc)
         return self._answer(response, request, ctx)
 
     async def asend(self, request: TokenRequest, ctx: CallContext) -> Token:
         """The async twin of `send`."""
-        try:
-            async with httpx.AsyncClient(**self._client_options(ctx)) as client:
-                response = await client.post(self.url, data=request.form, headers=request.headers)
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from _cause(exc)
+        transport = AsyncDeadlineTransport(verify=tls_context())
+        async with httpx.AsyncClient(transport=transport) as client:
+            with exchange(ctx.timeout, ctx):
+                try:
+                    response = await client.post(
+                        self.url, data=request.form, headers=request.headers, timeout=ctx.timeout
+                    )
+                except TRANSPORT_ERRORS as exc:
+                    raise self._failed(exc, ctx) from _chainable(exc)
         return self._answer(response, request, ctx)
 
     def __repr__(self) -> str:
         return f"TokenEndpoint({self.shown_url!r}, client_id={self.client_id!r})"
 
 
-def _cause(exc: httpx.TransportError) -> httpx.TransportError | None:
+def _chainable(exc: Exception) -> Exception | None:
     """What to chain: not an error about building the request, whose text quotes headers."""
-    return None if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol) else exc
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return None
+    return exc

@@ -31,7 +31,9 @@ from typing import Any, Literal, Self
 
 __all__ = ["Fault", "FaultServer", "ReceivedRequest"]
 
-FaultKind = Literal["respond", "stall", "reset", "reset_after_request", "close_after_request"]
+FaultKind = Literal[
+    "respond", "trickle", "stall", "reset", "reset_after_request", "close_after_request"
+]
 
 _MAX_HEAD = 64 * 1024
 _RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST instead of FIN
@@ -51,6 +53,9 @@ class Fault:
     - `Fault.respond(status, body, headers)`: an answer (a dict or list body is sent as JSON);
     - `Fault.status(503, retry_after=2)`: an error answer, with a ``Retry-After`` header in
       seconds or as an HTTP-date string;
+    - `Fault.trickle(interval, status, body)`: an answer sent one byte every `interval`
+      seconds, status line first (each read of the client's gets something in time, the
+      whole answer takes long); ends early when the client hangs up or the server stops;
     - `Fault.stall(seconds)`: read the request, then answer nothing for `seconds` (forever
       when None) and close; a stall ends early when the client hangs up or the server stops;
     - `Fault.reset()`: reset the connection (TCP RST) as soon as the request starts to
@@ -107,6 +112,22 @@ class Fault:
                 retry_after = int(retry_after)
             extra["Retry-After"] = str(retry_after)
         return cls.respond(status, {"error": {"message": _phrase(status)}}, extra)
+
+    @classmethod
+    def trickle(
+        cls,
+        interval: float,
+        status: int = 200,
+        body: bytes | Mapping[str, Any] | list[Any] = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
+        """Answer like `respond`, one byte every `interval` seconds.
+
+        >>> Fault.trickle(0.4, 200, b"ok").seconds
+        0.4
+        """
+        answer = cls.respond(status, body, headers)
+        return replace(answer, kind="trickle", seconds=interval)
 
     @classmethod
     def stall(cls, seconds: float | None = None) -> Fault:
@@ -216,6 +237,17 @@ class _Connection:
         return bytes(body)
 
     def send(self, fault: Fault, keep_alive: bool) -> None:
+        data = self.answer(fault, keep_alive)
+        if fault.kind != "trickle":
+            self.sock.sendall(data)
+            return
+        assert fault.seconds is not None
+        for index in range(len(data)):
+            self.wait_quietly(fault.seconds)  # returns at once when the client hung up
+            self.sock.sendall(data[index : index + 1])
+        self.sock.settimeout(None)
+
+    def answer(self, fault: Fault, keep_alive: bool) -> bytes:
         status = fault.status_code
         lines = [f"HTTP/1.1 {status} {_phrase(status)}", f"Date: {formatdate(usegmt=True)}"]
         names = {name.lower() for name, _ in fault.headers}
@@ -224,7 +256,7 @@ class _Connection:
             lines.append(f"Content-Length: {len(fault.body)}")
         if not keep_alive:
             lines.append("Connection: close")
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + fault.body)
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + fault.body
 
     def wait_quietly(self, seconds: float | None) -> None:
         """Say nothing for `seconds` (None: forever); ends early when the client hangs up
@@ -379,7 +411,7 @@ class FaultServer:
                     return
                 fault = fault or self._decide(request)
                 self._record(request, fault)
-                if fault.kind == "respond":
+                if fault.kind in ("respond", "trickle"):
                     keep_alive = request.headers.get("connection", "").lower() != "close"
                     conn.send(fault, keep_alive)
                     if not keep_alive:

@@ -2,11 +2,10 @@
 
 `fault_server` is a `FaultServer` that answers like a small Stripe-like payment API unless
 a test scripts faults. ``httppay`` is a payment vendor defined here, standing in for real
-vendor plugins: an HTTP adapter (sync on `httpx.Client`, async on `httpx.AsyncClient`)
-that maps transport failures and HTTP statuses to the library's errors exactly as a real
-plugin should. It is registered twice: ``httppay`` honours idempotency keys (like Stripe),
-``httppay-nokeys`` does not. `make_manager` builds a manager whose ``payment`` connector
-calls the fault server through it.
+vendor plugins: an HTTP adapter on the core's HTTP toolkit (`nexus_connector_core.http`),
+built exactly as a real plugin is. It is registered twice: ``httppay`` honours idempotency
+keys (like Stripe), ``httppay-nokeys`` does not. `make_manager` builds a manager whose
+``payment`` connector calls the fault server through it.
 
 With ``--import-mode=importlib`` test modules cannot import this file: everything a test
 needs is a fixture.
@@ -28,31 +27,24 @@ import pytest
 from nexus_connector_core import (
     AdapterSettings,
     AsyncConnectorManager,
-    AuthenticationError,
     CallContext,
     CaptureRequest,
     ConnectorError,
     ConnectorManager,
-    InvalidRequestError,
     Money,
-    ObjectNotFoundError,
     Payment,
-    PaymentDeclinedError,
     PaymentLookup,
     PaymentRequest,
     PaymentStatus,
     PluginRegistry,
-    RateLimitExceededError,
     Refund,
     RefundRequest,
     Registrar,
     VendorError,
-    VendorTimeoutError,
-    VendorUnavailableError,
     VoidRequest,
     hookimpl,
 )
-from nexus_connector_core._resilience.backoff import parse_retry_after
+from nexus_connector_core.http import AsyncHttpAdapter, HttpAdapter, HttpVendor
 from nexus_connector_core.testing import Fault, FaultServer
 from nexus_connector_core.testing._fault_server import ReceivedRequest
 
@@ -219,85 +211,41 @@ def _lookup(request: PaymentLookup) -> _Call[Payment]:
     return _Call("GET", f"/v1/payment_intents/{request.payment_id}", None, _read_payment)
 
 
-def _transport_error(exc: httpx.TransportError) -> VendorUnavailableError:
-    """What a transport failure means for the caller: was the request maybe processed?"""
-    message = f"{type(exc).__name__}: {exc}".rstrip(": ")
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return VendorTimeoutError(message, maybe_processed=False)
-    if isinstance(exc, httpx.TimeoutException):  # read or write: the vendor may have it
-        return VendorTimeoutError(message, maybe_processed=True)
-    if isinstance(exc, httpx.ConnectError):
-        return VendorUnavailableError(message, maybe_processed=False)
-    return VendorUnavailableError(message, maybe_processed=True)  # reset, EOF after sending
+class _HttpPay(HttpVendor):
+    """What both twins share: settings, and how one call becomes an HTTP request; the
+    core's HTTP toolkit maps failed exchanges and error answers (402: declined)."""
 
-
-def _answer(response: httpx.Response, call: _Call[T], vendor: str, now: float) -> T:
-    """The result of a call, or the error its HTTP status means."""
-    status = response.status_code
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if status < 400:
-        try:
-            return call.read(payload, vendor)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise VendorError(
-                f"vendor answered {status} with an unreadable body", status_code=status
-            ) from exc
-    error = payload.get("error") if isinstance(payload, dict) else None
-    error = error if isinstance(error, dict) else {}
-    text = error.get("message") or response.reason_phrase
-    message = f"vendor answered {status}: {text}"
-    retry_after = parse_retry_after(response.headers.get("retry-after"), now)
-    if status >= 500:
-        raise VendorUnavailableError(message, status_code=status, retry_after=retry_after)
-    if status == 429:
-        raise RateLimitExceededError(message, status_code=status, retry_after=retry_after)
-    if status in (401, 403):
-        raise AuthenticationError(message)
-    kind: type[VendorError] = {
-        402: PaymentDeclinedError,
-        400: InvalidRequestError,
-        404: ObjectNotFoundError,
-    }.get(status, VendorError)
-    raise kind(message, code=error.get("code"), status_code=status, vendor_message=text)
-
-
-class _HttpPayBase:
-    """What both twins share: settings, and how one call becomes an HTTP request."""
+    vendor_name = "httppay"
 
     def __init__(self, settings: AdapterSettings) -> None:
-        options: HttpPayOptions = settings.options
-        self.vendor = settings.vendor
-        self.clock = settings.clock
-        self.options = options
+        self.options: HttpPayOptions = settings.options
+        super().__init__(settings, base_url=self.options.base_url)
 
-    def _request(self, call: _Call[Any], ctx: CallContext) -> dict[str, Any]:
+    def timeout_for(self, ctx: CallContext) -> float | None:
+        return None if self.options.ignore_timeout else super().timeout_for(ctx)
+
+    def _send(self, call: _Call[Any], ctx: CallContext) -> dict[str, Any]:
         headers = {}
         if ctx.idempotency_key and call.method == "POST":
             headers["Idempotency-Key"] = ctx.idempotency_key
-        timeout = None if self.options.ignore_timeout else ctx.timeout
-        return {"json": call.payload, "headers": headers, "timeout": timeout}
+        return {"json": call.payload, "headers": headers}
 
-    def _result(self, response: httpx.Response, call: _Call[T], ctx: CallContext) -> T:
-        ctx.status_code = response.status_code
-        return _answer(response, call, self.vendor, self.clock.time())
+    def _result(self, response: httpx.Response, call: _Call[T]) -> T:
+        try:
+            return call.read(response.json(), self.vendor)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise VendorError(
+                f"vendor answered {response.status_code} with an unreadable body",
+                status_code=response.status_code,
+            ) from exc
 
 
-class HttpPaymentAdapter(_HttpPayBase):
-    """The synchronous httppay adapter, on `httpx.Client`."""
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        super().__init__(settings)
-        self._client = httpx.Client(base_url=self.options.base_url)
+class HttpPaymentAdapter(_HttpPay, HttpAdapter):
+    """The synchronous httppay adapter."""
 
     def _call(self, call: _Call[T], ctx: CallContext) -> T:
-        try:
-            response = self._client.request(call.method, call.path, **self._request(call, ctx))
-        except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
-        return self._result(response, call, ctx)
+        response = self.request(call.method, call.path, ctx, **self._send(call, ctx))
+        return self._result(response, call)
 
     def authorize(self, request: PaymentRequest, ctx: CallContext) -> Payment:
         return self._call(_create(request, capture=False), ctx)
@@ -317,25 +265,13 @@ class HttpPaymentAdapter(_HttpPayBase):
     def get(self, request: PaymentLookup, ctx: CallContext) -> Payment:
         return self._call(_lookup(request), ctx)
 
-    def close(self) -> None:
-        self._client.close()
 
-
-class AsyncHttpPaymentAdapter(_HttpPayBase):
-    """The asynchronous httppay adapter, on `httpx.AsyncClient`."""
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        super().__init__(settings)
-        self._client = httpx.AsyncClient(base_url=self.options.base_url)
+class AsyncHttpPaymentAdapter(_HttpPay, AsyncHttpAdapter):
+    """The asynchronous httppay adapter."""
 
     async def _call(self, call: _Call[T], ctx: CallContext) -> T:
-        try:
-            response = await self._client.request(
-                call.method, call.path, **self._request(call, ctx)
-            )
-        except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
-        return self._result(response, call, ctx)
+        response = await self.request(call.method, call.path, ctx, **self._send(call, ctx))
+        return self._result(response, call)
 
     async def authorize(self, request: PaymentRequest, ctx: CallContext) -> Payment:
         return await self._call(_create(request, capture=False), ctx)
@@ -354,9 +290,6 @@ class AsyncHttpPaymentAdapter(_HttpPayBase):
 
     async def get(self, request: PaymentLookup, ctx: CallContext) -> Payment:
         return await self._call(_lookup(request), ctx)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 @hookimpl

@@ -37,7 +37,7 @@ other 4xx                              `InvalidRequestError` (code = str(ErrorCo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from nexus_connector_core import (
@@ -54,16 +54,17 @@ from nexus_connector_core import (
     VendorUnavailableError,
     parse_retry_after,
 )
+from nexus_connector_core.http import ErrorKind, ErrorTable, Redactor, status_error, vendor_text
 
 __all__ = [
     "ALL_RECIPIENTS_REJECTED",
     "INACTIVE_RECIPIENT",
     "Answer",
     "batch_receipt",
+    "ERRORS",
     "error_for",
     "inactive_addresses",
     "receipt",
-    "redacted",
     "send_receipt",
 ]
 
@@ -107,21 +108,8 @@ def inactive_addresses(text: str) -> frozenset[str]:
     return frozenset(part.strip().lower() for part in match.group(1).split(",") if part.strip())
 
 
-def redacted(text: str, secrets: Sequence[str]) -> str:
-    """`text` with each of `secrets` (the server token) masked, should Postmark or a proxy
-    have echoed one back.
-
-    >>> redacted("Invalid token pm-123", ("pm-123",))
-    'Invalid token **********'
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
-
-
 def receipt(
-    result: Mapping[str, Any], message: EmailMessage, vendor: str, *, redact: Sequence[str] = ()
+    result: Mapping[str, Any], message: EmailMessage, vendor: str, *, redact: Redactor | None = None
 ) -> EmailReceipt:
     """The receipt of one message from its result object (a send's answer or a batch item);
     `redact` as for `error_for`.
@@ -129,7 +117,7 @@ def receipt(
     Raises `VendorError` when an accepted result has no MessageID.
     """
     code = result.get("ErrorCode", 0)
-    text = redacted(str(result.get("Message") or ""), redact)
+    text = vendor_text(result.get("Message"), redact)
     statuses: dict[str, RecipientStatus] = {}
     if code != 0:
         reason = f"ErrorCode {code}: {text}"
@@ -154,7 +142,7 @@ def receipt(
 
 
 def send_receipt(
-    answer: Answer, message: EmailMessage, *, vendor: str, redact: Sequence[str] = ()
+    answer: Answer, message: EmailMessage, *, vendor: str, redact: Redactor | None = None
 ) -> EmailReceipt:
     """The receipt of a ``/email`` answer, or the error it means (raised)."""
     if _succeeded(answer.status):
@@ -166,7 +154,7 @@ def send_receipt(
 
 
 def batch_receipt(
-    answer: Answer, batch: EmailBatch, *, vendor: str, redact: Sequence[str] = ()
+    answer: Answer, batch: EmailBatch, *, vendor: str, redact: Redactor | None = None
 ) -> EmailBatchReceipt:
     """The receipts of a ``/email/batch`` answer, in order, or the error it means (raised).
 
@@ -198,66 +186,66 @@ def _unreadable(status: int, expected: str = "expected a JSON object") -> Vendor
     )
 
 
-def error_for(answer: Answer, *, redact: Sequence[str] = ()) -> ConnectorError:
+#: Postmark's ErrorCodes that mean more than their HTTP status (postmarkapp.com/developer/
+#: api/overview#error-codes).
+ERRORS: ErrorTable = {
+    _BAD_TOKEN: ErrorKind(
+        AuthenticationError,
+        "check the connector's credentials.server_token (a Server API token, not the "
+        "Account token)",
+    ),
+    _RATE_LIMITED: ErrorKind(RateLimitExceededError, "send slower", maybe_processed=False),
+    _MAINTENANCE: ErrorKind(
+        VendorUnavailableError, "Postmark is down for maintenance", maybe_processed=False
+    ),
+}
+
+#: What to do about a status whose code says nothing more.
+_STATUS_HINTS = {
+    401: "check the connector's credentials.server_token (a Server API token, not the "
+    "Account token)",
+    403: "check the IP allow-list of the Postmark account or server, and credentials.server_token",
+    404: "check options.base_url, to which the adapter appends /email and /email/batch",
+}
+
+
+def error_for(answer: Answer, *, redact: Redactor | None = None) -> ConnectorError:
     """The error an HTTP status and Postmark's ``{"ErrorCode", "Message"}`` body mean.
 
-    `redact` lists values (the server token) that must not appear in the message even if
-    a proxy echoed them back.
+    `redact` masks the server token (in every encoding) should a proxy have echoed it.
     """
     status, body = answer.status, answer.body
-    retry_after = parse_retry_after(answer.retry_after, answer.now)
     fields = body if isinstance(body, Mapping) else {}
     code = fields.get("ErrorCode")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    text = redacted(str(fields.get("Message") or "no error message"), redact)
-    said = f"HTTP {status}" + (f", ErrorCode {code}" if code is not None else "")
-    if status in (401, 403) or code == _BAD_TOKEN:
-        return AuthenticationError(
-            f"Postmark refused the credentials ({said}): {text}; check the connector's "
-            "credentials.server_token (a Server API token, not the Account token) and, on "
-            "403, the IP allow-list of the Postmark account or server"
-        )
-    if status == 429 or code == _RATE_LIMITED:
-        return RateLimitExceededError(
-            f"Postmark rate limit exceeded ({said}): {text}",
-            status_code=status,
-            retry_after=retry_after,
-            maybe_processed=False,
-        )
-    if code == _MAINTENANCE:
-        return VendorUnavailableError(
-            f"Postmark is down for maintenance ({said}): {text}",
-            status_code=status,
-            retry_after=retry_after,
-            maybe_processed=False,
-        )
-    if status >= 500:
-        return VendorUnavailableError(
-            f"Postmark failed on its side ({said}): {text}",
-            status_code=status,
-            retry_after=retry_after,
-        )
-    if status == 404:
-        return VendorError(
-            f"Postmark has no such endpoint ({said}): {text}; check options.base_url, to "
-            "which the adapter appends /email and /email/batch",
-            status_code=status,
-            vendor_message=text,
-            maybe_processed=False,
-        )
+    text = vendor_text(fields.get("Message"), redact) or "no error message"
     if code == INACTIVE_RECIPIENT:
         named = ", ".join(sorted(inactive_addresses(text))) or "not named"
         return InvalidRequestError(
-            f"Postmark sent nothing: every recipient is inactive ({named}) ({said}): {text}",
+            f"Postmark sent nothing: every recipient is inactive ({named}) (HTTP {status}, "
+            f"ErrorCode {code}): {text}",
             code=ALL_RECIPIENTS_REJECTED,
             status_code=status,
             vendor_message=text,
             maybe_processed=False,
         )
-    return InvalidRequestError(
-        f"Postmark refused the request ({said}): {text}",
-        code=str(code) if code is not None else None,
-        status_code=status,
-        vendor_message=text,
-        maybe_processed=False,
+    hint = _STATUS_HINTS.get(status, "") if code not in ERRORS else ""
+    if status == 404 and code is None:  # no request of ours has a 404: the URL is wrong
+        return VendorError(
+            f"Postmark answered 404: {text}; {hint}",
+            status_code=status,
+            vendor_message=text,
+            maybe_processed=False,
+        )
+    error = status_error(
+        status,
+        vendor="Postmark",
+        code=code,
+        message=f"{text}; {hint}" if hint else text,
+        retry_after=parse_retry_after(answer.retry_after, answer.now),
+        table=ERRORS,
+        code_label="ErrorCode",
     )
+    if isinstance(error, VendorError):
+        error.vendor_message = text
+    return error

@@ -15,6 +15,7 @@ from nexus_connector_core import (
     VendorError,
     VendorUnavailableError,
 )
+from nexus_connector_core.http import Redactor
 
 NOW = 1_767_225_600.0
 
@@ -65,9 +66,10 @@ def test_retry_after_is_read_in_seconds_or_as_an_http_date() -> None:
 
 def test_a_redacted_value_never_reaches_the_message() -> None:
     refused = Answer(401, {"ErrorCode": 10, "Message": "token tok-123 refused"})
-    mapped = error_for(refused, redact=("tok-123",))
+    mapped = error_for(refused, redact=Redactor(["tok-123"]))
 
     assert "tok-123" not in str(mapped)
+    assert "token ********** refused" in str(mapped)
 
 
 @pytest.mark.parametrize(

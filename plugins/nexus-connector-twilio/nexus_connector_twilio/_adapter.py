@@ -1,14 +1,12 @@
-"""The Twilio SMS adapters: `TwilioSmsAdapter` on `httpx.Client`, its async twin on
-`httpx.AsyncClient`. They differ only in how a request is sent; `_messages` builds every
-request and reads every answer, `_errors` turns refusals and failed exchanges into errors.
+"""The Twilio SMS adapters: `TwilioSmsAdapter` (sync) and its async twin, on the core's HTTP
+toolkit (`nexus_connector_core.http`). They differ only in how a request is sent; `_messages`
+builds every request and reads every answer, `_errors` says what Twilio's refusals mean.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import ssl
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -17,15 +15,17 @@ from nexus_connector_core import (
     AdapterSettings,
     CallContext,
     ConfigError,
+    ConnectorError,
     SmsMessage,
     SmsReceipt,
     SmsStatus,
     SmsStatusRequest,
     VendorError,
 )
+from nexus_connector_core.http import AsyncHttpAdapter, HttpAdapter, HttpVendor
 
 from . import _messages
-from ._errors import transport_error, vendor_error
+from ._errors import ERRORS, vendor_error
 from ._messages import Call
 from ._options import TwilioOptions
 from ._version import __version__
@@ -38,23 +38,17 @@ _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _HEADERS = {"Accept": "application/json", "User-Agent": f"nexus-connector-twilio/{__version__}"}
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every client in the process: each new one loads the CA bundle,
-    which costs more than a request to a nearby server."""
-    return httpx.create_ssl_context()
-
-
-class _TwilioSms:
+class _TwilioSms(HttpVendor):
     """What both twins share: settings, credentials, and one call's request and answer."""
+
+    vendor_name = "Twilio"
+    errors = ERRORS
 
     def __init__(self, settings: AdapterSettings) -> None:
         options = settings.options
         if options is None or isinstance(options, dict):  # built without the registration
             options = msgspec.convert(options or {}, TwilioOptions)
         self.options: TwilioOptions = options
-        self.vendor = settings.vendor
-        self.clock = settings.clock
         self.account_sid = settings.secret("account_sid")
         if not _ACCOUNT_SID.fullmatch(self.account_sid):
             # The value is not shown: it is a credential, and may be the token by mistake.
@@ -63,26 +57,23 @@ class _TwilioSms:
                 "shows it",
                 path=f"connectors.{settings.connector}.credentials.account_sid",
             )
-        self.auth = httpx.BasicAuth(self.account_sid, settings.secret("auth_token"))
-        self._auth_token = settings.credentials["auth_token"]
+        auth_token = settings.credentials["auth_token"]
+        super().__init__(
+            settings,
+            base_url=self.options.base_url,
+            auth=httpx.BasicAuth(self.account_sid, settings.secret("auth_token")),
+            headers=_HEADERS,
+            timeout=self.options.timeout,
+            secrets=[auth_token],
+            pairs=[(self.account_sid, auth_token)],
+            # Twilio's messages quote paths, which hold the account SID: named, not masked.
+            named={"account_sid": self.account_sid},
+        )
 
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "base_url": self.options.base_url,
-            "auth": self.auth,
-            "headers": _HEADERS,
-            "timeout": self.options.timeout,
-            "verify": _tls_context(),
-        }
+    def error_for(self, response: httpx.Response) -> ConnectorError:
+        return vendor_error(response, self.clock.time(), self.redact)
 
-    def _request(self, call: Call[Any], ctx: CallContext) -> dict[str, Any]:
-        timeout = ctx.timeout if ctx.timeout is not None else self.options.timeout
-        return {"data": call.form, "timeout": timeout}
-
-    def _answer(self, response: httpx.Response, call: Call[T], ctx: CallContext) -> T:
-        ctx.status_code = response.status_code
-        if not response.is_success:
-            raise vendor_error(response, self.clock.time(), self._redactions())
+    def _read(self, response: httpx.Response, call: Call[T]) -> T:
         try:
             return call.read(response.json(), self.vendor)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
@@ -93,18 +84,6 @@ class _TwilioSms:
                 status_code=response.status_code,
             ) from exc
 
-    def _failed(self, exc: httpx.TransportError) -> NoReturn:
-        """Raise what a failed exchange means (see `transport_error`)."""
-        error = transport_error(exc, self._redactions())
-        if isinstance(error, ConfigError):
-            # Not chained: the exception's text quotes the header value it refused.
-            raise error from None
-        raise error from exc
-
-    def _redactions(self) -> dict[str, str]:
-        """Credential values by name, to mask wherever a text might quote them."""
-        return {self.account_sid: "account_sid", self._auth_token.reveal(): "auth_token"}
-
     def _send(self, message: SmsMessage) -> Call[SmsReceipt]:
         return _messages.send(message, self.account_sid, self.options)
 
@@ -112,7 +91,7 @@ class _TwilioSms:
         return _messages.status(request, self.account_sid)
 
 
-class TwilioSmsAdapter(_TwilioSms):
+class TwilioSmsAdapter(_TwilioSms, HttpAdapter):
     """Sends SMS through Twilio's Programmable Messaging REST API.
 
     Configured as a connector::
@@ -127,10 +106,6 @@ class TwilioSmsAdapter(_TwilioSms):
     both reported as ``queued``); `get_status` fetches the message again.
     """
 
-    def __init__(self, settings: AdapterSettings) -> None:
-        super().__init__(settings)
-        self._client = httpx.Client(**self._client_options())
-
     def send(self, message: SmsMessage, ctx: CallContext) -> SmsReceipt:
         """Create a Message resource: Twilio queues the text for delivery."""
         return self._call(self._send(message), ctx)
@@ -139,24 +114,12 @@ class TwilioSmsAdapter(_TwilioSms):
         """Fetch the Message resource: its status, and Twilio's error code if it failed."""
         return self._call(self._status(request), ctx)
 
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
-
     def _call(self, call: Call[T], ctx: CallContext) -> T:
-        try:
-            response = self._client.request(call.method, call.path, **self._request(call, ctx))
-        except httpx.TransportError as exc:
-            self._failed(exc)
-        return self._answer(response, call, ctx)
+        return self._read(self.request(call.method, call.path, ctx, **_form(call)), call)
 
 
-class AsyncTwilioSmsAdapter(_TwilioSms):
+class AsyncTwilioSmsAdapter(_TwilioSms, AsyncHttpAdapter):
     """The asynchronous twin of `TwilioSmsAdapter`: the same requests on `httpx.AsyncClient`."""
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        super().__init__(settings)
-        self._client = httpx.AsyncClient(**self._client_options())
 
     async def send(self, message: SmsMessage, ctx: CallContext) -> SmsReceipt:
         """Create a Message resource: Twilio queues the text for delivery."""
@@ -166,15 +129,9 @@ class AsyncTwilioSmsAdapter(_TwilioSms):
         """Fetch the Message resource: its status, and Twilio's error code if it failed."""
         return await self._call(self._status(request), ctx)
 
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
-
     async def _call(self, call: Call[T], ctx: CallContext) -> T:
-        try:
-            response = await self._client.request(
-                call.method, call.path, **self._request(call, ctx)
-            )
-        except httpx.TransportError as exc:
-            self._failed(exc)
-        return self._answer(response, call, ctx)
+        return self._read(await self.request(call.method, call.path, ctx, **_form(call)), call)
+
+
+def _form(call: Call[Any]) -> dict[str, Any]:
+    return {"data": call.form} if call.form else {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from nexus_connector_twilio._errors import transport_error, vendor_error
+from nexus_connector_twilio._errors import vendor_error
 
 from nexus_connector_core import (
     AuthenticationError,
@@ -21,6 +21,7 @@ from nexus_connector_core import (
     VendorError,
     VendorUnavailableError,
 )
+from nexus_connector_core.http import Redactor, transport_error
 from nexus_connector_core.testing import FakeClock, Fault
 
 TO = "+14155550100"
@@ -65,7 +66,7 @@ def test_twilios_test_numbers_are_invalid_requests_with_their_codes(
         twilio.MAGIC_TO[to][1],
     )
     assert not error.maybe_processed  # Twilio created no message
-    assert f"Twilio answered 400 {code}" in str(error)
+    assert f"Twilio answered 400, code {code}" in str(error)
 
 
 def test_a_wrong_auth_token_is_an_authentication_error_that_shows_no_secret(
@@ -177,7 +178,7 @@ def test_a_refusal_keeps_twilios_code_and_message_for_the_caller() -> None:
     assert isinstance(error, VendorError)
     assert (error.code, error.vendor_message) == ("21610", body["message"])
     assert error.message == (
-        "Twilio answered 400 21610: Attempt to send to unsubscribed recipient "
+        "Twilio answered 400, code 21610: Attempt to send to unsubscribed recipient "
         "(the recipient replied STOP; only their START lifts it)"
     )
 
@@ -185,7 +186,7 @@ def test_a_refusal_keeps_twilios_code_and_message_for_the_caller() -> None:
 def test_credentials_quoted_in_twilios_message_are_replaced_by_their_name() -> None:
     body = _twilio_body(404, 20404, "The requested resource /Accounts/AC42/Messages was not found")
 
-    error = vendor_error(_answer(404, body), NOW, {"AC42": "account_sid"})
+    error = vendor_error(_answer(404, body), NOW, Redactor(named={"account_sid": "AC42"}))
 
     assert "/Accounts/<account_sid>/Messages" in error.message
     assert "AC42" not in str(error)
@@ -225,7 +226,7 @@ def test_a_request_httpx_cannot_build_is_a_config_error_that_quotes_no_header() 
     token = "twilio-auth-token-with-newline"
     failure = httpx.LocalProtocolError(f"Illegal header value b'{token}\\n'")
 
-    error = transport_error(failure, {token: "auth_token"})
+    error = transport_error(failure, vendor="Twilio")
 
     assert isinstance(error, ConfigError)
     assert (error.maybe_processed, error.retryable) == (False, False)
@@ -233,12 +234,11 @@ def test_a_request_httpx_cannot_build_is_a_config_error_that_quotes_no_header() 
     assert "could not be built" in str(error)
 
 
-def test_credentials_in_a_transport_failure_are_replaced_by_their_name() -> None:
+def test_a_transport_failure_quotes_no_path_holding_the_account_sid() -> None:
     sid = "AC" + "0123456789abcdef" * 2
     failure = httpx.ConnectError(f"proxy refused /2010-04-01/Accounts/{sid}/Messages.json")
 
-    error = transport_error(failure, {sid: "account_sid"})
+    error = transport_error(failure, vendor="Twilio", sent=False)
 
     assert isinstance(error, VendorUnavailableError)
-    assert "/Accounts/<account_sid>/" in str(error)
     assert sid not in str(error)

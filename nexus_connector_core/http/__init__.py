@@ -1,0 +1,39 @@
+"""The HTTP toolkit of vendor plugins: one way to call a vendor's HTTP API.
+
+- `HttpVendor`, with the twins `HttpAdapter` (sync) and `AsyncHttpAdapter`: the base of an
+  adapter. `request(method, path, ctx, ...)` sends within the attempt's time, sets
+  ``ctx.request_sent`` and ``ctx.status_code``, and raises the library's errors.
+- `transport_error`: the one mapping of httpx's exceptions, by whether the vendor may have
+  received the request; `status_error` with a vendor's `ErrorTable` of `ErrorKind`s: the
+  one mapping of error answers.
+- `DeadlineTransport` / `AsyncDeadlineTransport` and `exchange`: httpx transports whose
+  exchanges end at their deadline on the wall clock and record when the request left.
+- `Redactor` and `vendor_text`: no credential, in any encoding, in a message; vendor text
+  checked before it is quoted.
+
+See docs/plugins.md ("The HTTP toolkit") for a whole adapter built on it.
+"""
+
+from ._adapter import AsyncHttpAdapter, HttpAdapter, HttpVendor, tls_context
+from ._errors import TRANSPORT_ERRORS, ErrorKind, ErrorTable, status_error, transport_error
+from ._redact import MASK, Redactor, vendor_text
+from ._transport import AsyncDeadlineTransport, DeadlineTransport, Exchange, exchange
+
+__all__ = [
+    "MASK",
+    "TRANSPORT_ERRORS",
+    "AsyncDeadlineTransport",
+    "AsyncHttpAdapter",
+    "DeadlineTransport",
+    "ErrorKind",
+    "ErrorTable",
+    "Exchange",
+    "HttpAdapter",
+    "HttpVendor",
+    "Redactor",
+    "exchange",
+    "status_error",
+    "tls_context",
+    "transport_error",
+    "vendor_text",
+]

@@ -1,0 +1,268 @@
+"""The base of every HTTP vendor adapter: one request method per twin, everything else shared.
+
+A vendor plugin writes what is its own — paths, payloads, how to read its answers and its
+error codes — in a class derived from `HttpVendor`, and gets its sync and async adapters by
+adding `HttpAdapter` or `AsyncHttpAdapter`::
+
+    class _Acme(HttpVendor):
+        vendor_name = "Acme"
+        errors = {"card_declined": ErrorKind(PaymentDeclinedError)}
+
+        def __init__(self, settings: AdapterSettings) -> None:
+            super().__init__(settings, base_url=settings.options.base_url,
+                             auth=BearerAuth(settings.credentials["api_key"]),
+                             secrets=[settings.credentials["api_key"]])
+
+    class AcmeAdapter(_Acme, HttpAdapter):
+        def charge(self, request, ctx):
+            return read_charge(self.request("POST", "/v1/charges", ctx, json=...).json())
+
+    class AsyncAcmeAdapter(_Acme, AsyncHttpAdapter):
+        async def charge(self, request, ctx):
+            return read_charge((await self.request("POST", "/v1/charges", ctx, json=...)).json())
+
+`request` sends within the attempt's timeout (``ctx.timeout``, already cut to the call's
+deadline), bounds the whole exchange on the wall clock, sets ``ctx.request_sent`` and
+``ctx.status_code``, turns every httpx failure into the library's error (`transport_error`)
+and every non-2xx answer into the error the vendor's code table says (`error_for`).
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+from urllib.request import getproxies, proxy_bypass
+
+import httpx
+
+from .._adapters import AdapterSettings
+from .._context import CallContext
+from .._credentials import Secret
+from .._errors import ConfigError, ConnectorError
+from .._resilience.backoff import parse_retry_after
+from ._errors import TRANSPORT_ERRORS, ErrorTable, status_error, transport_error
+from ._redact import Redactor, vendor_text
+from ._transport import AsyncDeadlineTransport, DeadlineTransport, exchange
+
+__all__ = ["AsyncHttpAdapter", "HttpAdapter", "HttpVendor", "tls_context"]
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context (the system's CA bundle, via certifi) for every client in the
+    process: making one loads the bundle, which costs more than a request to a nearby
+    server."""
+    return httpx.create_ssl_context()
+
+
+def _chainable(exc: Exception) -> Exception | None:
+    # httpx's text about a request it could not build quotes the header value it refused.
+    if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return None
+    return exc
+
+
+class HttpVendor:
+    """What the sync and async adapters of one HTTP vendor share: settings, credentials,
+    the client's options, and the reading of answers. No I/O.
+
+    Args:
+        settings: the adapter's settings (`vendor`, `connector`, `clock`, ...).
+        base_url: the vendor's origin (``options.base_url``); request paths are appended.
+        auth: an `httpx.Auth` (see `nexus_connector_core.auth`), applied as each request
+            is sent, so no object of ours holds the credential in a header.
+        headers: headers of every request (``Accept``, ``User-Agent``, a pinned version).
+        timeout: seconds a request may take when the pipeline gives no attempt timeout.
+        secrets: credential values to mask in anything the vendor echoes back.
+        pairs: ``(user, secret)`` pairs sent as HTTP Basic credentials, masked in their
+            encoded form too.
+        named: credentials a vendor quotes in its messages (an account id in a path),
+            replaced by ``<name>`` instead of a mask.
+        verify: TLS verification: True (the shared `tls_context`), False, or a context.
+    """
+
+    #: The vendor's name, as messages say it ("Postmark").
+    vendor_name: ClassVar[str] = "the vendor"
+    #: The vendor's error codes and what they mean (see `ErrorKind`).
+    errors: ClassVar[ErrorTable] = {}
+    #: What the vendor calls its error codes ("ErrorCode"), as messages say it.
+    code_label: ClassVar[str] = "code"
+
+    def __init__(
+        self,
+        settings: AdapterSettings,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        secrets: Iterable[Secret | str] = (),
+        pairs: Iterable[tuple[str, Secret | str]] = (),
+        named: Mapping[str, Secret | str] | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        self.vendor: str = settings.vendor
+        self.connector: str = settings.connector
+        self.clock = settings.clock
+        self.base_url = base_url
+        self.timeout = timeout
+        self.redact = Redactor(secrets, pairs=pairs, named=named)
+        self._credentials_path = f"connectors.{settings.connector}.credentials"
+        self._verify = tls_context() if verify is True else verify
+        self._client_options: dict[str, Any] = {
+            "base_url": base_url,
+            "auth": auth,
+            "headers": dict(headers or {}),
+            "timeout": timeout,
+            # Proxies from the environment get transports of ours too (`_mounts`).
+            "trust_env": False,
+        }
+
+    def _mounts(self, transport: type[httpx.BaseTransport | httpx.AsyncBaseTransport]) -> Any:
+        """The client's transports: ours for direct connections and for each proxy the
+        environment names (``HTTPS_PROXY``, ``ALL_PROXY``), unless ``NO_PROXY`` exempts
+        the vendor's host."""
+        host = httpx.URL(self.base_url).host
+        proxies = getproxies()
+        mounts: dict[str, Any] = {}
+        if host and proxies and not proxy_bypass(host):
+            for scheme in ("http", "https"):
+                proxy = proxies.get(scheme) or proxies.get("all")
+                if proxy:
+                    mounts[f"{scheme}://"] = transport(verify=self._verify, proxy=proxy)  # type: ignore[call-arg]
+        return mounts
+
+    def timeout_for(self, ctx: CallContext) -> float | None:
+        """The attempt's timeout: the pipeline's (cut to the deadline), else our default."""
+        return ctx.timeout if ctx.timeout is not None else self.timeout
+
+    def transport_error(self, exc: Exception, ctx: CallContext) -> ConnectorError:
+        """What a failed exchange means (see `transport_error`)."""
+        return transport_error(
+            exc, vendor=self.vendor_name, sent=ctx.request_sent, path=self._credentials_path
+        )
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def read_error(self, response: httpx.Response) -> tuple[object, object]:
+        """The vendor's error code and message in an error answer (override per vendor).
+
+        The default reads the common JSON shapes: ``{"error": {"code", "message"}}``,
+        ``{"code", "message"}`` and ``{"error": "...", "error_description": "..."}``.
+        """
+        body = self.json(response)
+        if not isinstance(body, Mapping):
+            return None, None
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            return error.get("code") or error.get("type"), error.get("message")
+        if isinstance(error, str):
+            return error, body.get("error_description") or body.get("message")
+        return body.get("code"), body.get("message")
+
+    def error_for(self, response: httpx.Response) -> ConnectorError:
+        """The error a non-2xx answer means, by the vendor's code table and the status."""
+        code, message = self.read_error(response)
+        if isinstance(code, bool) or not isinstance(code, int | str):
+            code = None
+        elif isinstance(code, str):
+            code = vendor_text(code, self.redact, limit=60) or None
+        return status_error(
+            response.status_code,
+            vendor=self.vendor_name,
+            code=code,
+            message=vendor_text(message, self.redact) or response.reason_phrase or None,
+            retry_after=self.retry_after(response),
+            table=self.errors,
+            code_label=self.code_label,
+        )
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the answer's ``Retry-After`` asks to wait, if any."""
+        return parse_retry_after(response.headers.get("retry-after"), self.clock.time())
+
+    @staticmethod
+    def json(response: httpx.Response) -> Any:
+        """The answer's body decoded from JSON, or None when it is not JSON (a proxy's
+        HTML page, an empty body)."""
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def _answer(self, response: httpx.Response, ctx: CallContext, check: bool) -> httpx.Response:
+        ctx.status_code = response.status_code
+        if check and not response.is_success:
+            raise self.error_for(response)
+        return response
+
+    def _failed(self, exc: Exception, ctx: CallContext) -> ConnectorError:
+        error = self.transport_error(exc, ctx)
+        if isinstance(error, ConfigError):
+            error.__suppress_context__ = True
+        return error
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_url}>"
+
+
+class HttpAdapter(HttpVendor):
+    """The synchronous twin: requests on an `httpx.Client` over a `DeadlineTransport`."""
+
+    def __init__(self, settings: AdapterSettings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self._client = httpx.Client(
+            transport=DeadlineTransport(verify=self._verify),
+            mounts=self._mounts(DeadlineTransport),
+            **self._client_options,
+        )
+
+    def request(
+        self, method: str, path: str, ctx: CallContext, *, check: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request and read its whole answer within the attempt's time.
+
+        `kwargs` are `httpx.Client.request`'s (``json``, ``data``, ``params``,
+        ``headers``...). With `check`, a non-2xx answer raises the error it means.
+        """
+        timeout = self.timeout_for(ctx)
+        with exchange(timeout, ctx):
+            try:
+                response = self._client.request(method, path, timeout=timeout, **kwargs)
+            except TRANSPORT_ERRORS as exc:
+                raise self._failed(exc, ctx) from _chainable(exc)
+        return self._answer(response, ctx, check)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+class AsyncHttpAdapter(HttpVendor):
+    """The asynchronous twin: requests on an `httpx.AsyncClient`."""
+
+    def __init__(self, settings: AdapterSettings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self._client = httpx.AsyncClient(
+            transport=AsyncDeadlineTransport(verify=self._verify),
+            mounts=self._mounts(AsyncDeadlineTransport),
+            **self._client_options,
+        )
+
+    async def request(
+        self, method: str, path: str, ctx: CallContext, *, check: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request and read its whole answer within the attempt's time."""
+        timeout = self.timeout_for(ctx)
+        with exchange(timeout, ctx):
+            try:
+                response = await self._client.request(method, path, timeout=timeout, **kwargs)
+            except TRANSPORT_ERRORS as exc:
+                raise self._failed(exc, ctx) from _chainable(exc)
+        return self._answer(response, ctx, check)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
