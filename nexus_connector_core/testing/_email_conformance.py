@@ -39,8 +39,10 @@ needing a kind missing from ``faults`` is skipped, with the reason:
 
 - ``transient``: refused before the vendor acted (SMTP 421 greeting, HTTP 503 that the API
   documents as not processed).
-- ``unknown_outcome``: the connection is lost after the message went out (SMTP: dropped
-  after DATA; HTTP: reset after the request body was read).
+- ``unknown_outcome``: the message went out but its answer is lost or unreadable (SMTP:
+  the connection dropped after the data, or a garbled reply to it; HTTP: reset after the
+  request body was read). A ``send`` raises ``maybe_processed``; a ``send_batch`` either
+  does too or reports that message's recipients ``unknown``, never ``rejected``.
 - ``auth``: the credentials are refused (SMTP 535, HTTP 401).
 - ``rate_limited``: the vendor asks to slow down (HTTP 429 with a Retry-After of
   `EmailHarness.retry_after` seconds), and the pipeline waits that long before it retries.
@@ -65,6 +67,7 @@ import pytest
 from .._email import Attachment, EmailAddress, EmailBatchReceipt, EmailMessage, EmailReceipt
 from .._errors import (
     AuthenticationError,
+    ConnectorError,
     InvalidRequestError,
     RateLimitExceededError,
     VendorUnavailableError,
@@ -498,6 +501,24 @@ class EmailAdapterConformance:
         assert raised.value.maybe_processed
         assert self.attempts() == 1
         assert len(self.received()) <= 1
+
+    async def test_an_unknown_outcome_in_a_batch_is_never_reported_as_rejected(
+        self, twin: Twin
+    ) -> None:
+        # "rejected" invites a resend; a message the vendor may have must not get one.
+        self.fault("unknown_outcome")
+        messages = [self.message(subject="one"), self.message(subject="two")]
+        outcome: EmailBatchReceipt | ConnectorError
+        try:
+            outcome = await self.send_batch(twin, messages, retry=_RETRY)
+        except ConnectorError as error:
+            outcome = error
+        if isinstance(outcome, ConnectorError):
+            assert outcome.maybe_processed, f"{outcome!r} must say maybe_processed"
+        else:
+            assert [dict(r.rejected) for r in outcome.receipts] == [{}, {}]
+            assert outcome.receipts[0].unknown, "the message of unknown outcome says unknown"
+        assert self.attempts() == 1
 
     async def test_rate_limited_is_retried_after_the_vendor_asked(self, twin: Twin) -> None:
         retry_after = pytest.approx(self.harness_.retry_after)

@@ -15,6 +15,7 @@ armed. A server records what it accepted (`Delivered`) and can be told to misbeh
     server.fail("data", "451 4.3.0 Try again later")
     server.fail("auth", "535 5.7.8 Authentication credentials invalid")
     server.drop_after_data()          # keeps the message, closes without answering
+    server.garble_after_data()        # keeps the message, answers "garbage"
     server.drop_at_data_command()     # closes on DATA, before its 354: no content sent
     server.stall("data_command", 1.0) # waits before the 354
 
@@ -94,6 +95,7 @@ class _Fault:
     reply: str | None  # None: close the connection without answering
     address: str | None = None
     stall: float = 0.0  # seconds to wait before answering normally
+    keep: bool = False  # at "data": keep the message, then answer `reply`
 
 
 @dataclass
@@ -140,7 +142,7 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self.take("data")
-        if fault is not None and fault.reply:
+        if fault is not None and fault.reply and not fault.keep:
             return fault.reply
         if fault is not None and fault.stall:
             # The client has given up by now: keep nothing, so no later test sees it.
@@ -156,6 +158,8 @@ class RecordingHandler:
                 login=auth.login.decode() if isinstance(auth, LoginPassword) else None,
             )
         )
+        if fault is not None and fault.reply:  # garble_after_data
+            return fault.reply
         if fault is not None:  # drop_after_data: the message is here, the answer never comes
             assert isinstance(server.transport, asyncio.Transport)
             server.transport.abort()
@@ -256,13 +260,19 @@ class SmtpTestServer:
         with self.handler.lock:
             self.handler.faults.append(_Fault("data", None))
 
+    def garble_after_data(self) -> None:
+        """Keep the next message but answer it with a line that is no SMTP reply."""
+        with self.handler.lock:
+            self.handler.faults.append(_Fault("data", "garbage", keep=True))
+
     def drop_at_data_command(self) -> None:
         """Close the connection at the next DATA command, before the 354 and the content."""
         with self.handler.lock:
             self.handler.faults.append(_Fault("data_command", None))
 
     def fail_next(self, kind: EmailFaultKind) -> None:
-        """The conformance suite's fault switch."""
+        """The conformance suite's fault switch (``unknown_outcome``: the answer to the
+        data never comes)."""
         if kind == "transient":
             self.fail("greeting", "421 4.3.2 Service not available, try again later")
         elif kind == "auth":
@@ -271,6 +281,13 @@ class SmtpTestServer:
             self.drop_after_data()
         else:
             raise AssertionError(f"an SMTP server cannot make a {kind!r} fault")
+
+    def fail_next_garbled(self, kind: EmailFaultKind) -> None:
+        """`fail_next`, but ``unknown_outcome`` is a garbled answer to the data."""
+        if kind == "unknown_outcome":
+            self.garble_after_data()
+        else:
+            self.fail_next(kind)
 
     def options(self, **extra: Any) -> dict[str, Any]:
         """The connector's ``options`` for this server."""
