@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
-from base64 import b64decode
+from base64 import b64decode, b64encode
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ from nexus_connector_core import (
     SmsMessage,
 )
 from nexus_connector_core.auth import OAuth2ClientCredentials, token_resilience
+from nexus_connector_core.auth._token_endpoint import TokenEndpoint
 from nexus_connector_core.testing import FakeClock, Fault, ReceivedRequest
 
 HOUR = 3600.0
@@ -517,3 +519,32 @@ def test_an_auth_on_an_async_only_backend_refuses_a_sync_client(make_auth: Any) 
 
     with pytest.raises(TypeError, match="use httpx.AsyncClient"):
         auth.get_token()
+
+
+def test_a_token_endpoint_echoing_the_request_shows_no_form_of_the_secret() -> None:
+    secret, refresh_token = "s3cr3t/+key==", "rt/+1234 abc=="
+    endpoint = TokenEndpoint(
+        "https://auth.example/token", "client id", Secret(secret), client_auth="basic"
+    )
+    request = endpoint.request("refresh_token", {"refresh_token": refresh_token})
+    echoed = f"got {urlencode(request.form)} with {request.headers['Authorization']}"
+    body = json.dumps(
+        {"error": f"invalid_client {quote_plus(secret)}", "error_description": echoed}
+    )
+
+    with pytest.raises(CredentialRefreshError) as caught:
+        endpoint.read(401, httpx.Headers(), body.encode(), 0.0, request.redact)
+
+    error = caught.value
+    shown = " ".join([str(error), repr(error), str(error.reason), repr(error.args)])
+    pair = b64encode(f"{quote_plus('client id')}:{quote_plus(secret)}".encode()).decode()
+    for form in (
+        secret,
+        quote_plus(secret),
+        quote(secret, safe=""),
+        refresh_token,
+        quote_plus(refresh_token),
+        pair.rstrip("="),
+    ):
+        assert form not in shown
+    assert "**********" in str(error.reason)
