@@ -188,6 +188,9 @@ class AsyncSmtpEmailAdapter(SmtpAdapterBase):
         finally:
             connection.close()
             ctx.status_code = dialogue.last_code
+            # Also when interrupted or cancelled: until a content went out, the server
+            # has no message of this call, and the pipeline may retry or release its key.
+            ctx.request_sent = dialogue.content_sent
 
     async def aclose(self) -> None:
         """Nothing to release: every call closes its own connection."""

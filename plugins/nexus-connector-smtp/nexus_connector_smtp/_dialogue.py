@@ -215,6 +215,9 @@ class Dialogue:
 
     Attributes:
         last_code: the last reply code, for the integration log.
+        content_sent: whether a message content of the call started going out (set before
+            its first byte): until then the server cannot have a message of the call, for
+            the adapter's ``ctx.request_sent``.
     """
 
     def __init__(
@@ -238,6 +241,7 @@ class Dialogue:
         self._connected = False
         self._on_connection = 0
         self.last_code: int | None = None
+        self.content_sent = False
 
     def run(self) -> Flow[list[EmailReceipt]]:
         """The whole call: every message's receipt, in order."""
@@ -377,6 +381,7 @@ class Dialogue:
                 return (yield from self._refused(outgoing, statuses, error))
             reply = yield from self._ask(Data())
             if reply.code // 100 == 3:
+                self.content_sent = True
                 reply = yield from self._ask(Content(outgoing.content))
                 if reply.positive:
                     self._accepted.append(message_id)

@@ -7,6 +7,7 @@ failed before the content went out), never when the outcome is unknown.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from nexus_connector_core import (
     AuthenticationError,
     ConfigError,
+    ConnectorError,
     EmailMessage,
     InvalidRequestError,
     VendorError,
@@ -343,3 +345,35 @@ async def test_credentials_over_a_plain_connection_are_refused_unless_allowed(
 
     assert raised.value.path == "connectors.email.options.tls"
     assert plain_server.connections == 0
+
+
+# -- a call cancelled mid-way ----------------------------------------------------------------
+
+
+async def test_a_call_cancelled_before_the_content_went_out_frees_its_key(
+    make_manager: Any, plain_server: Any
+) -> None:
+    manager = make_manager(plain_server.table(), async_=True)
+    plain_server.stall("mail", 1.0)
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(manager.email.send(MESSAGE, idempotency_key="order-1"), 0.3)
+    receipt = await manager.email.send(MESSAGE, idempotency_key="order-1")
+
+    assert set(receipt.recipients) == {ADA, BOB, CY}
+    assert len(plain_server.delivered) == 1
+
+
+async def test_a_call_cancelled_after_the_content_went_out_keeps_its_key_in_doubt(
+    make_manager: Any, plain_server: Any
+) -> None:
+    manager = make_manager(plain_server.table(), async_=True)
+    plain_server.stall("data", 1.0)
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(manager.email.send(MESSAGE, idempotency_key="order-1"), 0.3)
+    with pytest.raises(ConnectorError) as raised:
+        await manager.email.send(MESSAGE, idempotency_key="order-1")
+
+    assert raised.value.maybe_processed is True
+    assert plain_server.connections == 1
