@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 import msgspec
 
-__all__ = ["CURRENCY_EXPONENTS", "Money"]
+__all__ = ["CURRENCY_EXPONENTS", "MAX_AMOUNT", "Money"]
 
 # Active ISO-4217 codes and their number of minor-unit digits (the standard's "minor unit"
 # column; funds and metals without one count as 0). Codes withdrawn before 2026 are absent.
@@ -33,6 +33,16 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 
 
+# Scaling without rounding: 1e-999999999 USD is not 0.00 USD.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+#: The largest amount, in minor units, a `Money` may hold (either sign): 10^15, ten
+#: trillion dollars in cents. Far above what any payment provider accepts in one payment
+#: (Stripe's limit is 10^8 minor units for USD) and below 2^53, so JSON readers that use
+#: doubles keep it exact and every store (msgpack, Redis, int64) carries it.
+MAX_AMOUNT = 10**15
+
+
 class Money(msgspec.Struct, frozen=True):
     """An amount of money: `amount` in the currency's minor units, `currency` an ISO-4217 code.
 
@@ -41,7 +51,9 @@ class Money(msgspec.Struct, frozen=True):
     >>> str(Money.from_decimal("19.99", "EUR"))
     '19.99 EUR'
 
-    The code is upper-cased; an unknown code, a float or a bool amount is a `ValueError`.
+    The code is upper-cased; an unknown code, a float or a bool amount, or an amount beyond
+    ±`MAX_AMOUNT` is a `ValueError`. A `Money` may be negative (a balance, a difference);
+    payment requests take positive amounts only (a refund is a positive amount refunded).
     """
 
     amount: int
@@ -51,7 +63,12 @@ class Money(msgspec.Struct, frozen=True):
         if type(self.amount) is not int:
             raise ValueError(
                 f"Money.amount must be an int of minor units (1999 for 19.99), "
-                f"got {type(self.amount).__name__} {self.amount!r}"
+                f"got {type(self.amount).__name__} {_shown(self.amount)}"
+            )
+        if not -MAX_AMOUNT <= self.amount <= MAX_AMOUNT:
+            raise ValueError(
+                f"Money.amount must be at most {MAX_AMOUNT:,} minor units either way "
+                f"(MAX_AMOUNT), got {_shown(self.amount)}"
             )
         code = self.currency.upper() if isinstance(self.currency, str) else self.currency
         if code not in CURRENCY_EXPONENTS:
@@ -65,12 +82,28 @@ class Money(msgspec.Struct, frozen=True):
     @classmethod
     def from_decimal(cls, value: Decimal | str | int, currency: str) -> Money:
         """Money from a major-unit amount (``"19.99"``); more decimals than allowed is an error."""
-        code = currency.upper()
+        code = currency.upper() if isinstance(currency, str) else currency
         digits = CURRENCY_EXPONENTS.get(code)
         if digits is None:
-            raise ValueError(f"unknown ISO-4217 currency code {currency!r}")
-        scaled = Decimal(value).scaleb(digits)
-        if scaled != scaled.to_integral_value():
+            raise ValueError(f"unknown ISO-4217 currency code {_shown(currency)}")
+        if isinstance(value, float | bool):
+            raise ValueError(
+                f"Money.from_decimal takes a Decimal, str or int, never a float (binary "
+                f"fractions are not exact), got {_shown(value)}"
+            )
+        try:
+            number = Decimal(value)
+        except (ArithmeticError, TypeError, ValueError):
+            raise ValueError(f"not a decimal amount: {_shown(value)}") from None
+        if not number.is_finite():
+            raise ValueError(f"not a finite amount: {_shown(value)}")
+        # Checked before scaling: Decimal("1e999999999") would make a huge int.
+        if number.copy_abs() > Decimal(MAX_AMOUNT).scaleb(-digits):
+            raise ValueError(
+                f"{_shown(value)} is beyond what Money holds ({MAX_AMOUNT:,} minor units)"
+            )
+        scaled = number.scaleb(digits, context=_EXACT)
+        if scaled != scaled.to_integral_value(context=_EXACT):
             raise ValueError(f"{value} has more decimal places than {code} allows ({digits})")
         return cls(int(scaled), code)
 
@@ -97,3 +130,9 @@ class Money(msgspec.Struct, frozen=True):
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
         return Money(self.amount - other.amount, self.currency)
+
+
+def _shown(value: object) -> str:
+    """A value for a message, cut short: a huge int would make a huge message."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
