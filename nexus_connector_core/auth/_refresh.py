@@ -22,6 +22,7 @@ default) and nobody hammers the token endpoint while it refuses.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -45,14 +46,32 @@ __all__ = [
     "TokenRecord",
     "Unlock",
     "Wait",
+    "token_lifetime",
 ]
 
 _log = logging.getLogger("nexus_connector.auth")
 
 #: Lifetime assumed when the endpoint gives no ``expires_in`` (RFC 6749 makes it optional).
 DEFAULT_LIFETIME = 3600.0
+#: The longest lifetime a token is trusted for, whatever the endpoint says (``inf``, 10^300):
+#: it is refreshed at least daily.
+MAX_LIFETIME = 86_400.0
 _FIRST_POLL = 0.005
 _MAX_POLL = 0.1
+
+
+def token_lifetime(expires_in: float | None) -> float:
+    """Seconds a new token is used for: the endpoint's ``expires_in``, clamped.
+
+    Missing or ``nan``: `DEFAULT_LIFETIME`; negative: 0 (expired, so the next call refreshes
+    it); above `MAX_LIFETIME` (``inf`` included): `MAX_LIFETIME`.
+
+    >>> [token_lifetime(v) for v in (None, float("nan"), -5.0, 90.0, float("inf"))]
+    [3600.0, 3600.0, 0.0, 90.0, 86400.0]
+    """
+    if expires_in is None or math.isnan(expires_in):
+        return DEFAULT_LIFETIME
+    return min(max(float(expires_in), 0.0), MAX_LIFETIME)
 
 
 class TokenRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -89,7 +108,7 @@ class TokenRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 
     def renewed(self, token: Token, now: float, margin: float) -> TokenRecord:
         """The record after `token` arrived at `now`; a new refresh token replaces the old."""
-        lifetime = DEFAULT_LIFETIME if token.expires_in is None else max(token.expires_in, 0.0)
+        lifetime = token_lifetime(token.expires_in)
         expires_at = now + lifetime
         return TokenRecord(
             access_token=token.access_token,
