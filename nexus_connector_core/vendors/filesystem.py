@@ -57,11 +57,75 @@ class FilesystemOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     creating it if missing.
     """
 
-    #: The folder objects are stored under.
+    #: The folder objects are stored under: a folder of its own (not the current
+    #: directory, the home directory, a system folder or the filesystem's root).
     root: str
     #: The HMAC key that signs `signed_url` URLs, for a file server that checks them to
     #: share; None: a random key per adapter, which nothing outside it can check.
     signing_key: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = _root_problem(self.root)
+        if problem:
+            raise ValueError(f"root {problem}")
+        if self.signing_key is not None and not self.signing_key.strip():
+            raise ValueError(
+                "signing_key is empty: leave it out for a random key per adapter, or set a "
+                "secret shared with the file server that checks the URLs"
+            )
+
+
+# Folders that hold the system or other people's files. A storage root there would mix
+# objects with them, and `list` walks and `delete` prunes emptied folders under the root.
+_SYSTEM_FOLDERS = frozenset(
+    Path(p)
+    for p in (
+        "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc",
+        "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/tmp",
+        "/Applications", "/Library", "/System", "/Users", "/private", "/private/tmp",
+    )
+)  # fmt: skip
+
+
+def _root_problem(root: str) -> str | None:
+    """Why `root` must not be a storage folder, or None when it may."""
+    if not root.strip():
+        return (
+            "is empty, which would store objects in the current directory (wherever the "
+            "process happens to start), among its other files; name a folder of its own"
+        )
+    if root != root.strip():
+        return "has leading or trailing spaces; write the folder's path exactly"
+    if "\0" in root:
+        return "contains a NUL byte, which no path can hold"
+    try:
+        folder = Path(root).expanduser()
+        resolved = folder.resolve()
+        home = Path.home().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None  # unusual but not dangerous; making the folder will say what is wrong
+    if resolved == Path(resolved.anchor):
+        return (
+            f"{root!r} is the filesystem's root: list would walk the whole machine and "
+            "delete prunes emptied folders under it; name a folder of its own"
+        )
+    if resolved == home:
+        return (
+            f"{root!r} is the home directory: objects would mix with its files and delete "
+            "prunes emptied folders under it; name a folder of its own, such as "
+            "'~/nexus-objects'"
+        )
+    if resolved in _SYSTEM_FOLDERS or folder in _SYSTEM_FOLDERS:
+        return (
+            f"{root!r} is a system folder, shared with other programs: objects would mix "
+            "with their files; name a folder of its own inside it"
+        )
+    if not folder.is_absolute() and resolved == Path.cwd().resolve():
+        return (
+            f"{root!r} is the current directory (wherever the process happens to start): "
+            "objects would mix with its other files; name a folder of its own"
+        )
+    return None
 
 
 class _Sidecar(msgspec.Struct, frozen=True):
