@@ -12,16 +12,18 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
 from ._categories import CATEGORY_KEYS
 from ._config_problems import Problems, dotted
+from ._config_ranges import between, check_ranges
 from ._connector_settings import ConnectorConfig, ConnectorSettings, resolve_connector
 from ._credentials import CredentialProvider
 from ._errors import ConfigError, ConnectorError
@@ -67,11 +69,10 @@ class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     #: ``nexus_connector.calls``) and/or ``memory`` (a ring of recent records).
     loggers: tuple[Literal["logging", "memory"], ...] = ("logging",)
     #: How many records the ``memory`` logger keeps.
-    ring_size: int = 1000
+    ring_size: Annotated[int, between(1, 1_000_000)] = 1000
 
     def __post_init__(self) -> None:
-        if self.ring_size < 1:
-            raise ValueError(f"must be at least 1, got {self.ring_size}")
+        check_ranges(self)
 
 
 # -- what the manager uses ----------------------------------------------------------------
@@ -145,10 +146,18 @@ def _read(
 
 
 def _env_value(raw: str) -> Any:
+    """One TOML value (``5``, ``true``, ``["a"]``, ``{ x = 1 }``), else the string itself.
+
+    A value with a line break is a string whatever it holds: parsed, ``"5\nvendor = 'x'"``
+    would be ``5`` plus a key nobody meant to set.
+    """
+    if "\n" in raw or "\r" in raw:
+        return raw
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        parsed = tomllib.loads(f"v = {raw}")
     except tomllib.TOMLDecodeError:
         return raw
+    return parsed["v"] if list(parsed) == ["v"] else raw
 
 
 def _apply_overrides(
@@ -265,10 +274,16 @@ def _state(table: Any, registry: PluginRegistry, problems: Problems) -> StateSet
     prefix = rest.pop("prefix", "nexus")
     ok = True
     if fail_mode not in ("open", "closed"):
-        problems.add(("state", "fail_mode"), f"expected 'open' or 'closed', got {fail_mode!r}")
+        problems.add(
+            ("state", "fail_mode"), f"expected one of: 'open', 'closed'; got {_shown(fail_mode)}"
+        )
         ok = False
-    if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-        problems.add(("state", "prefix"), "expected a non-empty string without braces")
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        problems.add(
+            ("state", "prefix"),
+            "expected 1 to 64 letters, digits or any of . _ - : / (it starts every key in "
+            f"the state backend), got {_shown(prefix)}",
+        )
         ok = False
     if not isinstance(key, str):
         problems.add(("state", "backend"), f"expected a string, got {type(key).__name__}")
@@ -281,8 +296,8 @@ def _state(table: Any, registry: PluginRegistry, problems: Problems) -> StateSet
         return None
     options: Any = None
     if options_type is None:
-        if rest:
-            problems.add(("state", next(iter(rest))), f"state backend {key!r} takes no options")
+        for name in rest:
+            problems.add(("state", name), f"state backend {key!r} takes no options")
             ok = False
     else:
         options = problems.convert(rest, options_type, ("state",))
@@ -290,3 +305,20 @@ def _state(table: Any, registry: PluginRegistry, problems: Problems) -> StateSet
     if not ok:
         return None
     return StateSettings(backend=backend, options=options, fail_mode=fail_mode, prefix=prefix)
+
+
+# The start of every state key: printable, no braces (Redis Cluster hash tags), no spaces.
+_PREFIX = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
+
+
+def _shown(value: Any) -> str:
+    """A config value for a message: short strings and numbers as written, else the type."""
+    if isinstance(value, str) and len(value) <= 64 and value.isprintable():
+        return repr(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value) if len(repr(value)) <= 24 else "a huge number"
+    return (
+        f"a {type(value).__name__}"
+        if not isinstance(value, str)
+        else "a long or unprintable string"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,7 +17,7 @@ from ._credentials import CredentialProvider, Secret, resolve_reference
 from ._errors import ConnectorError, VendorNotFoundError
 from ._plugins import PluginRegistry
 from ._registration import Registration
-from ._resilience.config import ResilienceConfig
+from ._resilience.config import ResilienceConfig, read_limits
 
 __all__ = [
     "ConnectorConfig",
@@ -138,7 +139,9 @@ def resolve_connector(
             f"with a letter (it becomes part of {ENV_PREFIX}CONNECTORS__<NAME>__... variables)",
         )
         return None
-    raw = problems.convert(table, ConnectorConfig, path)
+    found = len(problems.items)
+    # Salvaged: with a bad key dropped, the rest of the table is still checked.
+    raw = problems.convert(table, ConnectorConfig, path, salvage=True)
     if raw is None:
         return None
     category = raw.category or name
@@ -186,7 +189,7 @@ def resolve_connector(
             ok = False
     resilience = _resilience(category, raw.resilience, (*path, "resilience"), problems)
     vendors = tuple(v for v in chain if v is not None)
-    if not ok or resilience is None or len(vendors) != len(chain):
+    if not ok or resilience is None or len(vendors) != len(chain) or len(problems.items) > found:
         return None
     return ConnectorSettings(
         name=name,
@@ -277,18 +280,21 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def _resilience(
     category: str, table: dict[str, Any], path: KeyPath, problems: Problems
 ) -> dict[str, ResilienceConfig] | None:
-    """The policies of every operation: the connector's table, overridden per operation."""
+    """The policies of every operation: the connector's table, overridden per operation.
+
+    An operation's table is merged into the connector's and checked whole, but reports only
+    the problems of the keys it sets itself (the connector's own are reported once, at its
+    path).
+    """
     table = dict(table)
     per_operation = table.pop("operations", {})
-    base = problems.convert(table, ResilienceConfig, path)
-    if base is None:
-        return None
+    base = _convert_resilience(table, path, problems)
     if not isinstance(per_operation, dict):
         problems.add((*path, "operations"), "expected a table of operation names")
         return None
     operations = CATEGORIES[category].operations
-    resolved = {}
-    ok = True
+    resolved: dict[str, ResilienceConfig] = {}
+    ok = base is not None
     for op_name in per_operation:
         if op_name not in operations and op_name != TOKEN_OPERATION:
             problems.add(
@@ -301,22 +307,54 @@ def _resilience(
     for op_name in (*operations, *extra):
         override = per_operation.get(op_name)
         if override is None:
-            resolved[op_name] = base
+            if base is not None:
+                resolved[op_name] = base
             continue
         if not isinstance(override, dict):
             problems.add((*path, "operations", op_name), "expected a table")
             ok = False
             continue
-        config = problems.convert(
-            _merge(table, override), ResilienceConfig, (*path, "operations", op_name)
+        config = _convert_resilience(
+            _merge(table, override),
+            (*path, "operations", op_name),
+            problems,
+            keep=functools.partial(_sets, override),
         )
-        ok = ok and config is not None
-        resolved[op_name] = config
-    if not ok:
+        if config is None:
+            ok = False
+        else:
+            resolved[op_name] = config
+    if not ok or base is None:
         return None
     found = len(problems.items)
     _check_shared_state(base, resolved, path, problems)
     return resolved if len(problems.items) == found else None
+
+
+def _convert_resilience(
+    table: dict[str, Any],
+    path: KeyPath,
+    problems: Problems,
+    keep: Callable[[KeyPath], bool] | None = None,
+) -> ResilienceConfig | None:
+    """One resilience table, with ``false`` for "no timeout" or "no deadline"."""
+    table, limit_problems = read_limits(table)
+    for key, message in limit_problems.items():
+        if keep is None or keep((key,)):
+            problems.add((*path, key), message)
+    config = problems.convert(table, ResilienceConfig, path, keep=keep)
+    return None if limit_problems else config
+
+
+def _sets(override: dict[str, Any], at: KeyPath) -> bool:
+    """Whether an operation's table sets the value at `at` (or something inside it)."""
+    value: Any = override
+    for part in at:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            return isinstance(part, int) and value is not override
+    return True
 
 
 _SHARED_NAMES = {

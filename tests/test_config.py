@@ -198,7 +198,11 @@ def test_vendor_options_are_checked_against_the_vendors_type(registry: PluginReg
             "connectors.sms.options.failure",
             "invalid enum value 'meltdown'",
         ),
-        ({"fail_first": -1}, "connectors.sms.options", "fail_first must be >= 0"),
+        (
+            {"fail_first": -1},
+            "connectors.sms.options.fail_first",
+            "must be a number from 0 to 1000000000, got -1",
+        ),
     ],
 )
 def test_bad_vendor_options_name_their_path(
@@ -350,7 +354,7 @@ def test_every_problem_is_reported_at_once(registry: PluginRegistry) -> None:
     )
     assert set(problems) == {
         "connectors.email.vendor",
-        "connectors.sms.options",
+        "connectors.sms.options.latency",
         "connectors.payment.credentials.k",
         "observability.loggers[0]",
     }

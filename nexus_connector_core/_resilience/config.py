@@ -8,19 +8,26 @@ Every policy table takes ``enabled = false`` to switch it off. A table under
     retry = { max_attempts = 4 }
     [connectors.payment.resilience.operations.capture]
     retry = { max_attempts = 2 }
+
+Every number has a range, declared on its field (``between(low, high)``) and checked at load
+and when a struct is built: docs/configuration.md lists them. TOML has no null, so "no
+timeout" and "no deadline" are written ``false`` (see `read_limits`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from .._config_ranges import DAY, YEAR, between, check_ranges
 from .._state import BreakerPolicy, BudgetPolicy, LimitPolicy
 from .backoff import Jitter, Strategy
 from .errors import error_classes
 
 __all__ = [
+    "NO_LIMIT",
     "BreakerConfig",
     "BudgetConfig",
     "BulkheadConfig",
@@ -29,13 +36,36 @@ __all__ = [
     "RateLimitConfig",
     "ResilienceConfig",
     "RetryConfig",
+    "read_limits",
 ]
 
 #: Error classes (and their subclasses) that mean the vendor is struggling.
 VENDOR_FAULTS = ("VendorUnavailableError", "RateLimitExceededError")
 
+#: Seconds something may take or last: a millisecond to a day.
+Seconds = Annotated[float, between(0.001, DAY)]
+#: Seconds to wait, where 0 means "not at all": up to a day.
+Wait = Annotated[float, between(0.0, DAY)]
+#: A rate threshold: above 0 and at most 1.
+Fraction = Annotated[float, between(0.0, 1.0, above=True)]
+
+#: The longest count window: its outcomes are kept as one byte each, in every backend.
+MAX_COUNT_WINDOW = 10_000
+#: The longest time window (and retry-budget window), in seconds: kept in one-second buckets.
+MAX_TIME_WINDOW = 3_600
+#: The longest interval between two rate-limit tokens (``per / rate``): a day.
+MAX_TOKEN_INTERVAL = DAY
+
+#: How to write "none" for `timeout` and `deadline` in TOML, which has no null.
+NO_LIMIT = False
+
+# A `derive_from` path: field names and metadata keys joined by dots; no private attributes.
+_FIELD_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*")
+
 
 def _check(condition: bool, message: str) -> None:
+    """Refuse a value; the message starts with the field's name, so the config error names
+    the key."""
     if not condition:
         raise ValueError(message)
 
@@ -45,14 +75,12 @@ class BudgetConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     every worker through the state backend."""
 
     enabled: bool = True
-    ratio: float = 0.2
-    window: float = 10.0
-    min_per_second: float = 1.0
+    ratio: Annotated[float, between(0.0, 10.0)] = 0.2
+    window: Annotated[float, between(1.0, MAX_TIME_WINDOW)] = 10.0
+    min_per_second: Annotated[float, between(0.0, 1_000_000.0)] = 1.0
 
     def __post_init__(self) -> None:
-        _check(0 <= self.ratio <= 10, f"ratio must be between 0 and 10, got {self.ratio}")
-        _check(self.window >= 1, f"window must be at least 1 second, got {self.window}")
-        _check(self.min_per_second >= 0, "min_per_second must be >= 0")
+        check_ranges(self)
 
     def policy(self) -> BudgetPolicy:
         return BudgetPolicy(
@@ -70,27 +98,22 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """
 
     enabled: bool = True
-    max_attempts: int = 3
+    max_attempts: Annotated[int, between(1, 100)] = 3
     backoff: Strategy = "exponential"
-    base: float = 0.2
-    multiplier: float = 2.0
-    max_delay: float = 5.0
+    base: Wait = 0.2
+    multiplier: Annotated[float, between(1.0, 100.0)] = 2.0
+    max_delay: Wait = 5.0
     jitter: Jitter = "full"
     retry_on: tuple[str, ...] = VENDOR_FAULTS
-    retry_on_status: tuple[int, ...] = ()
+    retry_on_status: tuple[Annotated[int, between(100, 599)], ...] = ()
     #: Wait as long as the vendor's Retry-After asks (within the deadline).
     respect_retry_after: bool = True
     #: A Retry-After longer than this is not waited for: the error is raised at once.
-    max_retry_after: float = 60.0
+    max_retry_after: Wait = 60.0
     budget: BudgetConfig | None = None
 
     def __post_init__(self) -> None:
-        _check(
-            1 <= self.max_attempts <= 100, f"max_attempts must be 1-100, got {self.max_attempts}"
-        )
-        _check(self.base >= 0, f"base must be >= 0, got {self.base}")
-        _check(self.multiplier >= 1, f"multiplier must be >= 1, got {self.multiplier}")
-        _check(self.max_delay >= 0, f"max_delay must be >= 0, got {self.max_delay}")
+        check_ranges(self)
         error_classes(self.retry_on, "retry_on")
 
 
@@ -101,31 +124,34 @@ class BreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     #: One breaker per connector and vendor, or one per operation too.
     scope: Literal["connector", "operation"] = "connector"
     window_type: Literal["count", "time"] = "count"
-    window: int = 20
-    min_calls: int = 10
-    failure_rate: float = 0.5
-    slow_call_rate: float = 1.0
-    slow_call_duration: float = 0.0
-    open_for: float = 30.0
-    open_for_multiplier: float = 1.0
-    open_for_max: float = 300.0
-    half_open_calls: int = 3
-    half_open_max_wait: float = 60.0
+    #: Calls (count window, at most 10000) or seconds (time window, at most 3600).
+    window: Annotated[int, between(1, MAX_COUNT_WINDOW)] = 20
+    min_calls: Annotated[int, between(1, 1_000_000)] = 10
+    failure_rate: Fraction = 0.5
+    slow_call_rate: Fraction = 1.0
+    slow_call_duration: Wait = 0.0
+    open_for: Seconds = 30.0
+    open_for_multiplier: Annotated[float, between(1.0, 100.0)] = 1.0
+    open_for_max: Seconds = 300.0
+    half_open_calls: Annotated[int, between(1, 1_000)] = 3
+    half_open_max_wait: Wait = 60.0
     #: Error classes that count as failures (others, like a declined card, do not).
     failure_on: tuple[str, ...] = VENDOR_FAULTS
 
     def __post_init__(self) -> None:
-        _check(self.window >= 1, f"window must be >= 1, got {self.window}")
-        _check(self.min_calls >= 1, f"min_calls must be >= 1, got {self.min_calls}")
+        check_ranges(self)
         if self.window_type == "count":
-            _check(self.min_calls <= self.window, "min_calls cannot exceed a count window's size")
-        _check(
-            0 < self.failure_rate <= 1, f"failure_rate must be in (0, 1], got {self.failure_rate}"
-        )
-        _check(0 < self.slow_call_rate <= 1, "slow_call_rate must be in (0, 1]")
-        _check(self.open_for > 0, f"open_for must be > 0, got {self.open_for}")
-        _check(self.open_for_multiplier >= 1, "open_for_multiplier must be >= 1")
-        _check(self.half_open_calls >= 1, "half_open_calls must be >= 1")
+            _check(
+                self.min_calls <= self.window,
+                f"min_calls cannot exceed a count window's size ({self.window}), "
+                f"got {self.min_calls}",
+            )
+        else:
+            _check(
+                self.window <= MAX_TIME_WINDOW,
+                f"window must be at most {MAX_TIME_WINDOW} seconds for a time window, "
+                f"got {self.window}",
+            )
         error_classes(self.failure_on, "failure_on")
 
     def policy(self) -> BreakerPolicy:
@@ -145,23 +171,29 @@ class BreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class RateLimitConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``rate_limit``: `rate` calls per `per` seconds, bursts up to `burst`, for all workers."""
+    """``rate_limit``: `rate` calls per `per` seconds, bursts up to `burst`, for all workers.
+
+    One token comes at least once a day (``per / rate`` is at most 86400 seconds).
+    """
 
     enabled: bool = True
-    rate: float
-    per: float = 1.0
-    burst: int = 0
+    rate: Annotated[float, between(0.001, 1_000_000.0)]
+    per: Seconds = 1.0
+    burst: Annotated[int, between(0, 1_000_000)] = 0
     scope: Literal["connector", "operation"] = "connector"
     #: Also limit per key set with ``nexus_connector_core.limit_key("tenant-42")``.
     per_key: bool = False
     #: Wait for a token (within the deadline and `max_wait`) instead of failing at once.
     wait: bool = False
-    max_wait: float | None = None
+    max_wait: Wait | None = None
 
     def __post_init__(self) -> None:
-        _check(self.rate > 0, f"rate must be > 0, got {self.rate}")
-        _check(self.per > 0, f"per must be > 0, got {self.per}")
-        _check(self.burst >= 0, f"burst must be >= 0, got {self.burst}")
+        check_ranges(self)
+        _check(
+            self.per / self.rate <= MAX_TOKEN_INTERVAL,
+            f"rate must give at least one call a day: {self.rate} per {self.per} s is one "
+            f"every {self.per / self.rate:g} s",
+        )
 
     def policy(self) -> LimitPolicy:
         return LimitPolicy(rate=self.rate, per=self.per, burst=self.burst)
@@ -171,24 +203,23 @@ class BulkheadConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """``bulkhead``: at most `max_concurrent` calls in flight per connector in this process."""
 
     enabled: bool = True
-    max_concurrent: int
+    max_concurrent: Annotated[int, between(1, 10_000)]
     #: Seconds to wait for a free slot before failing.
-    max_wait: float = 0.0
+    max_wait: Wait = 0.0
 
     def __post_init__(self) -> None:
-        _check(self.max_concurrent >= 1, "max_concurrent must be >= 1")
+        check_ranges(self)
 
 
 class CacheConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``cache``: keep results of read operations (rates, track, get) for `ttl` seconds."""
 
     enabled: bool = True
-    ttl: float = 60.0
-    max_entries: int = 1024
+    ttl: Annotated[float, between(0.001, YEAR)] = 60.0
+    max_entries: Annotated[int, between(1, 1_000_000)] = 1024
 
     def __post_init__(self) -> None:
-        _check(self.ttl > 0, "ttl must be > 0")
-        _check(self.max_entries >= 1, "max_entries must be >= 1")
+        check_ranges(self)
 
 
 class IdempotencyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -196,26 +227,35 @@ class IdempotencyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 
     enabled: bool = True
     #: Seconds a stored outcome is replayed (Stripe keeps keys 24 hours).
-    ttl: float = 86400.0
+    ttl: Annotated[float, between(1.0, YEAR)] = 86400.0
     #: Seconds a claim on a key lasts if its holder dies mid-call.
-    claim_ttl: float = 60.0
+    claim_ttl: Seconds = 60.0
     #: A concurrent duplicate waits for the first call's outcome (else it fails at once).
     wait: bool = True
     #: Make a key from request fields when the caller gives none (``metadata.order_id``).
     derive_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(self.ttl > 0, "ttl must be > 0")
-        _check(self.claim_ttl > 0, "claim_ttl must be > 0")
+        check_ranges(self)
+        bad = [p for p in self.derive_from if not _FIELD_PATH.fullmatch(p)]
+        _check(
+            not bad,
+            f"derive_from must name request fields joined by dots, such as "
+            f"'metadata.order_id'; got {', '.join(map(repr, bad))}",
+        )
 
 
 class ResilienceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``resilience``: the policies of one connector (or one of its operations)."""
+    """``resilience``: the policies of one connector (or one of its operations).
+
+    `timeout` and `deadline` are seconds (a millisecond to a day); None, written ``false``
+    in TOML, means no limit (see `read_limits`).
+    """
 
     #: Seconds one attempt may take; passed to the vendor's transport.
-    timeout: float | None = 10.0
+    timeout: Seconds | None = 10.0
     #: Seconds the whole call may take, across attempts, waits and fallback vendors.
-    deadline: float | None = 30.0
+    deadline: Seconds | None = 30.0
     retry: RetryConfig = RetryConfig()
     circuit_breaker: BreakerConfig = BreakerConfig()
     rate_limit: RateLimitConfig | None = None
@@ -224,5 +264,34 @@ class ResilienceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     idempotency: IdempotencyConfig = IdempotencyConfig()
 
     def __post_init__(self) -> None:
-        _check(self.timeout is None or self.timeout > 0, "timeout must be > 0")
-        _check(self.deadline is None or self.deadline > 0, "deadline must be > 0")
+        check_ranges(self)
+
+
+_LIMITS = ("timeout", "deadline")
+
+
+def read_limits(table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A ``resilience`` table as written, with TOML's spelling of "no limit"
+    (``timeout = false``, ``deadline = false``) turned into None, ready to convert; and the
+    problems of those two keys, by key (a problem key is left out of the table)."""
+    out: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for key, value in table.items():
+        if key in _LIMITS and (value is NO_LIMIT or value is None):
+            out[key] = None
+        elif key in _LIMITS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems[key] = (
+                f"expected seconds (a number from 0.001 to {DAY:g}), or false for no "
+                f"{key}; got {_shown(value)}"
+            )
+        else:
+            out[key] = value
+    return out, problems
+
+
+def _shown(value: Any) -> str:
+    return (
+        repr(value)
+        if isinstance(value, bool | str) and len(repr(value)) <= 40
+        else (type(value).__name__)
+    )

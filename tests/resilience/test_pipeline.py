@@ -412,13 +412,13 @@ def test_fail_closed_refuses_the_call_when_the_backend_is_down() -> None:
         ),
         (
             {"resilience": {"retry": {"retry_on": ["Oops"]}}},
-            "connectors.sms.resilience.retry",
+            "connectors.sms.resilience.retry.retry_on",
             "unknown error class 'Oops'",
         ),
         (
             {"resilience": {"circuit_breaker": {"failure_rate": 2}}},
-            "connectors.sms.resilience.circuit_breaker",
-            "failure_rate",
+            "connectors.sms.resilience.circuit_breaker.failure_rate",
+            "above 0 and at most 1, got 2",
         ),
         (
             {"resilience": {"rate_limit": {"per": 1}}},
@@ -504,7 +504,7 @@ def test_state_settings_are_checked(registry: PluginRegistry) -> None:
             {"state": {"backend": "redis", "fail_mode": "maybe"}}, registry=registry
         )
     problems = {p.path: p.detail for p in caught.value.problems}
-    assert "expected 'open' or 'closed'" in problems["state.fail_mode"]
+    assert "expected one of: 'open', 'closed'" in problems["state.fail_mode"]
     assert "pip install nexus-connector-redis" in problems["state.backend"]
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from ..._adapters import AdapterSettings
+from ..._config_ranges import DAY, between, check_ranges
 from ..._context import CallContext
 from ..._errors import (
     AuthenticationError,
@@ -31,20 +32,18 @@ class MemoryOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     makes every call take half a second (on the manager's clock, so a fake clock skips it).
     """
 
-    #: The first N calls fail.
-    fail_first: int = 0
+    #: The first N calls fail (0 to a billion).
+    fail_first: Annotated[int, between(0, 1_000_000_000)] = 0
     #: Which error they fail with.
     failure: Failure = "unavailable"
-    #: Seconds each call takes.
-    latency: float = 0.0
-    #: Seconds a ``rate_limited`` failure asks the caller to wait (its Retry-After).
-    retry_after: float = 1.0
+    #: Seconds each call takes (0 to an hour).
+    latency: Annotated[float, between(0.0, 3_600.0)] = 0.0
+    #: Seconds a ``rate_limited`` failure asks the caller to wait (its Retry-After; 0 to a
+    #: day).
+    retry_after: Annotated[float, between(0.0, DAY)] = 1.0
 
     def __post_init__(self) -> None:
-        if self.fail_first < 0:
-            raise ValueError(f"fail_first must be >= 0, got {self.fail_first}")
-        if self.latency < 0:
-            raise ValueError(f"latency must be >= 0, got {self.latency}")
+        check_ranges(self)
 
 
 def make_failure(kind: Failure, retry_after: float) -> ConnectorError:
