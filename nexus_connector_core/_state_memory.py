@@ -244,6 +244,9 @@ class MemoryStateBackend:
         for key in [k for k, tat in self._tats.items() if tat <= now]:
             del self._tats[key]
 
+    def ping(self) -> None:
+        """Always answers: the state is in this process."""
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -302,6 +305,9 @@ class AsyncMemoryStateBackend:
 
     async def token_unlock(self, key: str, owner: str) -> None:
         self.sync.token_unlock(key, owner)
+
+    async def ping(self) -> None:
+        """Always answers: the state is in this process."""
 
     async def aclose(self) -> None:
         """Nothing to release."""

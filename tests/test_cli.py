@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
 
-from nexus_connector_core.cli import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_PLUGIN, cli
+from nexus_connector_core.cli import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_PLUGIN, EXIT_STATE, cli
 
 
 def _run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
@@ -228,3 +232,187 @@ def test_the_console_script_is_installed_and_runs() -> None:
     script = Path(sys.executable).with_name("nexus-connector")
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
     assert "nexus-connector, version" in out.stdout
+
+
+# -- check: every problem, the state backend, health ---------------------------------------
+
+
+def test_check_prints_every_problem_of_a_table_with_the_valid_choices(tmp_path: Path) -> None:
+    path = tmp_path / "connectors.toml"
+    path.write_text(
+        "[connectors.email]\nvendor = 'memory'\n"
+        "[connectors.email.resilience.retry]\nbase = inf\nmax_delay = -1\nbackoff = 'expo'\n",
+        encoding="utf-8",
+    )
+    code, out, _ = _run("check", "--config", str(path), "--json")
+    assert code == EXIT_CONFIG
+    errors = {e["path"]: e["message"] for e in json.loads(out)["errors"]}
+    assert set(errors) == {
+        "connectors.email.resilience.retry.base",
+        "connectors.email.resilience.retry.max_delay",
+        "connectors.email.resilience.retry.backoff",
+    }
+    assert (
+        "expected one of: 'decorrelated', 'exponential', 'fibonacci'"
+        in errors["connectors.email.resilience.retry.backoff"]
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _redis_config(tmp_path: Path, url: str, fail_mode: str = "closed") -> Path:
+    path = tmp_path / "connectors.toml"
+    path.write_text(
+        f'[state]\nbackend = "redis"\nurl = "{url}"\nfail_mode = "{fail_mode}"\n'
+        '[connectors.email]\nvendor = "memory"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("fail_mode", ["open", "closed"])
+def test_check_fails_with_exit_5_when_the_state_backend_is_unreachable(
+    tmp_path: Path, fail_mode: str
+) -> None:
+    password = "hunter2-never-shown"  # the point: it must never be printed
+    url = f"redis://:{password}@127.0.0.1:{_closed_port()}/0"
+    config = _redis_config(tmp_path, url, fail_mode)
+
+    code, out, _ = _run("check", "--config", str(config), "--json")
+    assert code == EXIT_STATE
+    data = json.loads(out)
+    assert data["ok"] is False
+    assert (data["state"]["backend"], data["state"]["status"]) == ("redis", "unreachable")
+    assert f"fail_mode = '{fail_mode}'" in data["state"]["error"]
+    assert password not in out
+
+    code, out, _ = _run("check", "--config", str(config))
+    assert code == EXIT_STATE
+    assert "unreachable  state backend redis" in out
+    assert password not in out
+
+
+def _local_redis() -> str:
+    """REDIS_URL, or the server on the usual local port (as the Redis plugin's tests find one)."""
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(7).startswith(b"+PONG"):
+                return url
+    except OSError:
+        pass
+    if os.environ.get("NEXUS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"no Redis answers at {url}")
+    pytest.skip(f"no Redis answers at {url}")
+
+
+def test_check_passes_when_the_state_backend_answers(tmp_path: Path) -> None:
+    code, out, _ = _run("check", "--config", str(_redis_config(tmp_path, _local_redis())), "--json")
+    assert code == 0, out
+    assert json.loads(out)["state"] == {
+        "backend": "redis",
+        "fail_mode": "closed",
+        "status": "ok",
+        "error": None,
+    }
+
+
+def test_check_health_runs_each_adapters_health_check(config: Path) -> None:
+    code, out, _ = _run("check", "--config", str(config), "--json")
+    assert code == 0  # without --health, only the adapters are built
+
+    code, out, _ = _run("check", "--config", str(config), "--json", "--health")
+    assert code == EXIT_CALL_FAILED
+    rows = {row["name"]: row for row in json.loads(out)["connectors"]}
+    assert (rows["email"]["status"], rows["files"]["status"]) == ("ok", "ok")
+    assert rows["flaky"]["status"] == "unhealthy"
+    assert "the next 5 call(s) fail with 'unavailable'" in rows["flaky"]["error"]
+
+
+def test_a_health_check_that_raises_is_reported_by_class_only(
+    tmp_path: Path, make_distribution: Any
+) -> None:
+    make_distribution(
+        "nexus-connector-sick",
+        entry_points={"sick": "sick_cli_plugin"},
+        modules={
+            "sick_cli_plugin": """
+                from nexus_connector_core import hookimpl
+                from nexus_connector_core.vendors.memory import MemorySmsAdapter
+
+                class Sick(MemorySmsAdapter):
+                    def health_check(self):
+                        raise RuntimeError("token=tok-never-shown-42")
+
+                @hookimpl
+                def register_sms_vendors(register):
+                    register("sick", "sick_cli_plugin:Sick")
+            """
+        },
+    )
+    path = tmp_path / "connectors.toml"
+    path.write_text('[connectors.sms]\nvendor = "sick"\n', encoding="utf-8")
+    from nexus_connector_core import _plugins
+
+    saved = _plugins._PROCESS
+    _plugins._PROCESS = _plugins._ProcessRegistry()
+    try:
+        code, out, _ = _run("check", "--config", str(path), "--json", "--health")
+    finally:
+        _plugins._PROCESS = saved
+    assert code == EXIT_CALL_FAILED
+    (row,) = json.loads(out)["connectors"]
+    assert (row["status"], row["error"]) == ("unhealthy", "failed its health check: RuntimeError")
+    assert "tok-never-shown" not in out
+
+
+# -- call: what the request says, exactly --------------------------------------------------
+
+
+def test_call_with_a_non_utf8_file_is_a_usage_error_not_a_traceback(
+    config: Path, tmp_path: Path
+) -> None:
+    request = tmp_path / "req.json"
+    request.write_bytes(b'{"to": "+14155550100", "body": "caf\xe9"}')
+    code, _, err = _run("call", "flaky", "send", "--json", f"@{request}", "--config", str(config))
+    assert code == 2
+    assert f"{request} is not UTF-8 text (byte 35)" in err
+
+
+def test_call_with_non_utf8_standard_input_is_a_usage_error(config: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["call", "flaky", "send", "--json", "-", "--config", str(config)], input=b"{\xff}"
+    )
+    assert result.exit_code == 2
+    assert "standard input is not UTF-8 text" in result.stderr
+
+
+def test_call_refuses_a_misspelt_field_with_did_you_mean(config: Path) -> None:
+    request = json.dumps(
+        {"sender": "shop@example.com", "to": ["ada@example.com"], "text": "hi", "metdata": {}}
+    )
+    code, out, err = _run("call", "email", "send", "--json", request, "--config", str(config))
+    assert code == 2
+    assert "EmailMessage has no field 'metdata' (did you mean 'metadata'?)" in err
+    assert out == ""  # nothing was sent
+
+
+def test_call_refuses_an_unknown_field_inside_a_nested_request(config: Path) -> None:
+    attachment = {"filname": "a.txt", "content": "aGk=", "content_type": "text/plain"}
+    request = json.dumps(
+        {
+            "sender": "shop@example.com",
+            "to": ["ada@example.com"],
+            "text": "hi",
+            "attachments": [attachment],
+        }
+    )
+    code, _, err = _run("call", "email", "send", "--json", request, "--config", str(config))
+    assert code == 2
+    assert "no field 'filname' at attachments[0] (did you mean 'filename'?)" in err

@@ -1,12 +1,13 @@
 """The ``nexus-connector`` command.
 
 Exit codes: 0 success; 1 a call or health check failed; 2 bad usage; 3 invalid
-configuration; 4 a plugin failed to load or conflicts with another.
+configuration; 4 a plugin failed to load or conflicts with another; 5 the state backend
+cannot be reached (``check``).
 """
 
 from __future__ import annotations
 
-from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_PLUGIN, cli
+from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_PLUGIN, EXIT_STATE, cli
 from ._call import call
 from ._check import check
 from ._demo import demo
@@ -14,7 +15,7 @@ from ._plugins import plugins
 from ._secrets import secrets
 from ._webhook import webhook
 
-__all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "cli", "main"]
+__all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "EXIT_STATE", "cli", "main"]
 
 for command in (plugins, check, call, demo, secrets, webhook):
     cli.add_command(command)

@@ -17,6 +17,7 @@ __all__ = [
     "EXIT_CALL_FAILED",
     "EXIT_CONFIG",
     "EXIT_PLUGIN",
+    "EXIT_STATE",
     "cli",
     "config_option",
     "echo_json",
@@ -27,6 +28,7 @@ __all__ = [
 EXIT_CALL_FAILED = 1
 EXIT_CONFIG = 3
 EXIT_PLUGIN = 4
+EXIT_STATE = 5
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +37,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.version_option(__version__, prog_name="nexus-connector")
 def cli() -> None:
     """Nexus Connector: call email, SMS, payment, storage and shipping vendors through one
-    resilient pipeline. Exit codes: 0 ok, 1 call failed, 2 usage, 3 config, 4 plugins."""
+    resilient pipeline. Exit codes: 0 ok, 1 call failed, 2 usage, 3 config, 4 plugins,
+    5 state backend unreachable."""
 
 
 def config_option(func: F) -> F:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +24,67 @@ _STREAMING = {("cloud_storage", "open")}
 
 def _read_payload(payload: str) -> Any:
     if payload == "-":
-        text = sys.stdin.read()
+        data, origin = sys.stdin.buffer.read(), "standard input"
     elif payload.startswith("@"):
+        origin = payload[1:]
         try:
-            text = Path(payload[1:]).read_text(encoding="utf-8")
+            data = Path(origin).read_bytes()
         except OSError as exc:
-            raise click.BadParameter(f"cannot read {payload[1:]}: {exc.strerror}") from None
+            raise click.BadParameter(
+                f"cannot read {origin}: {exc.strerror or type(exc).__name__}", param_hint="--json"
+            ) from None
     else:
-        text = payload
+        data, origin = payload.encode("utf-8", "surrogateescape"), "--json"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(
+            f"{origin} is not UTF-8 text (byte {exc.start}); JSON must be UTF-8",
+            param_hint="--json",
+        ) from None
     try:
         return msgspec.json.decode(text)
     except msgspec.DecodeError as exc:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--json") from None
+
+
+def _check_fields(value: Any, request_type: type[Any]) -> None:
+    """Refuse a field the request type does not have, at any depth, with the closest name:
+    msgspec would silently drop ``"metdata"``, and the call would go out without it."""
+    for where, key, allowed in _unknown_fields(value, msgspec.inspect.type_info(request_type)):
+        hint = difflib.get_close_matches(key, allowed, 1)
+        raise click.BadParameter(
+            f"{request_type.__name__} has no field {key!r}{f' at {where}' if where else ''}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; its fields: {', '.join(allowed)}",
+            param_hint="--json",
+        )
+
+
+def _unknown_fields(value: Any, info: Any, where: str = "") -> Iterator[tuple[str, str, list[str]]]:
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.UnionType):
+        kinds = (
+            (inspect.StructType,)
+            if isinstance(value, dict)
+            else (inspect.ListType, inspect.VarTupleType, inspect.SetType, inspect.FrozenSetType)
+        )
+        members = [m for m in info.types if isinstance(m, kinds)]
+        if len(members) != 1:
+            return
+        info = members[0]
+    if isinstance(info, inspect.StructType) and isinstance(value, dict):
+        fields = {f.encode_name: f.type for f in info.fields}
+        for key, item in value.items():
+            if key not in fields:
+                yield where, str(key), sorted(fields)
+            else:
+                yield from _unknown_fields(item, fields[key], f"{where}.{key}".lstrip("."))
+    elif isinstance(
+        info, inspect.ListType | inspect.VarTupleType | inspect.SetType | inspect.FrozenSetType
+    ) and isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unknown_fields(item, info.item_type, f"{where}[{index}]")
 
 
 @click.command()
@@ -80,6 +131,7 @@ def call(
         if (op.category, op.name) in _STREAMING:
             raise click.UsageError(f"{op.category}.{op.name} streams; use 'get' to fetch whole")
         args = _read_payload(payload)
+        _check_fields(args, op.request_type)
         if (
             op.request_type is PutObject
             and isinstance(args, dict)

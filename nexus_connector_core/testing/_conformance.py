@@ -256,6 +256,13 @@ class StateBackendConformance:
     def test_empty_plan_admits(self) -> None:
         assert self.sync.admit(GuardPlan()).allowed
 
+    def test_ping_answers_when_the_backend_is_up(self) -> None:
+        self.sync.ping()  # raises StateBackendUnavailableError when it does not answer
+
+    @pytest.mark.asyncio
+    async def test_async_ping_answers_when_the_backend_is_up(self) -> None:
+        await self.twin.ping()
+
     # -- circuit breaker -------------------------------------------------------------------
 
     def test_closed_breaker_admits(self) -> None:

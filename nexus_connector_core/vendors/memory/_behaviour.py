@@ -123,6 +123,18 @@ class MemoryVendor:
         if failure is not None:
             raise failure
 
+    def health_check(self) -> str | None:
+        """None while calls are served; what is wrong while `fail_first` still fails them
+        (``nexus-connector check --health`` shows it)."""
+        with self._lock:
+            failing = self.options.fail_first - self._served
+        if failing > 0:
+            return (
+                f"the next {failing} call(s) fail with {self.options.failure!r} "
+                "(options.fail_first)"
+            )
+        return None
+
     def close(self) -> None:
         """Nothing to release; present so the manager's close path is exercised."""
 

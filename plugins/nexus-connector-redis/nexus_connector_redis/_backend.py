@@ -348,6 +348,10 @@ class RedisStateBackend:
         _, lock = self._codec.token_keys(key)
         self._eval(SCRIPTS["token_unlock"], [lock], [owner])
 
+    def ping(self) -> None:
+        """One PING within the configured timeout; `StateBackendUnavailableError` if none."""
+        self._call("ping")
+
     def _server_time(self) -> float:
         reply = self._call("time")
         if isinstance(reply, dict):  # a cluster answers per node
@@ -509,6 +513,10 @@ class AsyncRedisStateBackend:
     async def token_unlock(self, key: str, owner: str) -> None:
         _, lock = self._codec.token_keys(key)
         await self._eval(SCRIPTS["token_unlock"], [lock], [owner])
+
+    async def ping(self) -> None:
+        """One PING within the configured timeout; `StateBackendUnavailableError` if none."""
+        await self._call("ping")
 
     async def _server_time(self) -> float:
         reply = await self._call("time")
