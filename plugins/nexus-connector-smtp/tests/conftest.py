@@ -107,7 +107,9 @@ class RecordingHandler:
     faults: list[_Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    refused_sessions: set[int] = field(default_factory=set)
+    # The sessions themselves, not their id(): a later session may reuse a freed one's id
+    # and be refused for nothing.
+    refused_sessions: list[Session] = field(default_factory=list)
 
     def take(self, stage: str, address: str | None = None) -> _Fault | None:
         with self.lock:
@@ -171,12 +173,12 @@ class RecordingHandler:
         # An armed fault refuses every mechanism the client tries on that connection, as a
         # server refusing the credentials would.
         if self.take("auth") is not None:
-            self.refused_sessions.add(id(session))
+            self.refused_sessions.append(session)
         valid = isinstance(data, LoginPassword) and (data.login, data.password) == (
             USERNAME.encode(),
             PASSWORD.encode(),
         )
-        if valid and id(session) not in self.refused_sessions:
+        if valid and not any(s is session for s in self.refused_sessions):
             return AuthResult(success=True, auth_data=data)
         return AuthResult(success=False, handled=False)
 
@@ -242,6 +244,7 @@ class SmtpTestServer:
         with self.handler.lock:
             self.handler.delivered.clear()
             self.handler.faults.clear()
+            self.handler.refused_sessions.clear()
             self.handler.connections = 0
 
     def fail(self, stage: str, reply: str, *, address: str | None = None, times: int = 1) -> None:
