@@ -238,6 +238,12 @@ class StateBackend(Protocol):
         """Drop the owner's claim without storing an outcome (the call may be tried again)."""
         ...
 
+    def idempotency_extend(self, key: str, owner: str, *, ttl: float) -> bool:
+        """Keep the owner's in-flight claim for `ttl` seconds from now (a lease renewed while
+        the owner works). True when the owner still held it with no outcome stored; False,
+        changing nothing, when it expired, was released or completed, or is another's."""
+        ...
+
     # -- OAuth tokens --------------------------------------------------------------------
 
     def token_get(self, key: str) -> StoredToken | None:
@@ -289,6 +295,8 @@ class AsyncStateBackend(Protocol):
     ) -> None: ...
 
     async def idempotency_release(self, key: str, owner: str) -> None: ...
+
+    async def idempotency_extend(self, key: str, owner: str, *, ttl: float) -> bool: ...
 
     async def token_get(self, key: str) -> StoredToken | None: ...
 

@@ -205,6 +205,17 @@ class MemoryStateBackend:
             if claim is not None and claim.owner == owner and claim.outcome is None:
                 del self._claims[key]
 
+    def idempotency_extend(self, key: str, owner: str, *, ttl: float) -> bool:
+        now = self._clock.monotonic()
+        with self._lock:
+            claim = self._claims.get(key)
+            if claim is None or claim.expires <= now or claim.outcome is not None:
+                return False
+            if claim.owner != owner:  # never extends another's claim
+                return False
+            claim.expires = now + ttl
+            return True
+
     # -- tokens ----------------------------------------------------------------------------
 
     def token_get(self, key: str) -> StoredToken | None:
@@ -293,6 +304,9 @@ class AsyncMemoryStateBackend:
 
     async def idempotency_release(self, key: str, owner: str) -> None:
         self.sync.idempotency_release(key, owner)
+
+    async def idempotency_extend(self, key: str, owner: str, *, ttl: float) -> bool:
+        return self.sync.idempotency_extend(key, owner, ttl=ttl)
 
     async def token_get(self, key: str) -> StoredToken | None:
         return self.sync.token_get(key)

@@ -541,6 +541,44 @@ class StateBackendConformance:
         self.wait_out(_SHORT)
         assert self.begin(b"other").status == "acquired"
 
+    def test_idempotency_extend_keeps_the_owners_claim_past_its_ttl(self) -> None:
+        owner = self.acquire(ttl=_SHORT)
+        assert self.sync.idempotency_extend(self.key("i"), owner, ttl=_LONG)
+        self.wait_out(_SHORT)
+        assert self.begin().status == "in_flight"
+        self.complete(owner, b"ok")
+        assert self.begin().outcome == b"ok"
+
+    def test_idempotency_extend_shortens_a_claim_too(self) -> None:
+        owner = self.acquire()
+        assert self.sync.idempotency_extend(self.key("i"), owner, ttl=_SHORT)
+        self.wait_out(_SHORT)
+        assert self.acquire() != owner
+
+    def test_idempotency_extend_changes_nothing_but_the_owners_claim(self) -> None:
+        owner = self.acquire(ttl=_SHORT)
+        assert not self.sync.idempotency_extend(self.key("i"), "intruder", ttl=_LONG)
+        self.wait_out(_SHORT)
+        assert self.acquire() != owner
+
+    def test_idempotency_extend_of_a_lost_claim_is_false(self) -> None:
+        key = self.key("i")
+        expired = self.acquire(ttl=_SHORT)
+        self.wait_out(_SHORT)
+        assert not self.sync.idempotency_extend(key, expired, ttl=_LONG)
+        assert self.begin().status == "acquired"  # nothing was taken back
+        released = self.sync.idempotency_begin(self.key("j"), b"request", ttl=_LONG).owner
+        assert released
+        self.sync.idempotency_release(self.key("j"), released)
+        assert not self.sync.idempotency_extend(self.key("j"), released, ttl=_LONG)
+
+    def test_idempotency_extend_leaves_a_stored_outcome_alone(self) -> None:
+        owner = self.acquire()
+        self.complete(owner, b"ok", ttl=_SHORT)
+        assert not self.sync.idempotency_extend(self.key("i"), owner, ttl=_LONG)
+        self.wait_out(_SHORT)
+        assert self.begin(b"other").status == "acquired"
+
     # -- OAuth tokens ----------------------------------------------------------------------
 
     def test_token_get_is_none_when_nothing_is_stored(self) -> None:
@@ -627,6 +665,15 @@ class StateBackendConformance:
         assert released.owner is not None
         await self.twin.idempotency_release(other, released.owner)
         assert (await self.twin.idempotency_begin(other, b"x", ttl=_LONG)).status == "acquired"
+
+    @pytest.mark.asyncio
+    async def test_async_twin_extends_idempotency_claims(self) -> None:
+        claim = await self.twin.idempotency_begin(self.key("i"), b"request", ttl=_SHORT)
+        assert claim.owner is not None
+        assert await self.twin.idempotency_extend(self.key("i"), claim.owner, ttl=_LONG)
+        assert not await self.twin.idempotency_extend(self.key("i"), "intruder", ttl=_LONG)
+        self.wait_out(_SHORT)
+        assert self.begin().status == "in_flight"
 
     @pytest.mark.asyncio
     async def test_async_twin_keeps_tokens_and_locks(self) -> None:

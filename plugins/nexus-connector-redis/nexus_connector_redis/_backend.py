@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,18 +38,31 @@ from ._scripts import SCRIPTS, GuardScripts, Script, guard_scripts
 __all__ = ["AsyncRedisStateBackend", "RedisStateBackend"]
 
 # What "Redis cannot answer now" looks like from redis-py: refused, reset, timed out, loading,
-# a cluster without a majority, a replica or a full server refusing writes (OOM under
-# maxmemory with noeviction). Anything else (a script error) is a bug and propagates.
+# a cluster without a majority or slots, and every error reply (`ResponseError`): a server
+# refusing writes (MISCONF after a failed save, OOM under maxmemory, READONLY on a replica,
+# NOREPLICAS), busy with a script (BUSY), denying a command (NOPERM). NOSCRIPT never gets
+# here: the command is sent again with the script's source. All of them are outages that the
+# pipeline's fail mode decides, never a raw redis-py error in the application.
 _UNAVAILABLE = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ReadOnlyError,
-    redis.exceptions.OutOfMemoryError,
-    redis.exceptions.MasterDownError,
+    redis.exceptions.ResponseError,
+    redis.exceptions.InvalidResponse,
+    redis.exceptions.RedisClusterException,
     OSError,
 )
+#: Why a server refuses, by the reply's code (or redis-py's class for the codes it maps).
+_REFUSALS = {
+    "MISCONF": "it cannot save to disk and refuses writes (see its log)",
+    "BUSY": "it is busy running a script past busy-reply-threshold",
+    "NOREPLICAS": "it has fewer replicas than min-replicas-to-write",
+    "OutOfMemoryError": "it is at maxmemory and evicts nothing",
+    "ReadOnlyError": "it is a read-only replica: point [state] url at the primary",
+    "NoPermissionError": "its ACL user may not run a command the backend needs",
+    "MovedError": "it is a Redis Cluster node: set [state] cluster = true",
+    "AskError": "it is a Redis Cluster node: set [state] cluster = true",
+}
+_REPLY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}(?= |$)")
 _TOKEN_KEEP = 86400.0  # tokens stay this long past their expiry, for the caller to inspect
 
 
@@ -202,7 +216,31 @@ class _Codec:
         return StoredToken(value=bytes(value), expires_at=float(expires_at))
 
 
+def _unavailable(options: RedisOptions, exc: BaseException) -> StateBackendUnavailableError:
+    """The outage, named by the reply's code or redis-py's class: never the reply's text, which
+    may quote keys and arguments."""
+    where = f"Redis at {options.safe_url}"
+    if not isinstance(exc, redis.exceptions.ResponseError):
+        return StateBackendUnavailableError(
+            f"{where} did not answer: {type(exc).__name__}", backend="redis"
+        )
+    code = _REPLY_CODE.match(str(exc))
+    label = code.group() if code else type(exc).__name__
+    why = _REFUSALS.get(label)
+    return StateBackendUnavailableError(
+        f"{where} refused the command with {label}" + (f": {why}" if why else ""),
+        backend="redis",
+    )
+
+
+#: The longest time-to-live sent to Redis (a year): PEXPIRE refuses what overflows, and no
+#: claim, outcome or token needs longer.
+_MAX_TTL = 366 * 86400.0
+
+
 def _ms(seconds: float) -> int:
+    if not seconds < _MAX_TTL:  # also NaN and infinity: keep the key as long as allowed
+        seconds = _MAX_TTL
     return max(int(seconds * 1000), 1)
 
 
@@ -244,15 +282,12 @@ class RedisStateBackend:
             if self._client is None:
                 try:
                     self._client = self._connect()
-                except (*_UNAVAILABLE, redis.exceptions.RedisClusterException) as exc:
+                except _UNAVAILABLE as exc:
                     raise self._unavailable(exc) from exc
         return self._client
 
     def _unavailable(self, exc: BaseException) -> StateBackendUnavailableError:
-        return StateBackendUnavailableError(
-            f"Redis at {self.options.safe_url} did not answer: {type(exc).__name__}",
-            backend="redis",
-        )
+        return _unavailable(self.options, exc)
 
     def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if self._pool is not None:
@@ -327,6 +362,10 @@ class RedisStateBackend:
 
     def idempotency_release(self, key: str, owner: str) -> None:
         self._eval(SCRIPTS["idem_release"], [self._codec.claim_key(key)], [owner])
+
+    def idempotency_extend(self, key: str, owner: str, *, ttl: float) -> bool:
+        keys = [self._codec.claim_key(key)]
+        return bool(self._eval(SCRIPTS["idem_extend"], keys, [owner, _ms(ttl)]))
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -413,10 +452,7 @@ class AsyncRedisStateBackend:
                 self._ready = True
 
     def _unavailable(self, exc: BaseException) -> StateBackendUnavailableError:
-        return StateBackendUnavailableError(
-            f"Redis at {self.options.safe_url} did not answer: {type(exc).__name__}",
-            backend="redis",
-        )
+        return _unavailable(self.options, exc)
 
     async def _send(
         self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]
@@ -433,7 +469,9 @@ class AsyncRedisStateBackend:
                 await connection.send_command("EVAL", script.source, len(keys), *keys, *args)
                 return await connection.read_response()
             finally:
-                await pool.release(connection)
+                # Shielded: a task cancelled while the release waits (for the pool's lock, on
+                # redis-py 8.1) would otherwise lose the connection for good.
+                await asyncio.shield(pool.release(connection))
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
 
@@ -495,6 +533,10 @@ class AsyncRedisStateBackend:
 
     async def idempotency_release(self, key: str, owner: str) -> None:
         await self._eval(SCRIPTS["idem_release"], [self._codec.claim_key(key)], [owner])
+
+    async def idempotency_extend(self, key: str, owner: str, *, ttl: float) -> bool:
+        keys = [self._codec.claim_key(key)]
+        return bool(await self._eval(SCRIPTS["idem_extend"], keys, [owner, _ms(ttl)]))
 
     async def token_get(self, key: str) -> StoredToken | None:
         token_key, _ = self._codec.token_keys(key)

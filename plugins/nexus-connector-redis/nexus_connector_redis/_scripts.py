@@ -40,7 +40,14 @@ def _read(name: str) -> str:
 #: The scripts that need no plan, by name.
 SCRIPTS = {
     name: Script(name, _read(name))
-    for name in ("idem_begin", "idem_complete", "idem_release", "token_set", "token_unlock")
+    for name in (
+        "idem_begin",
+        "idem_complete",
+        "idem_release",
+        "idem_extend",
+        "token_set",
+        "token_unlock",
+    )
 }
 
 _ADMIT = _read("admit")

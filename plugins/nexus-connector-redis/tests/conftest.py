@@ -6,6 +6,8 @@ Fixtures:
   ``redis-server`` this session starts on a free port. ``redis_url`` is its URL.
 - ``restartable_redis`` (function): a server of the test's own that it may `RedisServer.stop`
   (the process exits) and `RedisServer.start` again on the same port, for outage tests.
+- ``launch_redis`` (function): starts servers of the test's own with extra ``redis-server``
+  arguments (``launch_redis("--requirepass", "pw")``); stopped after the test.
 - ``redis_cluster`` (session): a three-node Redis Cluster (no replicas) on free ports.
 - ``unique_prefix`` (function): a random key prefix, so tests never collide on a shared server.
 
@@ -17,6 +19,7 @@ the ``cluster`` marker too, so ``-m "not cluster"`` or ``-m redis`` selects them
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import shutil
@@ -61,7 +64,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by the servers it uses, so it can be selected (or left out) with -m."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & {"redis_server", "redis_url", "restartable_redis", "redis_cluster"}:
+        servers = {"redis_server", "redis_url", "restartable_redis", "launch_redis"}
+        if fixtures & (servers | {"redis_cluster"}):
             item.add_marker(pytest.mark.redis)
         if "redis_cluster" in fixtures:
             item.add_marker(pytest.mark.cluster)
@@ -211,7 +215,7 @@ class RedisProcess:
             with _control_client(self.port) as client:
                 client.shutdown(nosave=True)
         except redis.RedisError:
-            pass  # unreachable or refusing: the process is killed below
+            process.terminate()  # unreachable or refusing (a password): SIGTERM stops it too
         try:
             process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -426,6 +430,25 @@ def restartable_redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield RedisServer.owned(process)
     finally:
         process.stop()
+
+
+@pytest.fixture
+def launch_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Start servers of this test's own with extra ``redis-server`` arguments."""
+    binary = _binary("redis-server")
+    numbers = itertools.count()
+    with ExitStack() as stack:
+
+        def start(*extra_args: str) -> RedisServer:
+            workdir = tmp_path / f"server-{next(numbers)}"
+            workdir.mkdir()
+            process = launch(
+                lambda port: RedisProcess(binary, port, workdir, *extra_args), free_port
+            )
+            stack.callback(process.stop)
+            return RedisServer.owned(process)
+
+        yield start
 
 
 @pytest.fixture(scope="session")
