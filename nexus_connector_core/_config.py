@@ -25,7 +25,7 @@ from ._categories import CATEGORY_KEYS
 from ._config_problems import Problems, dotted
 from ._config_ranges import between, check_ranges
 from ._connector_settings import ConnectorConfig, ConnectorSettings, resolve_connector
-from ._credentials import CredentialProvider
+from ._credentials import CredentialProvider, Secret, resolve_reference
 from ._errors import ConfigError, ConnectorError
 from ._plugins import PluginRegistry, default_registry
 from ._registration import Registration
@@ -230,7 +230,7 @@ def load_config(
         if settings is not None:
             connectors[name] = settings
 
-    state = _state(data.get("state", {}), registry, problems)
+    state = _state(data.get("state", {}), registry, problems, providers)
     observability = problems.convert(
         data.get("observability", {}), ObservabilityConfig, ("observability",)
     )
@@ -264,7 +264,9 @@ class _ProviderLookup:
         return self._built[key]
 
 
-def _state(table: Any, registry: PluginRegistry, problems: Problems) -> StateSettings | None:
+def _state(
+    table: Any, registry: PluginRegistry, problems: Problems, providers: _ProviderLookup
+) -> StateSettings | None:
     if not isinstance(table, dict):
         problems.add(("state",), "expected a table")
         return None
@@ -300,11 +302,43 @@ def _state(table: Any, registry: PluginRegistry, problems: Problems) -> StateSet
             problems.add(("state", name), f"state backend {key!r} takes no options")
             ok = False
     else:
+        secrets_resolved = _resolve_secret_options(rest, options_type, providers, problems)
         options = problems.convert(rest, options_type, ("state",))
-        ok = ok and options is not None
+        ok = ok and secrets_resolved and options is not None
     if not ok:
         return None
     return StateSettings(backend=backend, options=options, fail_mode=fail_mode, prefix=prefix)
+
+
+def _resolve_secret_options(
+    table: dict[str, Any], options_type: Any, providers: _ProviderLookup, problems: Problems
+) -> bool:
+    """Resolve the backend's secret options (its fields typed `Secret`, such as Redis's
+    ``password``) like a connector's credentials: ``env:NAME``, ``file:PATH``, a provider's
+    reference or a literal. False (and the key left out) when one does not resolve."""
+    info = msgspec.inspect.type_info(options_type)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return True
+    resolved = True
+    for field in info.fields:
+        value = table.get(field.encode_name)
+        if value is None or not _holds_secret(field.type):
+            continue
+        try:
+            if not isinstance(value, str):
+                raise ConfigError("expected a secret reference such as env:NAME or file:PATH")
+            table[field.encode_name] = resolve_reference(value, providers)
+        except ConnectorError as exc:
+            problems.add(("state", field.encode_name), exc.message)
+            del table[field.encode_name]
+            resolved = False
+    return resolved
+
+
+def _holds_secret(info: msgspec.inspect.Type) -> bool:
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(_holds_secret(member) for member in info.types)
+    return isinstance(info, msgspec.inspect.CustomType) and info.cls is Secret
 
 
 # The start of every state key: printable, no braces (Redis Cluster hash tags), no spaces.

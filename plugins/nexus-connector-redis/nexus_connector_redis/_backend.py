@@ -79,6 +79,11 @@ def _options(settings: BackendSettings) -> RedisOptions:
     return options
 
 
+def _auth(options: RedisOptions) -> dict[str, Any]:
+    """The password, when it is an option of its own rather than part of the URL."""
+    return {} if options.password is None else {"password": options.password.reveal()}
+
+
 def _flag(value: bool) -> str:
     return "1" if value else "0"
 
@@ -257,6 +262,7 @@ class RedisStateBackend:
         self.options = _options(settings)
         options = self.options
         common: dict[str, Any] = {
+            **_auth(options),
             "socket_timeout": options.timeout,
             "socket_connect_timeout": options.connect_timeout,
             "retry": _retry_none(),
@@ -414,6 +420,7 @@ class AsyncRedisStateBackend:
         self.options = _options(settings)
         options = self.options
         common: dict[str, Any] = {
+            **_auth(options),
             "socket_timeout": options.timeout,
             "socket_connect_timeout": options.connect_timeout,
         }
