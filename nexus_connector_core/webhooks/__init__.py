@@ -8,8 +8,10 @@
 ``verifier``) or raises `WebhookVerificationError` whose ``reason`` says why: a missing or
 malformed header, a signature that matches none of the secrets, a timestamp outside the
 tolerance (five minutes by default, both ways), a body over the size limit, or (with a state
-backend) a replayed message id. `receive` does the same and holds the id only while your
-handler runs, so a delivery whose handling failed is accepted when the sender retries it.
+backend) a replayed message id, remembered for three days (`DEFAULT_REPLAY_WINDOW`).
+`receive` does the same and holds the id only while your handler runs (on a lease that a
+heartbeat extends), so a delivery whose handling failed is accepted when the sender retries
+it, and a duplicate is refused however long the handler runs.
 
 Built in: ``github``, ``slack``, ``shopify``, ``standard-webhooks`` and ``hmac``, the generic
 scheme configured with `HmacOptions`. A vendor plugin registers its own scheme under
@@ -23,10 +25,18 @@ from .._errors import WebhookVerificationError
 from ._event import WebhookEvent, decode_body
 from ._headers import Headers, HeadersInput
 from ._hmac import HmacOptions, HmacVerifier
+from ._lease import DEFAULT_LEASE
 from ._receive import areceive, receive
 from ._standard import StandardWebhooksVerifier
 from ._verifier import VerifiedDelivery, WebhookVerifier
-from ._verify import DEFAULT_MAX_BODY, DEFAULT_TOLERANCE, SecretInput, averify, verify
+from ._verify import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_REPLAY_WINDOW,
+    DEFAULT_TOLERANCE,
+    SecretInput,
+    averify,
+    verify,
+)
 
 __all__ = [
     "verify",
@@ -35,7 +45,9 @@ __all__ = [
     "areceive",
     "WebhookEvent",
     "WebhookVerificationError",
+    "DEFAULT_LEASE",
     "DEFAULT_MAX_BODY",
+    "DEFAULT_REPLAY_WINDOW",
     "DEFAULT_TOLERANCE",
     "SecretInput",
     # for plugin authors

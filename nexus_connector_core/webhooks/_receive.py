@@ -3,7 +3,10 @@
 `verify(..., state=...)` takes a delivery's id as soon as the signature checks out, so a
 handler that fails afterwards leaves the id taken and the sender's retry is refused as a
 replay. `receive` holds the id only while the ``with`` block runs: if the block raises, the
-id is given back and the retry is accepted; once it completes, the id stays taken.
+id is given back and the retry is accepted; once it completes, the id is remembered as
+`verify` remembers it. While the block runs, the id is held on a short lease that a
+heartbeat keeps extending, so a duplicate is refused however long the handler takes, and a
+process that dies mid-handler frees the id within one lease.
 
 >>> with receive("github", headers=h, body=b, secret=s, state=backend) as event:  # doctest: +SKIP
 ...     save_order(event.data)        # raise, and GitHub's retry will be let in
@@ -20,16 +23,17 @@ import msgspec
 
 from ._event import WebhookEvent
 from ._headers import HeadersInput
+from ._lease import DEFAULT_LEASE, AsyncHeartbeat, Heartbeat, Lease
 from ._verifier import WebhookVerifier
 from ._verify import (
     _SEEN,
     DEFAULT_MAX_BODY,
+    DEFAULT_REPLAY_WINDOW,
     DEFAULT_TOLERANCE,
     Body,
     SecretInput,
     _check,
     _reject_seen,
-    _ttl,
 )
 
 if TYPE_CHECKING:
@@ -53,14 +57,22 @@ def receive(
     now: float | datetime | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     max_body: int = DEFAULT_MAX_BODY,
+    replay_window: float = DEFAULT_REPLAY_WINDOW,
+    lease: float = DEFAULT_LEASE,
+    heartbeat: float | None = None,
     options: Mapping[str, Any] | msgspec.Struct | None = None,
     registry: PluginRegistry | None = None,
 ) -> Iterator[WebhookEvent]:
     """Verify a delivery (as `verify`) and hold its id while the block handles it.
 
+    The id is held for `lease` seconds (one minute) and the lease is extended every
+    `heartbeat` seconds (a third of the lease) by a thread, until the block ends; then the
+    id is remembered as handled (for `replay_window`, or twice the tolerance and a minute
+    for a delivery with a signed timestamp), or given back when the block raised.
+
     Raises `WebhookVerificationError` before the block runs for a bad or replayed delivery.
     """
-    name, event, key = _check(
+    checked = _check(
         verifier,
         headers=headers,
         body=body,
@@ -69,20 +81,22 @@ def receive(
         now=now,
         tolerance=tolerance,
         max_body=max_body,
+        replay_window=replay_window,
         options=options,
         registry=registry,
     )
-    ttl = _ttl(tolerance)
-    claim = state.idempotency_begin(key, _SEEN, ttl=ttl)
-    _reject_seen(claim, name)
+    held = Lease(checked.key, checked.name, ttl=lease, interval=heartbeat)
+    claim = state.idempotency_begin(checked.key, _SEEN, ttl=held.ttl)
+    _reject_seen(claim, checked.name)
     owner = claim.owner
     assert owner is not None
     try:
-        yield event
+        with Heartbeat(state, held, owner):
+            yield checked.event
     except BaseException:
-        state.idempotency_release(key, owner)
+        state.idempotency_release(checked.key, owner)
         raise
-    state.idempotency_complete(key, owner, _SEEN, _HANDLED, ttl=ttl)
+    state.idempotency_complete(checked.key, owner, _SEEN, _HANDLED, ttl=checked.remember)
 
 
 @asynccontextmanager
@@ -97,11 +111,14 @@ async def areceive(
     now: float | datetime | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     max_body: int = DEFAULT_MAX_BODY,
+    replay_window: float = DEFAULT_REPLAY_WINDOW,
+    lease: float = DEFAULT_LEASE,
+    heartbeat: float | None = None,
     options: Mapping[str, Any] | msgspec.Struct | None = None,
     registry: PluginRegistry | None = None,
 ) -> AsyncIterator[WebhookEvent]:
-    """`receive` for asynchronous applications."""
-    name, event, key = _check(
+    """`receive` for asynchronous applications: the heartbeat is a task."""
+    checked = _check(
         verifier,
         headers=headers,
         body=body,
@@ -110,17 +127,19 @@ async def areceive(
         now=now,
         tolerance=tolerance,
         max_body=max_body,
+        replay_window=replay_window,
         options=options,
         registry=registry,
     )
-    ttl = _ttl(tolerance)
-    claim = await state.idempotency_begin(key, _SEEN, ttl=ttl)
-    _reject_seen(claim, name)
+    held = Lease(checked.key, checked.name, ttl=lease, interval=heartbeat)
+    claim = await state.idempotency_begin(checked.key, _SEEN, ttl=held.ttl)
+    _reject_seen(claim, checked.name)
     owner = claim.owner
     assert owner is not None
     try:
-        yield event
+        async with AsyncHeartbeat(state, held, owner):
+            yield checked.event
     except BaseException:
-        await state.idempotency_release(key, owner)
+        await state.idempotency_release(checked.key, owner)
         raise
-    await state.idempotency_complete(key, owner, _SEEN, _HANDLED, ttl=ttl)
+    await state.idempotency_complete(checked.key, owner, _SEEN, _HANDLED, ttl=checked.remember)

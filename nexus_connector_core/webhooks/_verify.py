@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
 
 import msgspec
 
@@ -27,10 +27,27 @@ if TYPE_CHECKING:
     from .._plugins import PluginRegistry
     from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TOLERANCE", "SecretInput", "averify", "verify"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_REPLAY_WINDOW",
+    "DEFAULT_TOLERANCE",
+    "SecretInput",
+    "averify",
+    "verify",
+]
 
 #: Seconds a signed timestamp may lie before or after now (Slack's and Stripe's five minutes).
 DEFAULT_TOLERANCE: Final = 300.0
+#: Seconds a delivery's id is remembered: three days. Senders deliver an event again under
+#: its id for that long (GitHub lets you redeliver the last 3 days' deliveries, 7 on GitHub
+#: Enterprise Server: raise it there; Shopify retries for 4 hours), and for a scheme that
+#: signs no time (GitHub's, Shopify's) nothing else bounds a replay.
+DEFAULT_REPLAY_WINDOW: Final = 3 * 86400.0
+#: Seconds added to a signed delivery's replay claim for clocks that disagree: a host whose
+#: clock is behind accepts the delivery for that much longer than the host that took it.
+_CLOCK_SKEW: Final = 60.0
+#: The longest a replay claim is kept, whatever the tolerance or window (a year).
+_MAX_REMEMBER: Final = 366 * 86400.0
 #: Bytes of body accepted before anything is parsed or hashed.
 DEFAULT_MAX_BODY: Final = 1024 * 1024
 
@@ -54,6 +71,7 @@ def verify(
     tolerance: float = DEFAULT_TOLERANCE,
     max_body: int = DEFAULT_MAX_BODY,
     state: StateBackend | None = None,
+    replay_window: float = DEFAULT_REPLAY_WINDOW,
     options: Mapping[str, Any] | msgspec.Struct | None = None,
     registry: PluginRegistry | None = None,
 ) -> WebhookEvent:
@@ -75,15 +93,20 @@ def verify(
             tests and when replaying a logged delivery.
         tolerance: seconds a signed timestamp may be off, in either direction.
         max_body: larger bodies are rejected before anything is parsed or hashed.
-        state: a state backend that remembers message ids for twice the tolerance, so a
-            delivery seen before is rejected with reason ``"replayed"``. A scheme without
-            ids (Slack) is keyed by its timestamp and body. `StateBackendUnavailableError`
-            passes through: it is not the delivery's fault, and the sender will retry.
-            The id is taken when verification succeeds: if your handler fails afterwards,
-            the sender's retry of that id is rejected; use `receive` to give the id back
-            when handling fails. An id the vendor does not sign (GitHub's, Shopify's) stops
-            duplicate deliveries, not an attacker who replays a captured one under a new id; only a
-            signed timestamp bounds that.
+        state: a state backend that remembers message ids, so a delivery seen before is
+            rejected with reason ``"replayed"``. Ids are remembered for `replay_window`. A
+            scheme without ids (Slack) is keyed by its timestamp and body, remembered while
+            the tolerance could still accept it: twice the tolerance, plus a minute for
+            hosts whose clocks disagree (without a timestamp either, by its body, for
+            `replay_window`). `StateBackendUnavailableError` passes through: it
+            is not the delivery's fault, and the sender will retry. The id is taken when
+            verification succeeds: if your handler fails afterwards, the sender's retry of
+            that id is rejected; use `receive` to give the id back when handling fails. An
+            id the vendor does not sign (GitHub's, Shopify's) stops duplicate deliveries, not
+            an attacker who replays a captured one under a new id; only a signed timestamp
+            bounds that.
+        replay_window: seconds to remember a delivery's id (three days by default, the
+            longest GitHub redelivers; at most a year).
         options: the verifier's configuration, for keys that take one (``hmac``: see
             `HmacOptions`).
         registry: where to find `verifier` by key (default: every installed plugin).
@@ -94,7 +117,7 @@ def verify(
         PluginError: no installed plugin offers the key (the message lists those that do).
         ConfigError: `options` do not fit the verifier.
     """
-    name, event, replay_key = _check(
+    checked = _check(
         verifier,
         headers=headers,
         body=body,
@@ -103,12 +126,14 @@ def verify(
         now=now,
         tolerance=tolerance,
         max_body=max_body,
+        replay_window=replay_window,
         options=options,
         registry=registry,
     )
     if state is not None:
-        _reject_seen(state.idempotency_begin(replay_key, _SEEN, ttl=_ttl(tolerance)), name)
-    return event
+        claim = state.idempotency_begin(checked.key, _SEEN, ttl=checked.remember)
+        _reject_seen(claim, checked.name)
+    return checked.event
 
 
 async def averify(
@@ -122,11 +147,12 @@ async def averify(
     tolerance: float = DEFAULT_TOLERANCE,
     max_body: int = DEFAULT_MAX_BODY,
     state: AsyncStateBackend | None = None,
+    replay_window: float = DEFAULT_REPLAY_WINDOW,
     options: Mapping[str, Any] | msgspec.Struct | None = None,
     registry: PluginRegistry | None = None,
 ) -> WebhookEvent:
     """`verify` for asynchronous applications: the replay check awaits the async backend."""
-    name, event, replay_key = _check(
+    checked = _check(
         verifier,
         headers=headers,
         body=body,
@@ -135,13 +161,26 @@ async def averify(
         now=now,
         tolerance=tolerance,
         max_body=max_body,
+        replay_window=replay_window,
         options=options,
         registry=registry,
     )
     if state is not None:
-        claim = await state.idempotency_begin(replay_key, _SEEN, ttl=_ttl(tolerance))
-        _reject_seen(claim, name)
-    return event
+        claim = await state.idempotency_begin(checked.key, _SEEN, ttl=checked.remember)
+        _reject_seen(claim, checked.name)
+    return checked.event
+
+
+class _Checked(NamedTuple):
+    """A delivery that passed every check but the replay check (which is I/O)."""
+
+    #: The verifier's key.
+    name: str
+    event: WebhookEvent
+    #: The replay claim's key in the state backend.
+    key: str
+    #: Seconds the claim must be kept for a replay to be rejected.
+    remember: float
 
 
 def _check(
@@ -154,12 +193,18 @@ def _check(
     now: float | datetime | None,
     tolerance: float,
     max_body: int,
+    replay_window: float,
     options: Mapping[str, Any] | msgspec.Struct | None,
     registry: PluginRegistry | None,
-) -> tuple[str, WebhookEvent, str]:
-    """Everything but the replay check (which is I/O): the event and its replay key."""
+) -> _Checked:
+    """Everything but the replay check: the event, its replay key and how long to keep it."""
     if not tolerance >= 0:  # also refuses NaN, which would disable the check
         raise ValueError(f"tolerance must be a number of seconds >= 0, not {tolerance}")
+    if not 0 < replay_window <= _MAX_REMEMBER:
+        raise ValueError(
+            f"replay_window must be a number of seconds above 0, at most a year "
+            f"({_MAX_REMEMBER:g}), not {replay_window}"
+        )
     name, impl = _resolve(verifier, options, registry)
     try:
         raw = _body_bytes(body, max_body)
@@ -188,7 +233,9 @@ def _check(
     if data is msgspec.UNSET:
         data = decode_body(raw, view.get("content-type"))
     event = WebhookEvent(id=delivery.id, timestamp=timestamp, body=raw, data=data, verifier=name)
-    return name, event, _replay_key(name, delivery, raw)
+    return _Checked(
+        name, event, _replay_key(name, delivery, raw), _remember(event, tolerance, replay_window)
+    )
 
 
 def _resolve(
@@ -302,9 +349,19 @@ def _replay_key(name: str, delivery: VerifiedDelivery, body: bytes) -> str:
     return f"webhook:{digest.hexdigest()[:40]}"
 
 
-def _ttl(tolerance: float) -> float:
-    # A delivery signed at the far edge of the future stays acceptable for two tolerances.
-    return max(2 * tolerance, 1.0)
+def _remember(event: WebhookEvent, tolerance: float, replay_window: float) -> float:
+    """Seconds to keep a delivery's replay claim.
+
+    A signed timestamp keeps the delivery acceptable until it is `tolerance` old: a claim
+    taken when it was signed `tolerance` in the future must last two tolerances (both checks
+    are inclusive), plus the skew of a host whose clock is behind. An id is kept for the
+    replay window whatever the timestamp: senders deliver an event again under its id, signed
+    afresh, for days. Only a delivery keyed by its timestamp and body (Slack's) needs no more
+    than the tolerance: a retry signs a new timestamp, so it is a new key anyway.
+    """
+    signed = 2 * tolerance + _CLOCK_SKEW if event.timestamp is not None else 0.0
+    by_id = replay_window if event.id is not None or event.timestamp is None else 0.0
+    return min(max(signed, by_id), _MAX_REMEMBER)
 
 
 def _reject_seen(claim: IdempotencyClaim, name: str) -> None:
