@@ -1,6 +1,7 @@
-"""A Redis that answers but refuses (MISCONF after a failed save, BUSY with a long script) is
-an outage the fail mode decides, never a raw redis-py `ResponseError`; and an async pool
-gives back the connection of a task cancelled while it is being released.
+"""A Redis that answers but refuses (MISCONF after a failed save, BUSY with a long script,
+NOPERM from its ACL) is an outage the fail mode decides, never a raw redis-py
+`ResponseError`; and an async pool gives back the connection of a task cancelled while it is
+being released.
 
 The servers are real: each test starts its own and puts it in the state it needs.
 """
@@ -109,6 +110,15 @@ def busy_redis(launch_redis: Callable[..., Any]) -> Iterator[Any]:
             runner.close()
 
 
+@pytest.fixture
+def noperm_redis(launch_redis: Callable[..., Any]) -> Any:
+    """A server whose ACL denies the backend's commands (scripts and SET): NOPERM."""
+    server = launch_redis()
+    with server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "default", "-evalsha", "-eval", "-set")
+    return server
+
+
 def _ignore(action: Callable[[], object]) -> None:
     with contextlib.suppress(redis.RedisError):  # SCRIPT KILL ends the script with an error
         action()
@@ -130,12 +140,20 @@ def _async_writes(backend: AsyncRedisStateBackend) -> list[Callable[[], Any]]:
     ]
 
 
-@pytest.mark.parametrize("refusing", ["misconf_redis", "busy_redis"])
+#: Each refusing server, and the name the outage gives its refusal: the reply's code, or
+#: redis-py's class for the codes it maps itself.
+_REFUSING = [
+    ("misconf_redis", "MISCONF"),
+    ("busy_redis", "BUSY"),
+    ("noperm_redis", "NoPermissionError"),
+]
+
+
+@pytest.mark.parametrize(("refusing", "code"), _REFUSING)
 def test_a_redis_refusing_commands_is_an_outage_not_a_raw_response_error(
-    refusing: str, request: pytest.FixtureRequest, unique_prefix: str
+    refusing: str, code: str, request: pytest.FixtureRequest, unique_prefix: str
 ) -> None:
     server = request.getfixturevalue(refusing)
-    code = refusing.split("_", maxsplit=1)[0].upper()
     backend = RedisStateBackend(_settings(server.url, unique_prefix))
     try:
         for write in _writes(backend):
@@ -148,12 +166,11 @@ def test_a_redis_refusing_commands_is_an_outage_not_a_raw_response_error(
         backend.close()
 
 
-@pytest.mark.parametrize("refusing", ["misconf_redis", "busy_redis"])
+@pytest.mark.parametrize(("refusing", "code"), _REFUSING)
 async def test_an_async_redis_refusing_commands_is_an_outage_too(
-    refusing: str, request: pytest.FixtureRequest, unique_prefix: str
+    refusing: str, code: str, request: pytest.FixtureRequest, unique_prefix: str
 ) -> None:
     server = request.getfixturevalue(refusing)
-    code = refusing.split("_", maxsplit=1)[0].upper()
     backend = AsyncRedisStateBackend(_settings(server.url, unique_prefix))
     try:
         for write in _async_writes(backend):
@@ -170,7 +187,7 @@ def _config(url: str, fail_mode: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("refusing", ["misconf_redis", "busy_redis"])
+@pytest.mark.parametrize("refusing", ["misconf_redis", "busy_redis", "noperm_redis"])
 def test_the_fail_mode_decides_a_call_while_redis_refuses(
     refusing: str, request: pytest.FixtureRequest, registry: PluginRegistry
 ) -> None:
