@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -80,7 +79,7 @@ class Problems:
         path: KeyPath,
         *,
         salvage: bool = False,
-        keep: Callable[[KeyPath], bool] | None = None,
+        reported: set[KeyPath] | None = None,
     ) -> Any:
         """msgspec.convert, reporting every problem of `value` with its key path.
 
@@ -88,8 +87,10 @@ class Problems:
         array item) from a copy and converts again, until the rest converts. Returns the
         converted value, or None when there was a problem; with `salvage`, what converted
         once the offending keys were dropped (for checking the rest of a table), None only
-        when nothing could be salvaged. `keep` filters problems by their path within
-        `value` (an operation's table reports only what it sets itself).
+        when nothing could be salvaged. `reported` holds the paths within `value` whose
+        problems were reported already (an operation's table merged over its connector's
+        repeats the connector's problems): they are not reported again; those reported now
+        are added.
         """
         try:
             return msgspec.convert(value, type_, str_keys=True)
@@ -107,8 +108,10 @@ class Problems:
             else:
                 at = problem.at
                 original = _original_path(at, removed)
-                if keep is None or keep(original):
+                if reported is None or original not in reported:
                     self.add(path + original, problem.message)
+                if reported is not None:
+                    reported.add(original)
             if not _drop(data, at, removed):
                 return None
             dropped.append(at)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -131,6 +130,21 @@ def resolve_connector(
     problems: Problems,
 ) -> ConnectorSettings | None:
     """Check one connector table and resolve it; None (with problems recorded) if invalid."""
+    found = len(problems.items)
+    settings = _resolve_connector(name, table, registry, providers, problems)
+    if settings is None and len(problems.items) == found:
+        # A connector is never left out silently: the config must then be refused.
+        problems.add(
+            ("connectors", name),
+            "this connector's table could not be resolved, for no reason the checks could "
+            "name; please report it with the table",
+        )
+    return settings
+
+
+def _resolve_connector(
+    name: str, table: Any, registry: PluginRegistry, providers: Providers, problems: Problems
+) -> ConnectorSettings | None:
     path: KeyPath = ("connectors", name)
     if not _CONNECTOR_NAME.fullmatch(name):
         problems.add(
@@ -282,13 +296,14 @@ def _resilience(
 ) -> dict[str, ResilienceConfig] | None:
     """The policies of every operation: the connector's table, overridden per operation.
 
-    An operation's table is merged into the connector's and checked whole, but reports only
-    the problems of the keys it sets itself (the connector's own are reported once, at its
-    path).
+    An operation's table is merged into the connector's and checked whole, but does not
+    report again the problems of the connector's table that it leaves as they are (reported
+    once, at the connector's path).
     """
     table = dict(table)
     per_operation = table.pop("operations", {})
-    base = _convert_resilience(table, path, problems)
+    in_base: set[KeyPath] = set()
+    base = _convert_resilience(table, path, problems, in_base)
     if not isinstance(per_operation, dict):
         problems.add((*path, "operations"), "expected a table of operation names")
         return None
@@ -314,12 +329,9 @@ def _resilience(
             problems.add((*path, "operations", op_name), "expected a table")
             ok = False
             continue
-        config = _convert_resilience(
-            _merge(table, override),
-            (*path, "operations", op_name),
-            problems,
-            keep=functools.partial(_sets, override),
-        )
+        where = (*path, "operations", op_name)
+        repeated = {at for at in in_base if not _sets(override, at)}
+        config = _convert_resilience(_merge(table, override), where, problems, repeated)
         if config is None:
             ok = False
         else:
@@ -332,28 +344,29 @@ def _resilience(
 
 
 def _convert_resilience(
-    table: dict[str, Any],
-    path: KeyPath,
-    problems: Problems,
-    keep: Callable[[KeyPath], bool] | None = None,
+    table: dict[str, Any], path: KeyPath, problems: Problems, reported: set[KeyPath]
 ) -> ResilienceConfig | None:
-    """One resilience table, with ``false`` for "no timeout" or "no deadline"."""
+    """One resilience table, with ``false`` for "no timeout" or "no deadline"; `reported`
+    as for `Problems.convert`."""
     table, limit_problems = read_limits(table)
     for key, message in limit_problems.items():
-        if keep is None or keep((key,)):
+        if (key,) not in reported:
             problems.add((*path, key), message)
-    config = problems.convert(table, ResilienceConfig, path, keep=keep)
+            reported.add((key,))
+    config = problems.convert(table, ResilienceConfig, path, reported=reported)
     return None if limit_problems else config
 
 
 def _sets(override: dict[str, Any], at: KeyPath) -> bool:
-    """Whether an operation's table sets the value at `at` (or something inside it)."""
+    """Whether an operation's table sets the value at `at` (merged key by key, a table it
+    sets only in part keeps the connector's other keys)."""
     value: Any = override
     for part in at:
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            return isinstance(part, int) and value is not override
+        if not isinstance(value, dict):
+            return True  # replaced whole above `at`: an array, or a value where a table was
+        if part not in value:
+            return False
+        value = value[part]
     return True
 
 

@@ -246,6 +246,30 @@ def test_an_operation_reports_only_the_problems_of_what_it_sets(
     }
 
 
+def test_an_operation_that_sets_a_bad_value_of_its_own_reports_it_too(
+    registry: PluginRegistry,
+) -> None:
+    resilience = {"deadline": INF, "operations": {"capture": {"deadline": -1}}}
+    problems = _problems(_payment(resilience), registry)
+    assert problems == {
+        "connectors.payment.resilience.deadline": "must be a number from 0.001 to 86400, got inf",
+        "connectors.payment.resilience.operations.capture.deadline": (
+            "must be a number from 0.001 to 86400, got -1"
+        ),
+    }
+
+
+def test_an_operation_table_missing_a_required_key_is_refused_never_dropped(
+    registry: PluginRegistry,
+) -> None:
+    # Found by the property test: the problem was filtered as "the connector's own", and the
+    # connector silently left out of a config that loaded.
+    resilience = {"operations": {"purchase": {"rate_limit": {"max_wait": 0.0}}}}
+    assert _problems(_payment(resilience), registry) == {
+        "connectors.payment.resilience.operations.purchase.rate_limit.rate": "missing required key"
+    }
+
+
 def test_an_invalid_enum_value_lists_the_valid_values(registry: PluginRegistry) -> None:
     problems = _problems(_payment({"circuit_breaker": {"window_type": "sliding"}}), registry)
     assert problems["connectors.payment.resilience.circuit_breaker.window_type"] == (
