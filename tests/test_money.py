@@ -1,5 +1,6 @@
 """Money is integer minor units plus a validated ISO-4217 code, never a float."""
 
+import doctest
 from decimal import Decimal
 
 import msgspec
@@ -129,3 +130,9 @@ def test_a_negative_money_is_a_difference_but_never_a_payment() -> None:
     assert Money(100, "USD") - Money(150, "USD") == Money(-50, "USD")
     with pytest.raises(ValueError, match="positive"):
         PaymentRequest(amount=Money(-50, "USD"), payment_method="pm_card_visa")
+
+
+def test_the_docstring_examples_run() -> None:
+    from nexus_connector_core import _money
+
+    assert doctest.testmod(_money).failed == 0
