@@ -143,7 +143,7 @@ FULL_PIPELINE = {
     "deadline": 30.0,
     "retry": {"max_attempts": 3, "budget": {"ratio": 0.2}},
     "circuit_breaker": {"window": 20, "min_calls": 10},
-    "rate_limit": {"rate": 1e9, "burst": 1_000_000_000},
+    "rate_limit": {"rate": 1e6, "burst": 1_000_000},  # the most a config may say; never reached
     "bulkhead": {"max_concurrent": 1000},
 }
 

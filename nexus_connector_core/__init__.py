@@ -106,7 +106,7 @@ _EXPORTS: dict[str, str] = {
     "VendorTimeoutError": "_errors",
     "VendorUnavailableError": "_errors",
     "WebhookVerificationError": "_errors",
-    "AsyncConnectorManager": "_manager",
+    "AsyncConnectorManager": "_async_manager",
     "ConnectorManager": "_manager",
     "CURRENCY_EXPONENTS": "_money",
     "Money": "_money",
@@ -356,6 +356,7 @@ if TYPE_CHECKING:
         AsyncShippingConnector,
         AsyncSmsConnector,
     )
+    from ._async_manager import AsyncConnectorManager
     from ._categories import ADAPTER_PROTOCOLS, CATEGORIES, CATEGORY_KEYS
     from ._clock import SYSTEM_CLOCK, Clock, SystemClock
     from ._cloud_storage import (
@@ -415,7 +416,7 @@ if TYPE_CHECKING:
         WebhookVerificationError,
     )
     from ._limit_key import limit_key
-    from ._manager import AsyncConnectorManager, ConnectorManager
+    from ._manager import ConnectorManager
     from ._money import CURRENCY_EXPONENTS, Money
     from ._observe import CallLogger, IntegrationLogRecord, LoggingCallLogger, MemoryCallLogger
     from ._operations import Category, Operation

@@ -79,9 +79,9 @@ __all__ = [
 
 
 class AsyncConnector(ConnectorCore[AsyncHandler]):
-    """A configured connector, called with ``await``. Use the category subclasses' methods."""
+    """A configured connector, called asynchronously. Use the category subclasses' methods."""
 
-    _async = True
+    _async = True  # unasync: _async = False
 
     async def _call(
         self,
@@ -283,7 +283,7 @@ class AsyncShippingConnector(AsyncConnector):
         return await self._call(SHIPPING_VALIDATE_ADDRESS, address, idempotency_key)
 
 
-#: The async connector class of each category.
+#: The asynchronous connector class of each category.
 ASYNC_CONNECTOR_TYPES: dict[str, type[AsyncConnector]] = {
     "email": AsyncEmailConnector,
     "sms": AsyncSmsConnector,

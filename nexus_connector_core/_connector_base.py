@@ -148,12 +148,11 @@ class ConnectorCore(Generic[H]):
             fail_open=self._runtime.fail_open,
             bulkhead=self._bulkhead,
             unguarded=self._runtime.unguarded,
+            backend=self._runtime.state,
+            watchdogs=self._runtime.watchdogs if self._async else None,
         )
         method = getattr(self.adapter_for(index), operation.name)
-        state = self._runtime.state
-        if self._async:
-            return policy.wrap_async(method, state, self._runtime.watchdog)
-        return policy.wrap(method, state)
+        return policy.wrap_async(method) if self._async else policy.wrap(method)
 
     def _assemble(self, operation: Operation[Any, Any]) -> Any:
         config = self.settings.resilience[operation.name]
@@ -178,11 +177,9 @@ class ConnectorCore(Generic[H]):
                 ),
                 fail_open=self._runtime.fail_open,
                 unguarded=self._runtime.unguarded,
+                backend=self._runtime.state,
             )
-            state = self._runtime.state
-            handler = (
-                guard.wrap_async(handler, state) if self._async else guard.wrap(handler, state)
-            )
+            handler = guard.wrap_async(handler) if self._async else guard.wrap(handler)
         step_settings = StepSettings(
             connector=self.name,
             category=self.category.key,

@@ -1,3 +1,4 @@
+# Generated from _async_connectors.py by nexus_connector_core._unasync: do not edit.
 """Synchronous connectors: the typed, per-category faces of a configured connector."""
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ __all__ = [
 
 class Connector(ConnectorCore[Handler]):
     """A configured connector, called synchronously. Use the category subclasses' methods."""
+
+    _async = False
 
     def _call(
         self,
@@ -200,7 +203,7 @@ class CloudStorageConnector(Connector):
 
     @contextmanager
     def open(self, key: str, *, idempotency_key: str | None = None) -> Iterator[Iterator[bytes]]:
-        """Stream an object: ``with storage.open(key) as chunks: for chunk in chunks: ...``."""
+        """Stream an object: ``with storage.open(key) as chunks: for c in chunks``."""
         stream = self._call(STORAGE_OPEN, ObjectKey(key), idempotency_key)
         with stream as chunks:
             yield chunks
@@ -269,7 +272,7 @@ class ShippingConnector(Connector):
         return self._call(SHIPPING_VALIDATE_ADDRESS, address, idempotency_key)
 
 
-#: The connector class of each category.
+#: The synchronous connector class of each category.
 CONNECTOR_TYPES: dict[str, type[Connector]] = {
     "email": EmailConnector,
     "sms": SmsConnector,

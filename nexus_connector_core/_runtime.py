@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any
 
 from ._clock import Clock
 from ._errors import ConnectorError
 from ._observe import Observer
-from ._resilience.watchdog import Watchdog
+from ._resilience.watchdog import Watchdogs
 
 __all__ = ["Runtime", "Tally"]
 
@@ -36,14 +35,13 @@ class Runtime:
     """
 
     __slots__ = (
-        "_last",
-        "_watchdogs",
         "clock",
         "closed",
         "fail_open",
         "observer",
         "state",
         "unguarded",
+        "watchdogs",
     )
 
     def __init__(self, clock: Clock, observer: Observer, state: Any, *, fail_open: bool) -> None:
@@ -54,22 +52,8 @@ class Runtime:
         self.closed = False
         #: Calls let through without their guard because the state backend was down.
         self.unguarded = Tally()
-        self._watchdogs: weakref.WeakKeyDictionary[Any, Watchdog] = weakref.WeakKeyDictionary()
-        self._last: tuple[Any, Watchdog] | None = None
-
-    def watchdog(self) -> Watchdog:
-        """The attempt-timeout watchdog of the running event loop."""
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        last = self._last
-        if last is not None and last[0] is loop:
-            return last[1]
-        watchdog = self._watchdogs.get(loop)
-        if watchdog is None:
-            watchdog = self._watchdogs[loop] = Watchdog(loop)
-        self._last = (loop, watchdog)
-        return watchdog
+        #: The attempt-timeout watchdog of the running event loop: ``runtime.watchdogs()``.
+        self.watchdogs = Watchdogs()
 
     def ensure_open(self) -> None:
         if self.closed:

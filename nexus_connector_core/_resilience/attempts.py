@@ -4,15 +4,13 @@ These policies interlock (a retry needs the breaker's and the budget's consent, 
 Retry-After must fit the deadline, a reserved rate-limit slot is waited for within it), so
 they run as one loop per vendor rather than as separate steps: one admission (one round
 trip to a remote backend) before each attempt, one record after it. The decisions live in
-`VendorPolicy`, shared by the synchronous and the asynchronous loop, which differ only in
-how they wait.
+`VendorPolicy`; the loop that drives them is written once, in `_async_steps.attempts`, and
+its synchronous twin generated from it (`_steps.attempts`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +36,11 @@ from .watchdog import Watchdog
 if TYPE_CHECKING:
     from .._runtime import Tally
 
-__all__ = ["VendorPolicy"]
+__all__ = ["UNGUARDED", "VendorPolicy", "settle"]
 
 _log = logging.getLogger("nexus_connector.resilience")
-_UNGUARDED = GuardPlan()
+#: What a call without a guard plan records its outcome against.
+UNGUARDED = GuardPlan()
 
 Handler = Callable[[Any, CallContext], Any]
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
@@ -61,8 +60,14 @@ class VendorPolicy:
         fail_open: bool,
         bulkhead: Bulkhead | None,
         unguarded: Tally | None = None,
+        backend: Any = None,
+        watchdogs: Callable[[], Watchdog] | None = None,
     ) -> None:
         retry = config.retry
+        #: The state backend the loop admits and records through (sync or async).
+        self.backend = backend
+        #: The running event loop's watchdog, for the async loop's attempt timeouts.
+        self.watchdogs = watchdogs
         self.connector = connector
         self.vendor = vendor
         self.operation = operation
@@ -139,13 +144,6 @@ class VendorPolicy:
         return plan
 
     # -- decisions ---------------------------------------------------------------------------
-
-    def start(self, ctx: CallContext) -> None:
-        """Per call, before the first attempt: the deadline and, when useful, a key."""
-        if ctx.deadline is None and self.deadline is not None:
-            ctx.deadline = ctx.clock.monotonic() + self.deadline
-        if self.makes_key and ctx.idempotency_key is None:
-            ctx.idempotency_key = "nc-" + os.urandom(16).hex()
 
     def remaining(
         self, ctx: CallContext, last_error: BaseException | None, reached: bool = False
@@ -290,323 +288,30 @@ class VendorPolicy:
             error,
         )
 
-    def before_call(
-        self,
-        ctx: CallContext,
-        admission: Admission | None,
-        last_error: BaseException | None,
-        reached: bool,
-        backend: StateBackend,
-    ) -> None:
-        """The waits between admission and the vendor call (a reserved rate-limit slot, a
-        bulkhead slot), each within the deadline; sets the attempt's timeout. When the call
-        does not go ahead, the admission is given back (a half-open trial permit is not
-        lost) and the slot released."""
-        bulkhead = self.bulkhead
-        holds_slot = False
-        try:
-            if admission is not None and admission.wait:
-                ctx.clock.sleep(admission.wait)
-            if bulkhead is not None:
-                bulkhead.acquire(self.remaining(ctx, last_error, reached))
-                holds_slot = True
-            ctx.timeout = self.attempt_timeout(self.remaining(ctx, last_error, reached))
-        except BaseException:
-            if bulkhead is not None and holds_slot:
-                bulkhead.release()
-            if admission is not None:
-                self._record(backend, admission, None, 0.0)
-            raise
+    # -- the steps ----------------------------------------------------------------------------
 
-    async def abefore_call(
-        self,
-        ctx: CallContext,
-        admission: Admission | None,
-        last_error: BaseException | None,
-        reached: bool,
-        backend: AsyncStateBackend,
-    ) -> float | None:
-        """`before_call` for the async loop; returns the attempt's timeout."""
-        bulkhead = self.bulkhead
-        holds_slot = False
-        try:
-            if admission is not None and admission.wait:
-                await ctx.clock.asleep(admission.wait)
-            if bulkhead is not None and not bulkhead.try_acquire():
-                await bulkhead.wait_for_slot(
-                    ctx.clock.asleep, self.remaining(ctx, last_error, reached)
-                )
-            holds_slot = bulkhead is not None
-            remaining = self.remaining(ctx, last_error, reached)
-        except BaseException:
-            if bulkhead is not None and holds_slot:
-                bulkhead.release()
-            if admission is not None:
-                await self._arecord(backend, admission, None, 0.0)
-            raise
-        return self.attempt_timeout(remaining)
+    def wrap(self, method: Handler, backend: StateBackend | None = None) -> Handler:
+        """The synchronous attempt loop around an adapter method, on `backend` (by default
+        the policy's own; see `_steps.attempts`)."""
+        from . import _steps
 
-    # -- the loops ---------------------------------------------------------------------------
+        return _steps.attempts(self, method, backend or self.backend, None)
 
-    def wrap(  # noqa: PLR0915 - one loop on the hot path; helpers would add frames
-        self, method: Handler, backend: StateBackend
-    ) -> Handler:
-        """The synchronous attempt loop around an adapter method."""
-        plan = self.plan
-        recorded = plan or _UNGUARDED  # what outcomes are recorded against (admitted => plan)
-        slow_after = self.slow_after
-        bulkhead = self.bulkhead
-        vendor = self.vendor
-        timeout = self.timeout
-        own_deadline = self.deadline
-        limit_wait = self.limit_wait
-        makes_key = self.makes_key
-        per_key = self.per_key
-        admit = backend.admit
-        record = backend.record
-
-        def attempts(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
-            clock = ctx.clock
-            now = clock.monotonic
-            deadline = ctx.deadline
-            if deadline is None and own_deadline is not None:
-                deadline = ctx.deadline = now() + own_deadline
-            if makes_key and ctx.idempotency_key is None:
-                ctx.idempotency_key = "nc-" + os.urandom(16).hex()
-            ctx.vendor = vendor
-            retries = 0
-            delay = 0.0
-            last_error: BaseException | None = None
-            reached = False  # whether an attempt of this call may have reached the vendor
-            while True:
-                if deadline is None:
-                    remaining = None
-                    ctx.timeout = timeout
-                else:
-                    remaining = deadline - now()
-                    if remaining <= 0:
-                        raise self.deadline_error(ctx, last_error, reached)
-                    ctx.timeout = remaining if timeout is None or remaining < timeout else timeout
-                admission = None
-                if plan is not None:
-                    guard = self.keyed_plan() if per_key else plan
-                    try:
-                        admission = admit(
-                            guard,
-                            retry=retries > 0,
-                            max_wait=limit_wait and self.max_wait(remaining),
-                        )
-                    except StateBackendUnavailableError as exc:
-                        self.backend_down(exc)
-                    else:
-                        if not admission.allowed:
-                            raise self.rejection(admission, last_error, reached)
-                if bulkhead is not None or (admission is not None and admission.wait):
-                    self.before_call(ctx, admission, last_error, reached, backend)
-                ctx.attempt += 1
-                ctx.status_code = None
-                ctx.request_sent = None
-                before = ctx.reached
-                ctx.reached = True  # until the attempt ends: a call interrupted now may be sent
-                start = now()
-                try:
-                    result = method(request, ctx)
-                except Exception as raised:
-                    ctx.reached = before
-                    error, slow = self.failed_attempt(raised, ctx, start, reached)
-                    if admission is not None:
-                        failed = self.counts_as_failure(error)
-                        self._record(backend, admission, failed, slow or now() - start)
-                    wait = self.retry_delay(error, retries, delay, ctx)
-                    if wait is None:
-                        settle(error, reached)
-                        if error is raised:
-                            raise
-                        raise error from raised
-                    reached = reached or ctx.reached
-                    delay = wait
-                    last_error = error
-                    retries += 1
-                    if delay:
-                        clock.sleep(delay)
-                    continue
-                except BaseException:
-                    # Interrupted (KeyboardInterrupt, a thread's exit): the request may have
-                    # gone out, unless the transport says it did not.
-                    ctx.reached = before or ctx.request_sent is not False
-                    if admission is not None:
-                        self._record(backend, admission, None, now() - start)
-                    raise
-                finally:
-                    if bulkhead is not None:
-                        bulkhead.release()
-                if admission is not None:
-                    duration = now() - start
-                    if not (admission.settled and duration < slow_after):
-                        try:
-                            record(recorded, admission, failed=False, duration=duration)
-                        except StateBackendUnavailableError as exc:
-                            self.backend_down(exc)
-                return result
-
-        return attempts
-
-    def _record(
-        self, backend: StateBackend, admission: Admission, failed: bool | None, duration: float
-    ) -> None:
-        assert self.plan is not None
-        try:
-            backend.record(self.plan, admission, failed=failed, duration=duration)
-        except StateBackendUnavailableError as exc:
-            self.backend_down(exc)
-
-    async def _arecord(
-        self,
-        backend: AsyncStateBackend,
-        admission: Admission,
-        failed: bool | None,
-        duration: float,
-    ) -> None:
-        assert self.plan is not None
-        try:
-            await backend.record(self.plan, admission, failed=failed, duration=duration)
-        except StateBackendUnavailableError as exc:
-            self.backend_down(exc)
-
-    def wrap_async(  # noqa: PLR0915 - one loop on the hot path; helpers would add frames
+    def wrap_async(
         self,
         method: AsyncHandler,
-        backend: AsyncStateBackend,
-        watchdogs: Callable[[], Watchdog],
+        backend: AsyncStateBackend | None = None,
+        watchdogs: Callable[[], Watchdog] | None = None,
     ) -> AsyncHandler:
-        """The asynchronous attempt loop: the same decisions, and timeouts by cancellation
-        (through the event loop's `Watchdog`)."""
-        plan = self.plan
-        recorded = plan or _UNGUARDED  # what outcomes are recorded against (admitted => plan)
-        slow_after = self.slow_after
-        bulkhead = self.bulkhead
-        vendor = self.vendor
-        timeout = self.timeout
-        own_deadline = self.deadline
-        limit_wait = self.limit_wait
-        makes_key = self.makes_key
-        per_key = self.per_key
-        # A backend that never blocks (memory) is called without awaiting.
-        direct: StateBackend | None = getattr(backend, "nonblocking", None)
+        """The asynchronous attempt loop: timeouts by cancellation, through the event loop's
+        `Watchdog` (see `_async_steps.attempts`)."""
+        from . import _async_steps
 
-        async def attempts(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
-            clock = ctx.clock
-            now = clock.monotonic
-            deadline = ctx.deadline
-            if deadline is None and own_deadline is not None:
-                deadline = ctx.deadline = now() + own_deadline
-            if makes_key and ctx.idempotency_key is None:
-                ctx.idempotency_key = "nc-" + os.urandom(16).hex()
-            ctx.vendor = vendor
-            retries = 0
-            delay = 0.0
-            last_error: BaseException | None = None
-            reached = False  # whether an attempt of this call may have reached the vendor
-            while True:
-                if deadline is None:
-                    remaining = None
-                    attempt_timeout = timeout
-                else:
-                    remaining = deadline - now()
-                    if remaining <= 0:
-                        raise self.deadline_error(ctx, last_error, reached)
-                    attempt_timeout = (
-                        remaining if timeout is None or remaining < timeout else timeout
-                    )
-                admission = None
-                if plan is not None:
-                    guard = self.keyed_plan() if per_key else plan
-                    max_wait = limit_wait and self.max_wait(remaining)
-                    try:
-                        if direct is not None:
-                            admission = direct.admit(guard, retry=retries > 0, max_wait=max_wait)
-                        else:
-                            admission = await backend.admit(
-                                guard, retry=retries > 0, max_wait=max_wait
-                            )
-                    except StateBackendUnavailableError as exc:
-                        self.backend_down(exc)
-                    else:
-                        if not admission.allowed:
-                            raise self.rejection(admission, last_error, reached)
-                if bulkhead is not None or (admission is not None and admission.wait):
-                    attempt_timeout = await self.abefore_call(
-                        ctx, admission, last_error, reached, backend
-                    )
-                    remaining = None if deadline is None else deadline - now()
-                ctx.timeout = attempt_timeout
-                ctx.attempt += 1
-                ctx.status_code = None
-                ctx.request_sent = None
-                before = ctx.reached
-                ctx.reached = True  # until the attempt ends: a call cancelled now may be sent
-                watch = None
-                start = now()
-                try:
-                    if attempt_timeout is not None:
-                        watchdog = watchdogs()
-                        watch = watchdog.watch(attempt_timeout)
-                        try:
-                            result = await method(request, ctx)
-                        except asyncio.CancelledError as exc:
-                            if not watch.timed_out():
-                                raise
-                            raise self._timed_out(ctx, attempt_timeout) from exc
-                        finally:
-                            watchdog.release(watch)
-                    else:
-                        result = await method(request, ctx)
-                except Exception as raised:
-                    ctx.reached = before
-                    error, slow = self.failed_attempt(raised, ctx, start, reached)
-                    if admission is not None:
-                        failed = self.counts_as_failure(error)
-                        await self._arecord(backend, admission, failed, slow or now() - start)
-                    wait = self.retry_delay(error, retries, delay, ctx)
-                    if wait is None:
-                        settle(error, reached)
-                        if error is raised:
-                            raise
-                        raise error from raised
-                    reached = reached or ctx.reached
-                    delay = wait
-                    last_error = error
-                    retries += 1
-                    if delay:
-                        await clock.asleep(delay)
-                    continue
-                except BaseException:
-                    # Cancelled by the caller (or interrupted): the request may have gone
-                    # out, unless the transport says it did not; give the permit back.
-                    ctx.reached = before or ctx.request_sent is not False
-                    if admission is not None:
-                        await self._arecord(backend, admission, None, now() - start)
-                    raise
-                finally:
-                    if bulkhead is not None:
-                        bulkhead.release()
-                if admission is not None:
-                    duration = now() - start
-                    if not (admission.settled and duration < slow_after):
-                        try:
-                            if direct is not None:
-                                direct.record(recorded, admission, failed=False, duration=duration)
-                            else:
-                                await backend.record(
-                                    recorded, admission, failed=False, duration=duration
-                                )
-                        except StateBackendUnavailableError as exc:
-                            self.backend_down(exc)
-                return result
+        return _async_steps.attempts(
+            self, method, backend or self.backend, watchdogs or self.watchdogs
+        )
 
-        return attempts
-
-    def _timed_out(self, ctx: CallContext, timeout: float) -> VendorTimeoutError:
+    def timed_out(self, ctx: CallContext, timeout: float) -> VendorTimeoutError:
         """The attempt the watchdog cancelled; `failed_attempt` tells a deadline cut."""
         return VendorTimeoutError(
             f"no answer within the attempt timeout of {timeout:g} s",

@@ -15,7 +15,6 @@ import cachetools
 from .._clock import Clock
 from .._context import CallContext
 from .config import CacheConfig
-from .idempotency import fingerprint
 
 __all__ = ["ReadCache"]
 
@@ -34,7 +33,8 @@ class ReadCache:
         self.hits = 0
         self.misses = 0
 
-    def _get(self, key: bytes) -> tuple[bool, Any]:
+    def get(self, key: bytes) -> tuple[bool, Any]:
+        """Whether a result is kept for `key`, and the result."""
         with self._lock:
             try:
                 value = self._cache[key]
@@ -44,7 +44,8 @@ class ReadCache:
             self.hits += 1
             return True, value
 
-    def _put(self, key: bytes, value: Any) -> None:
+    def put(self, key: bytes, value: Any) -> None:
+        """Keep `value` for `key`."""
         with self._lock:
             self._cache[key] = value
 
@@ -53,27 +54,13 @@ class ReadCache:
             self._cache.clear()
 
     def wrap(self, handler: Handler) -> Handler:
-        def cached(request: Any, ctx: CallContext) -> Any:
-            key = fingerprint(request)
-            hit, value = self._get(key)
-            if hit:
-                ctx.extras["cache_hit"] = True
-                return value
-            value = handler(request, ctx)
-            self._put(key, value)
-            return value
+        """The synchronous cache step around `handler` (see `_steps.cached`)."""
+        from . import _steps
 
-        return cached
+        return _steps.cached(self, handler)
 
     def wrap_async(self, handler: AsyncHandler) -> AsyncHandler:
-        async def cached(request: Any, ctx: CallContext) -> Any:
-            key = fingerprint(request)
-            hit, value = self._get(key)
-            if hit:
-                ctx.extras["cache_hit"] = True
-                return value
-            value = await handler(request, ctx)
-            self._put(key, value)
-            return value
+        """The asynchronous cache step (see `_async_steps.cached`)."""
+        from . import _async_steps
 
-        return cached
+        return _async_steps.cached(self, handler)

@@ -55,46 +55,28 @@ class FallbackChain:
             return False  # an earlier attempt may have charged: another vendor could again
         return isinstance(error, CircuitOpenError | VendorUnavailableError | RateLimitExceededError)
 
-    def _start(self, ctx: CallContext) -> None:
+    def start(self, ctx: CallContext) -> None:
+        """Per call: the deadline that spans every vendor of the chain."""
         if ctx.deadline is None and self.deadline is not None:
             ctx.deadline = ctx.clock.monotonic() + self.deadline
 
+    def pinned(self, ctx: CallContext) -> int | None:
+        """The only vendor a call resuming an earlier one in doubt may ask, by position."""
+        vendor = ctx.extra("pinned_vendor")
+        return None if vendor is None else self.vendors.index(vendor)
+
+    def falling_back(self, index: int, ctx: CallContext) -> None:
+        """Note that vendor `index` was given up on for the next."""
+        ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
+
     def wrap(self, handlers: Sequence[Callable[[], Handler]]) -> Handler:
-        """The synchronous chain over lazily built vendor loops."""
-        last = len(handlers) - 1
+        """The synchronous chain over lazily built vendor loops (see `_steps.fallback`)."""
+        from . import _steps
 
-        def chain(request: Any, ctx: CallContext) -> Any:
-            self._start(ctx)
-            pinned = ctx.extra("pinned_vendor")
-            if pinned is not None:  # resuming a call in doubt: only where it may have acted
-                return handlers[self.vendors.index(pinned)]()(request, ctx)
-            for index, handler in enumerate(handlers):
-                try:
-                    return handler()(request, ctx)
-                except Exception as error:
-                    if index == last or not self.should_fall_back(error, ctx):
-                        raise
-                    ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
-            raise AssertionError("unreachable: the last vendor's error is raised")
-
-        return chain
+        return _steps.fallback(self, handlers)
 
     def wrap_async(self, handlers: Sequence[Callable[[], AsyncHandler]]) -> AsyncHandler:
-        """The asynchronous chain over lazily built vendor loops."""
-        last = len(handlers) - 1
+        """The asynchronous chain (see `_async_steps.fallback`)."""
+        from . import _async_steps
 
-        async def chain(request: Any, ctx: CallContext) -> Any:
-            self._start(ctx)
-            pinned = ctx.extra("pinned_vendor")
-            if pinned is not None:  # resuming a call in doubt: only where it may have acted
-                return await handlers[self.vendors.index(pinned)]()(request, ctx)
-            for index, handler in enumerate(handlers):
-                try:
-                    return await handler()(request, ctx)
-                except Exception as error:
-                    if index == last or not self.should_fall_back(error, ctx):
-                        raise
-                    ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
-            raise AssertionError("unreachable: the last vendor's error is raised")
-
-        return chain
+        return _async_steps.fallback(self, handlers)

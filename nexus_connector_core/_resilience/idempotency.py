@@ -20,7 +20,6 @@ adapter did not map, and a result that cannot be stored for replay.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,14 +37,14 @@ from .._errors import (
     VendorUnavailableError,
 )
 from .._operations import Operation
-from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
+from .._state import IdempotencyClaim
 from .config import IdempotencyConfig
 from .errors import ERROR_CLASSES
 
 if TYPE_CHECKING:
     from .._runtime import Tally
 
-__all__ = ["MAX_KEY_LENGTH", "IdempotencyGuard", "check_key", "fingerprint"]
+__all__ = ["MAX_KEY_LENGTH", "IdempotencyGuard", "Replay", "check_key", "fingerprint"]
 
 _log = logging.getLogger("nexus_connector.resilience")
 
@@ -145,8 +144,11 @@ class IdempotencyGuard:
         honouring_keys: frozenset[str] = frozenset(),
         fail_open: bool = True,
         unguarded: Tally | None = None,
+        backend: Any = None,
     ) -> None:
         self.connector = connector
+        #: The state backend claims and outcomes are kept in (sync or async).
+        self.backend = backend
         self.vendors = vendors  # the connector's chain, to resume a call in doubt
         self.honouring_keys = honouring_keys  # vendors that deduplicate keyed requests
         self.fail_open = fail_open
@@ -157,6 +159,8 @@ class IdempotencyGuard:
         self.max_wait = deadline if deadline is not None else config.claim_ttl
         self._decoder = msgspec.msgpack.Decoder(operation.result_type)
         self._paths = [path.split(".") for path in config.derive_from]
+        #: Whether keys are made from request fields when the caller gives none.
+        self.derives = bool(self._paths)
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -350,12 +354,13 @@ class IdempotencyGuard:
             return self.config.claim_ttl
         return max(self.config.claim_ttl, left + CLAIM_MARGIN)
 
-    def _poll(self, attempt: int) -> float:
+    def poll(self, attempt: int) -> float:
+        """Seconds a duplicate waits before asking again after `attempt` polls."""
         return 0.25 if attempt >= 5 else 0.01 * 2**attempt  # 10 ms doubling to 250 ms
 
-    def begin(self, claim: IdempotencyClaim, key: str, ctx: CallContext) -> str | _Replay | None:
+    def begin(self, claim: IdempotencyClaim, key: str, ctx: CallContext) -> str | Replay | None:
         """What a claim means for the call: the owner to call the vendor as; a stored
-        result to hand back (`_Replay`); or None to ask again later (in flight). A stored
+        result to hand back (`Replay`); or None to ask again later (in flight). A stored
         error or a conflict is raised."""
         if claim.status == "acquired":
             assert claim.owner is not None
@@ -369,126 +374,27 @@ class IdempotencyGuard:
                 ctx.extras["resumed"] = True
                 return outcome.resume_as
             ctx.extras["idempotent_replay"] = True
-            return _Replay(self.replay(outcome))
+            return Replay(self.replay(outcome))
         if claim.status == "conflict" or not self.config.wait:
             raise self.conflict(key, claim)
         return None
 
-    # -- the steps ---------------------------------------------------------------------------
+    # -- the steps ----------------------------------------------------------------------------
 
-    def wrap(self, handler: Handler, backend: StateBackend) -> Handler:
-        config = self.config
-        derives = bool(self._paths)
+    def wrap(self, handler: Handler) -> Handler:
+        """The synchronous idempotency step around `handler` (see `_steps.idempotent`)."""
+        from . import _steps
 
-        def idempotent(request: Any, ctx: CallContext) -> Any:
-            if ctx.idempotency_key is None and not derives:
-                return handler(request, ctx)  # the common case: no key, nothing to guard
-            key = self.key(request, ctx)
-            if key is None:
-                return handler(request, ctx)
-            digest = fingerprint(request)
-            clock = ctx.clock
-            give_up = clock.monotonic() + self.max_wait
-            polls = 0
-            while True:
-                try:
-                    claim = backend.idempotency_begin(key, digest, ttl=self.claim_ttl(ctx))
-                except StateBackendUnavailableError as exc:
-                    self.unguarded(exc, key)
-                    return handler(request, ctx)
-                owner = self.begin(claim, key, ctx)
-                if isinstance(owner, _Replay):
-                    return owner.result
-                if owner is not None:
-                    break
-                if clock.monotonic() >= give_up:
-                    raise self.conflict(key, claim)
-                clock.sleep(self._poll(polls))
-                polls += 1
-            try:
-                result = handler(request, ctx)
-            except BaseException as error:
-                outcome = self.stored_error(error, ctx, owner)
-                try:
-                    if outcome is None:
-                        backend.idempotency_release(key, owner)
-                    else:
-                        backend.idempotency_complete(key, owner, digest, outcome, ttl=config.ttl)
-                except StateBackendUnavailableError as exc:
-                    self.unsaved(exc, key)
-                raise
-            try:
-                backend.idempotency_complete(
-                    key, owner, digest, self.stored(result, ctx, owner), ttl=config.ttl
-                )
-            except StateBackendUnavailableError as exc:
-                self.unsaved(exc, key)
-            return result
+        return _steps.idempotent(self, handler, self.backend)
 
-        return idempotent
+    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler:
+        """The asynchronous idempotency step (see `_async_steps.idempotent`)."""
+        from . import _async_steps
 
-    def wrap_async(self, handler: AsyncHandler, backend: AsyncStateBackend) -> AsyncHandler:
-        config = self.config
-        derives = bool(self._paths)
-
-        def idempotent(request: Any, ctx: CallContext) -> Awaitable[Any]:
-            # Not a coroutine itself: a call without a key awaits the next step directly.
-            if ctx.idempotency_key is None and not derives:
-                return handler(request, ctx)
-            key = self.key(request, ctx)
-            if key is None:
-                return handler(request, ctx)
-            return keyed(request, ctx, key)
-
-        async def keyed(request: Any, ctx: CallContext, key: str) -> Any:
-            digest = fingerprint(request)
-            clock = ctx.clock
-            give_up = clock.monotonic() + self.max_wait
-            polls = 0
-            while True:
-                try:
-                    claim = await backend.idempotency_begin(key, digest, ttl=self.claim_ttl(ctx))
-                except StateBackendUnavailableError as exc:
-                    self.unguarded(exc, key)
-                    return await handler(request, ctx)
-                owner = self.begin(claim, key, ctx)
-                if isinstance(owner, _Replay):
-                    return owner.result
-                if owner is not None:
-                    break
-                if clock.monotonic() >= give_up:
-                    raise self.conflict(key, claim)
-                await clock.asleep(self._poll(polls))
-                polls += 1
-            try:
-                result = await handler(request, ctx)
-            except BaseException as error:
-                outcome = self.stored_error(error, ctx, owner)
-                if outcome is None:
-                    settle = backend.idempotency_release(key, owner)
-                else:
-                    settle = backend.idempotency_complete(
-                        key, owner, digest, outcome, ttl=config.ttl
-                    )
-                try:
-                    # Shielded: a second cancellation must not lose the doubt, which would
-                    # leave the key in flight until `claim_ttl` and then free for a resend.
-                    await asyncio.shield(settle)
-                except StateBackendUnavailableError as exc:
-                    self.unsaved(exc, key)
-                raise
-            try:
-                await backend.idempotency_complete(
-                    key, owner, digest, self.stored(result, ctx, owner), ttl=config.ttl
-                )
-            except StateBackendUnavailableError as exc:
-                self.unsaved(exc, key)
-            return result
-
-        return idempotent
+        return _async_steps.idempotent(self, handler, self.backend)
 
 
-class _Replay:
+class Replay:
     """A stored result, handed back instead of calling the vendor."""
 
     __slots__ = ("result",)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import weakref
 
-__all__ = ["Watch", "Watchdog"]
+__all__ = ["Watch", "Watchdog", "Watchdogs"]
 
 
 class Watch:
@@ -89,3 +90,27 @@ class Watchdog:
                 watch.task.cancel()
         if heap:
             self._arm(heap[0][0])
+
+
+class Watchdogs:
+    """One `Watchdog` per event loop, made when a loop first needs one; call an instance
+    to get the running loop's (the async attempt loop does, once per attempt)."""
+
+    __slots__ = ("_by_loop", "_last")
+
+    def __init__(self) -> None:
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: tuple[asyncio.AbstractEventLoop, Watchdog] | None = None
+
+    def __call__(self) -> Watchdog:
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0] is loop:  # the usual case: one loop
+            return last[1]
+        watchdog = self._by_loop.get(loop)
+        if watchdog is None:
+            watchdog = self._by_loop[loop] = Watchdog(loop)
+        self._last = (loop, watchdog)
+        return watchdog

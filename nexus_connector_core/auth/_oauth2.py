@@ -20,10 +20,8 @@ backend you trust with them.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import weakref
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, NamedTuple, Self, Unpack
 from urllib.parse import urlsplit
@@ -38,7 +36,7 @@ from .._errors import AuthenticationError
 from .._operations import Operation
 from .._resilience.attempts import VendorPolicy
 from .._resilience.config import ResilienceConfig
-from .._resilience.watchdog import Watchdog
+from .._resilience.watchdog import Watchdogs
 from .._state import AsyncStateBackend, StateBackend
 from .._state_memory import MemoryStateBackend
 from ._refresh import Effect, Lock, Read, Refresher, Store, TokenRecord, Unlock, Wait
@@ -141,14 +139,11 @@ class OAuth2Auth(httpx.Auth):
             bulkhead=None,
         )
         self._state, self._astate = state_faces(state or MemoryStateBackend(clock=clock))
-        self._watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
-            weakref.WeakKeyDictionary()
-        )
         self._fetch = self._afetch = None
         if self._state is not None:
             self._fetch = policy.wrap(self._endpoint.send, self._state)
         if self._astate is not None:
-            self._afetch = policy.wrap_async(self._endpoint.asend, self._astate, self._watchdog)
+            self._afetch = policy.wrap_async(self._endpoint.asend, self._astate, Watchdogs())
 
     def _token_request(self, record: TokenRecord) -> TokenRequest:
         """The token request of this grant, given the cached record."""
@@ -241,13 +236,6 @@ class OAuth2Auth(httpx.Auth):
         return Secret(step.value.access_token)
 
     # -- running it: the async twin ----------------------------------------------------------
-
-    def _watchdog(self) -> Watchdog:
-        loop = asyncio.get_running_loop()
-        watchdog = self._watchdogs.get(loop)
-        if watchdog is None:
-            watchdog = self._watchdogs[loop] = Watchdog(loop)
-        return watchdog
 
     async def _arun(self, effect: Effect) -> Any:
         state = self._astate

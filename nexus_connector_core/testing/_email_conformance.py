@@ -72,7 +72,8 @@ from .._errors import (
     RateLimitExceededError,
     VendorUnavailableError,
 )
-from .._manager import AsyncConnectorManager, ConnectorManager
+from .._async_manager import AsyncConnectorManager
+from .._manager import ConnectorManager
 from .._plugins import PluginRegistry
 from ..vendors.memory.email import REJECTED_DOMAIN
 from ._clock import FakeClock

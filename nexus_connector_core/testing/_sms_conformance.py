@@ -40,7 +40,8 @@ from .._errors import (
     ObjectNotFoundError,
     VendorUnavailableError,
 )
-from .._manager import AsyncConnectorManager, ConnectorManager
+from .._async_manager import AsyncConnectorManager
+from .._manager import ConnectorManager
 from .._plugins import PluginRegistry
 from .._sms import AsyncSmsAdapter, SmsAdapter, SmsMessage, SmsReceipt, SmsState, SmsStatus
 from ._clock import FakeClock

@@ -1,0 +1,147 @@
+"""What both managers share: the config, the runtime, and connectors built on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, Self, TypeVar
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._config import Config, ConfigSource, load_config
+from ._connector_base import ConnectorCore
+from ._errors import ConnectorError
+from ._observe import (
+    CallLogger,
+    IntegrationLogRecord,
+    LoggingCallLogger,
+    MemoryCallLogger,
+    Observer,
+)
+from ._plugins import PluginRegistry
+from ._runtime import Runtime
+from ._state import BackendSettings
+
+__all__ = ["ManagerBase"]
+
+C = TypeVar("C", bound=ConnectorCore[Any])
+
+
+class ManagerBase(Generic[C]):
+    """The shared part of `ConnectorManager` and `AsyncConnectorManager`."""
+
+    _types: Mapping[str, type[C]]
+    _async = False
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        loggers: Sequence[CallLogger] = (),
+        state: Any = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SYSTEM_CLOCK
+        self._owns_state = state is None
+        if state is None:
+            registration = config.state.backend
+            factory = registration.load_async() if self._async else registration.load()
+            state = factory(
+                BackendSettings(
+                    options=config.state.options, clock=self.clock, prefix=config.state.prefix
+                )
+            )
+        self._memory_log: MemoryCallLogger | None = None
+        configured: list[CallLogger] = []
+        for kind in config.observability.loggers:
+            if kind == "memory":
+                self._memory_log = MemoryCallLogger(config.observability.ring_size)
+                configured.append(self._memory_log)
+            else:
+                configured.append(LoggingCallLogger())
+        self._runtime = Runtime(
+            self.clock,
+            Observer([*configured, *loggers]),
+            state,
+            fail_open=config.state.fail_mode == "open",
+        )
+        self._connectors: dict[str, C] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(
+        cls,
+        source: ConfigSource | None = None,
+        *,
+        registry: PluginRegistry | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        loggers: Sequence[CallLogger] = (),
+        state: Any = None,
+    ) -> Self:
+        """Build a manager from a config file path or mapping.
+
+        With no `source`, reads ``$NEXUS_CONNECTOR_CONFIG`` or ``./connectors.toml``.
+        `registry` defaults to every installed plugin; `environ` to ``os.environ`` (for
+        ``NEXUS_CONNECTOR__...`` overrides and ``env:`` secrets). `state` replaces the
+        configured state backend (tests use it to make two managers share one).
+        """
+        config = load_config(source, registry=registry, environ=environ)
+        return cls(config, clock=clock, loggers=loggers, state=state)
+
+    @property
+    def state(self) -> Any:
+        """The state backend: breakers, limiters and idempotency records live there."""
+        return self._runtime.state
+
+    def _get(self, name: str, category: str | None) -> C:
+        found = self._connectors.get(name)
+        if found is None:
+            settings = self.config.connectors.get(name)
+            if settings is None:
+                configured = ", ".join(
+                    f"{n} ({s.category})" for n, s in self.config.connectors.items()
+                )
+                raise ConnectorError(
+                    f"no connector named {name!r} in {self.config.source}; configured: "
+                    f"{configured or 'none'}. Add a [connectors.{name}] table."
+                )
+            with self._lock:
+                self._runtime.ensure_open()
+                found = self._connectors.get(name)
+                if found is None:
+                    found = self._types[settings.category](settings, self._runtime)
+                    self._connectors[name] = found
+        if category is not None and found.category.key != category:
+            raise ConnectorError(
+                f"connector {name!r} is a {found.category.key} connector, not {category}",
+                connector=name,
+            )
+        return found
+
+    @property
+    def call_log(self) -> list[IntegrationLogRecord]:
+        """The most recent integration-log records, oldest first (``memory`` logger)."""
+        return self._memory_log.records() if self._memory_log else []
+
+    @property
+    def unguarded_calls(self) -> int:
+        """Calls let through without their breaker, limiter or idempotency guard because the
+        state backend could not be reached (``[state] fail_mode = "open"``)."""
+        return self._runtime.unguarded.value
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close` / `aclose` has been called."""
+        return self._runtime.closed
+
+    def _take_connectors(self) -> list[C]:
+        with self._lock:
+            self._runtime.closed = True
+            connectors = list(self._connectors.values())
+            self._connectors.clear()
+        return connectors
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.config.connectors)
+        return f"<{type(self).__name__} [{names}] from {self.config.source}>"
