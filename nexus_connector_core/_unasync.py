@@ -33,6 +33,7 @@ TWINS: dict[str, str] = {
     "_async_connectors.py": "_connectors.py",
     "_async_manager.py": "_manager.py",
     "_resilience/_async_steps.py": "_resilience/_steps.py",
+    "webhooks/_async_entry.py": "webhooks/_entry.py",
 }
 
 #: Whole words replaced, in this order.
@@ -50,6 +51,9 @@ _WORDS: list[tuple[str, str]] = [
     ("_async_connectors", "_connectors"),
     ("_async_manager", "_manager"),
     ("_async_steps", "_steps"),
+    ("_async_entry", "_entry"),
+    ("averify", "verify"),
+    ("areceive", "receive"),
     ("Asynchronously", "Synchronously"),
     ("asynchronously", "synchronously"),
     ("Asynchronous", "Synchronous"),

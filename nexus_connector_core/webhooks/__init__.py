@@ -22,11 +22,12 @@ scheme configured with `HmacOptions`. A vendor plugin registers its own scheme u
 from __future__ import annotations
 
 from .._errors import WebhookVerificationError
+from ._async_entry import areceive, averify
+from ._entry import receive, verify
 from ._event import WebhookEvent, decode_body
 from ._headers import Headers, HeadersInput
 from ._hmac import HmacOptions, HmacVerifier
 from ._lease import DEFAULT_LEASE
-from ._receive import areceive, receive
 from ._standard import StandardWebhooksVerifier
 from ._verifier import VerifiedDelivery, WebhookVerifier
 from ._verify import (
@@ -34,8 +35,6 @@ from ._verify import (
     DEFAULT_REPLAY_WINDOW,
     DEFAULT_TOLERANCE,
     SecretInput,
-    averify,
-    verify,
 )
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""`verify` and `averify`: check a webhook delivery with a verifier found by key.
+"""The checks of a webhook delivery, shared by `verify`, `receive` and their async twins.
 
 The order is fixed and the same for every scheme: body size, then the verifier (headers,
 signature), then the signed timestamp against the tolerance, then (with a state backend)
@@ -25,15 +25,18 @@ from ._verifier import VerifiedDelivery, WebhookVerifier
 
 if TYPE_CHECKING:
     from .._plugins import PluginRegistry
-    from .._state import AsyncStateBackend, IdempotencyClaim, StateBackend
+    from .._state import IdempotencyClaim
 
 __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_REPLAY_WINDOW",
     "DEFAULT_TOLERANCE",
+    "SEEN",
+    "Body",
+    "Checked",
     "SecretInput",
-    "averify",
-    "verify",
+    "check",
+    "reject_seen",
 ]
 
 #: Seconds a signed timestamp may lie before or after now (Slack's and Stripe's five minutes).
@@ -57,121 +60,10 @@ Body: TypeAlias = bytes | bytearray | memoryview | str
 
 #: The one fingerprint of replay claims: a second claim of an id is never "conflict" but
 #: "in_flight" (or "done"), all of which mean "seen before".
-_SEEN = b"webhook-seen"
+SEEN = b"webhook-seen"
 
 
-def verify(
-    verifier: str | WebhookVerifier,
-    *,
-    headers: HeadersInput,
-    body: Body,
-    secret: SecretInput | Sequence[SecretInput] | None,
-    url: str | None = None,
-    now: float | datetime | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    max_body: int = DEFAULT_MAX_BODY,
-    state: StateBackend | None = None,
-    replay_window: float = DEFAULT_REPLAY_WINDOW,
-    options: Mapping[str, Any] | msgspec.Struct | None = None,
-    registry: PluginRegistry | None = None,
-) -> WebhookEvent:
-    """Verify a webhook delivery; the `WebhookEvent`, or `WebhookVerificationError` with a reason.
-
-    >>> event = verify("github", headers=request.headers, body=raw_body,
-    ...                secret=["new-secret", "old-secret"])    # doctest: +SKIP
-    >>> event.data["action"]                                    # doctest: +SKIP
-    'opened'
-
-    Args:
-        verifier: a registered key (``github``, ``slack``, ``shopify``, ``standard-webhooks``,
-            ``hmac``, or a plugin's ``stripe``...) or a `WebhookVerifier` instance.
-        headers: the request headers, any case; a mapping or (name, value) pairs.
-        body: the raw body as received (text is encoded as UTF-8; pass bytes when you can).
-        secret: one secret or several, any of which may match (rotation).
-        url: the full URL the delivery was posted to, for schemes that sign it (Twilio).
-        now: the current time (seconds since the epoch or an aware datetime); pin it in
-            tests and when replaying a logged delivery.
-        tolerance: seconds a signed timestamp may be off, in either direction.
-        max_body: larger bodies are rejected before anything is parsed or hashed.
-        state: a state backend that remembers message ids, so a delivery seen before is
-            rejected with reason ``"replayed"``. Ids are remembered for `replay_window`. A
-            scheme without ids (Slack) is keyed by its timestamp and body, remembered while
-            the tolerance could still accept it: twice the tolerance, plus a minute for
-            hosts whose clocks disagree (without a timestamp either, by its body, for
-            `replay_window`). `StateBackendUnavailableError` passes through: it
-            is not the delivery's fault, and the sender will retry. The id is taken when
-            verification succeeds: if your handler fails afterwards, the sender's retry of
-            that id is rejected; use `receive` to give the id back when handling fails. An
-            id the vendor does not sign (GitHub's, Shopify's) stops duplicate deliveries, not
-            an attacker who replays a captured one under a new id; only a signed timestamp
-            bounds that.
-        replay_window: seconds to remember a delivery's id (three days by default, the
-            longest GitHub redelivers; at most a year).
-        options: the verifier's configuration, for keys that take one (``hmac``: see
-            `HmacOptions`).
-        registry: where to find `verifier` by key (default: every installed plugin).
-
-    Raises:
-        WebhookVerificationError: the delivery is rejected; `reason` says why. Malformed or
-            missing headers are rejections too, never another exception.
-        PluginError: no installed plugin offers the key (the message lists those that do).
-        ConfigError: `options` do not fit the verifier.
-    """
-    checked = _check(
-        verifier,
-        headers=headers,
-        body=body,
-        secret=secret,
-        url=url,
-        now=now,
-        tolerance=tolerance,
-        max_body=max_body,
-        replay_window=replay_window,
-        options=options,
-        registry=registry,
-    )
-    if state is not None:
-        claim = state.idempotency_begin(checked.key, _SEEN, ttl=checked.remember)
-        _reject_seen(claim, checked.name)
-    return checked.event
-
-
-async def averify(
-    verifier: str | WebhookVerifier,
-    *,
-    headers: HeadersInput,
-    body: Body,
-    secret: SecretInput | Sequence[SecretInput] | None,
-    url: str | None = None,
-    now: float | datetime | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    max_body: int = DEFAULT_MAX_BODY,
-    state: AsyncStateBackend | None = None,
-    replay_window: float = DEFAULT_REPLAY_WINDOW,
-    options: Mapping[str, Any] | msgspec.Struct | None = None,
-    registry: PluginRegistry | None = None,
-) -> WebhookEvent:
-    """`verify` for asynchronous applications: the replay check awaits the async backend."""
-    checked = _check(
-        verifier,
-        headers=headers,
-        body=body,
-        secret=secret,
-        url=url,
-        now=now,
-        tolerance=tolerance,
-        max_body=max_body,
-        replay_window=replay_window,
-        options=options,
-        registry=registry,
-    )
-    if state is not None:
-        claim = await state.idempotency_begin(checked.key, _SEEN, ttl=checked.remember)
-        _reject_seen(claim, checked.name)
-    return checked.event
-
-
-class _Checked(NamedTuple):
+class Checked(NamedTuple):
     """A delivery that passed every check but the replay check (which is I/O)."""
 
     #: The verifier's key.
@@ -183,7 +75,7 @@ class _Checked(NamedTuple):
     remember: float
 
 
-def _check(
+def check(
     verifier: str | WebhookVerifier,
     *,
     headers: HeadersInput,
@@ -196,7 +88,7 @@ def _check(
     replay_window: float,
     options: Mapping[str, Any] | msgspec.Struct | None,
     registry: PluginRegistry | None,
-) -> _Checked:
+) -> Checked:
     """Everything but the replay check: the event, its replay key and how long to keep it."""
     if not tolerance >= 0:  # also refuses NaN, which would disable the check
         raise ValueError(f"tolerance must be a number of seconds >= 0, not {tolerance}")
@@ -233,7 +125,7 @@ def _check(
     if data is msgspec.UNSET:
         data = decode_body(raw, view.get("content-type"))
     event = WebhookEvent(id=delivery.id, timestamp=timestamp, body=raw, data=data, verifier=name)
-    return _Checked(
+    return Checked(
         name, event, _replay_key(name, delivery, raw), _remember(event, tolerance, replay_window)
     )
 
@@ -364,6 +256,6 @@ def _remember(event: WebhookEvent, tolerance: float, replay_window: float) -> fl
     return min(max(signed, by_id), _MAX_REMEMBER)
 
 
-def _reject_seen(claim: IdempotencyClaim, name: str) -> None:
+def reject_seen(claim: IdempotencyClaim, name: str) -> None:
     if claim.status != "acquired":
         raise WebhookVerificationError("replayed", verifier=name)
