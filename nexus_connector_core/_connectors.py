@@ -94,7 +94,9 @@ class Connector(ConnectorCore[Handler]):
         result: ResultT = handler(request, self._context(operation, idempotency_key))
         return result
 
-    def invoke(self, operation: str, request: Any, *, idempotency_key: str | None = None) -> Any:
+    def invoke(
+        self, operation: str, request: Any, *, idempotency_key: str | None = None
+    ) -> Any:
         """Run `operation` by name with its request struct (what ``nexus-connector call`` does)."""
         op = self.operation(operation)
         if not isinstance(request, op.request_type):
@@ -115,7 +117,9 @@ class Connector(ConnectorCore[Handler]):
 class EmailConnector(Connector):
     """Send email through the configured vendor."""
 
-    def send(self, message: EmailMessage, *, idempotency_key: str | None = None) -> EmailReceipt:
+    def send(
+        self, message: EmailMessage, *, idempotency_key: str | None = None
+    ) -> EmailReceipt:
         """Send one message; the receipt says what happened to each recipient."""
         return self._call(EMAIL_SEND, message, idempotency_key)
 
@@ -143,11 +147,15 @@ class SmsConnector(Connector):
 class PaymentConnector(Connector):
     """Take payments through the configured vendor. Amounts are `Money` (minor units)."""
 
-    def authorize(self, request: PaymentRequest, *, idempotency_key: str | None = None) -> Payment:
+    def authorize(
+        self, request: PaymentRequest, *, idempotency_key: str | None = None
+    ) -> Payment:
         """Hold `request.amount` on the payment method; capture it later."""
         return self._call(PAYMENT_AUTHORIZE, request, idempotency_key)
 
-    def purchase(self, request: PaymentRequest, *, idempotency_key: str | None = None) -> Payment:
+    def purchase(
+        self, request: PaymentRequest, *, idempotency_key: str | None = None
+    ) -> Payment:
         """Authorize and capture in one step."""
         return self._call(PAYMENT_PURCHASE, request, idempotency_key)
 
@@ -202,7 +210,9 @@ class CloudStorageConnector(Connector):
         return self._call(STORAGE_GET, ObjectKey(key), idempotency_key)
 
     @contextmanager
-    def open(self, key: str, *, idempotency_key: str | None = None) -> Iterator[Iterator[bytes]]:
+    def open(
+        self, key: str, *, idempotency_key: str | None = None
+    ) -> Iterator[Iterator[bytes]]:
         """Stream an object: ``with storage.open(key) as chunks: for c in chunks``."""
         stream = self._call(STORAGE_OPEN, ObjectKey(key), idempotency_key)
         with stream as chunks:
@@ -248,7 +258,9 @@ class ShippingConnector(Connector):
         """The prices to ship `shipment`, one per carrier service."""
         return self._call(SHIPPING_RATES, shipment, idempotency_key)
 
-    def buy(self, shipment_id: str, rate_id: str, *, idempotency_key: str | None = None) -> Label:
+    def buy(
+        self, shipment_id: str, rate_id: str, *, idempotency_key: str | None = None
+    ) -> Label:
         """Buy the label of a shipment at one of its rates."""
         request = BuyLabel(shipment_id, rate_id)
         return self._call(SHIPPING_BUY, request, idempotency_key)

@@ -3,10 +3,10 @@
 The pipeline's I/O drivers, the connectors' faces and the manager exist twice, once for
 ``await`` and once without. They are written once, asynchronously; this module derives each
 synchronous twin by substituting tokens (``async def`` -> ``def``, ``await x`` -> ``x``,
-``AsyncStateBackend`` -> ``StateBackend``, ``asyncio.shield(x)`` -> ``x``...) and formats
-it with ruff. A generated file
-says so in its first line and is never edited by hand; tests/test_unasync.py fails when a
-twin differs from what its source generates.
+``AsyncStateBackend`` -> ``StateBackend``, ``asyncio.shield(x)`` -> ``x``...). The twins are
+build artifacts, not sources: git ignores them, the build (``hatch_build.py``, also on an
+editable install) writes them, and their first line says not to edit them;
+tests/test_unasync.py fails when a twin differs from what its source generates.
 
     python -m nexus_connector_core._unasync          # regenerate every twin
     python -m nexus_connector_core._unasync --check  # exit 1 if one is out of date
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -66,6 +65,10 @@ _AWAIT = re.compile(r"\bawait ")
 _SHIELD = re.compile(r"\basyncio\.shield\((.*)\)$", re.MULTILINE)
 _PRAGMA = re.compile(r"^(?P<indent>\s*)(?P<code>.*?)\s*# unasync: (?P<then>.*)$")
 _HEADER = "# Generated from {source} by nexus_connector_core._unasync: do not edit.\n"
+_IMPORT = re.compile(
+    r"^from (?P<module>[\w.]+) import (?:(?P<open>\()(?P<names>[^)]*)\)|(?P<line>[^(\n]+))$",
+    re.MULTILINE,
+)
 
 
 def _line(line: str) -> str | None:
@@ -85,27 +88,24 @@ def generate(source: str, text: str) -> str:
     code = _ASYNC_NAME.sub("", code)
     code = _AWAIT.sub("", code)
     code = _SHIELD.sub(r"\1", code)
-    return _HEADER.format(source=source) + _format(code)
+    return _HEADER.format(source=source) + _dedupe_imports(code)
 
 
-def _format(code: str) -> str:
-    """`code` with its imports sorted and deduplicated (``AsyncX, X`` became ``X, X``) and
-    formatted, as ruff would leave it."""
-    ruff = Path(sys.executable).with_name("ruff")
-    command = [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
-    for step in (
-        ["check", "--fix", "--exit-zero", "--quiet", "--select", "I,F401,F811"],
-        ["format"],
-    ):
-        code = subprocess.run(
-            [*command, *step, "--stdin-filename", "generated.py", "-"],
-            input=code,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=_PACKAGE.parent,
-        ).stdout
-    return code
+def _dedupe_imports(code: str) -> str:
+    """Names imported twice (``AsyncX, X`` became ``X, X``) imported once."""
+
+    def once(match: re.Match[str]) -> str:
+        listed = match["names"] if match["open"] else match["line"]
+        names = [n.strip() for n in listed.replace("\n", " ").split(",") if n.strip()]
+        unique = list(dict.fromkeys(names))
+        if len(unique) == len(names):
+            return match[0]
+        if match["open"]:
+            inner = "".join(f"    {name},\n" for name in unique)
+            return f"from {match['module']} import (\n{inner})"
+        return f"from {match['module']} import {', '.join(unique)}"
+
+    return _IMPORT.sub(once, code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,18 @@ def test_a_generated_twin_says_so_and_where_it_comes_from() -> None:
         assert first == f"# Generated from {source} by nexus_connector_core._unasync: do not edit."
 
 
+def test_imports_made_twice_by_the_substitution_are_made_once() -> None:
+    source = (
+        "from .._state import Admission, AsyncStateBackend, StateBackend\n"
+        "from .x import (\n    AsyncIterator,\n    Iterator,\n    Mapping,\n)\n"
+    )
+
+    twin = _unasync.generate("x.py", source)
+
+    assert "from .._state import Admission, StateBackend\n" in twin
+    assert "from .x import (\n    Iterator,\n    Mapping,\n)\n" in twin
+
+
 def test_tokens_pragmas_and_shields_become_their_synchronous_forms() -> None:
     source = '''"""Asynchronous steps."""
 
@@ -47,7 +59,8 @@ async def step(backend: AsyncStateBackend, clock: Clock) -> None:
 
     assert twin == (
         "# Generated from x.py by nexus_connector_core._unasync: do not edit.\n"
-        '"""Synchronous steps."""\n\n\n'
+        '"""Synchronous steps."""\n\n'
+        "import asyncio\n\n\n"
         "def step(backend: StateBackend, clock: Clock) -> None:\n"
         '    """Run synchronously."""\n'
         "    with backend:\n"

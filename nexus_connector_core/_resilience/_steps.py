@@ -199,7 +199,9 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
                         if direct is not None:
                             direct.record(recorded, admission, failed=False, duration=duration)
                         else:
-                            backend.record(recorded, admission, failed=False, duration=duration)
+                            backend.record(
+                                recorded, admission, failed=False, duration=duration
+                            )
                     except StateBackendUnavailableError as exc:
                         policy.backend_down(exc)
             return result
@@ -210,7 +212,9 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
 # -- idempotency -----------------------------------------------------------------------------
 
 
-def idempotent(guard: IdempotencyGuard, handler: Handler, backend: StateBackend) -> Handler:
+def idempotent(
+    guard: IdempotencyGuard, handler: Handler, backend: StateBackend
+) -> Handler:
     """The idempotency step: one vendor call per key, the outcome stored and replayed."""
     ttl = guard.config.ttl
     derives = guard.derives
