@@ -9,9 +9,9 @@ a plugin's ``from nexus_connector_core import hookimpl``) stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from . import _lazy
 from ._version import __version__
 
 #: Public name -> the private module that defines it.
@@ -164,6 +164,7 @@ _EXPORTS: dict[str, str] = {
     "Backoff": "_resilience.backoff",
     "limit_key": "_limit_key",
     "hookimpl": "hookspecs",
+    "lazy_exports": "_lazy",
 }
 
 __all__ = [
@@ -235,6 +236,7 @@ __all__ = [
     "Registration",
     "default_registry",
     "hookimpl",
+    "lazy_exports",
     # adapters
     "AdapterSettings",
     "CallContext",
@@ -333,17 +335,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:
@@ -415,6 +407,7 @@ if TYPE_CHECKING:
         VendorUnavailableError,
         WebhookVerificationError,
     )
+    from ._lazy import lazy_exports
     from ._limit_key import limit_key
     from ._manager import ConnectorManager
     from ._money import CURRENCY_EXPONENTS, Money
