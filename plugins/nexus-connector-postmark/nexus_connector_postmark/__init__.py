@@ -10,10 +10,14 @@ Names load on first use, so discovering the plugin stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nexus_connector_core import lazy_exports
+
+from ._version import __version__
 
 __all__ = [
+    "__version__",
     "AsyncPostmarkEmailAdapter",
     "BasicAuthVerifier",
     "EventKind",
@@ -23,30 +27,21 @@ __all__ = [
     "normalise_event",
 ]
 
-_EXPORTS = {
-    "AsyncPostmarkEmailAdapter": "_adapter",
-    "PostmarkEmailAdapter": "_adapter",
-    "BasicAuthVerifier": "_webhook",
-    "EventKind": "_events",
-    "PostmarkEvent": "_events",
-    "normalise_event": "_events",
-    "PostmarkOptions": "_options",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
 if TYPE_CHECKING:
     from ._adapter import AsyncPostmarkEmailAdapter, PostmarkEmailAdapter
     from ._events import EventKind, PostmarkEvent, normalise_event
     from ._options import PostmarkOptions
     from ._webhook import BasicAuthVerifier
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "AsyncPostmarkEmailAdapter": "_adapter",
+            "PostmarkEmailAdapter": "_adapter",
+            "EventKind": "_events",
+            "PostmarkEvent": "_events",
+            "normalise_event": "_events",
+            "PostmarkOptions": "_options",
+            "BasicAuthVerifier": "_webhook",
+        },
+    )

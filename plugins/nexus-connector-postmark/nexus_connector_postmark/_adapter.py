@@ -1,8 +1,8 @@
 """The Postmark email adapters: `PostmarkEmailAdapter` (sync) and its async twin, on the
 core's HTTP toolkit (`nexus_connector_core.http`).
 
-Both build requests with `_payload` and read answers with `_answers`; the toolkit sends them
-within the attempt's time and maps failed exchanges. Every request is ``POST`` with
+Both build requests with `_requests` and read answers with `_answers`; the toolkit sends
+them within the attempt's time and maps failed exchanges. Every request is ``POST`` with
 ``Accept`` and ``Content-Type: application/json`` and the server token in
 ``X-Postmark-Server-Token``.
 """
@@ -25,7 +25,7 @@ from nexus_connector_core.http import AsyncHttpAdapter, HttpAdapter, HttpVendor
 
 from ._answers import Answer, batch_receipt, error_for, send_receipt
 from ._options import PostmarkOptions
-from ._payload import BATCH_PATH, EMAIL_PATH, batch_payload, message_payload
+from ._requests import BATCH_PATH, EMAIL_PATH, batch_payload, message_payload
 
 __all__ = ["AsyncPostmarkEmailAdapter", "PostmarkEmailAdapter"]
 

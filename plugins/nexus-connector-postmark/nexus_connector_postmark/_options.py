@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -37,14 +37,13 @@ class PostmarkOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     track_opens: bool | None = None
     #: ``TrackLinks`` of every message.
     track_links: TrackLinks | None = None
-    #: Seconds an HTTP request may take when the pipeline gives no per-attempt timeout;
-    #: the connector's ``resilience.timeout`` (10 s unless changed) wins whenever set.
-    timeout: float = 30.0
+    #: Seconds an HTTP request may take when the pipeline gives no per-attempt timeout,
+    #: from 0.001 to 86400; the connector's ``resilience.timeout`` (10 s unless changed)
+    #: wins whenever set.
+    timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 30.0
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http:// or https:// URL, got {self.base_url!r}")
-        if not self.timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {self.timeout}")
         if self.message_stream is not None and not self.message_stream.strip():
             raise ValueError("message_stream must not be empty; leave it out for 'outbound'")

@@ -1,7 +1,12 @@
-"""Our email messages as the JSON bodies of Postmark's ``/email`` and ``/email/batch``.
+"""Each operation as the HTTP request Postmark expects (pure: no I/O, shared by both adapters
+and the tests):
 
-Pure functions, shared by the sync and async adapters and the tests. Field names and
-encodings are Postmark's (https://postmarkapp.com/developer/api/email-api):
+- send: ``POST /email`` (`EMAIL_PATH`) with one message object, `message_payload`;
+- send_batch: ``POST /email/batch`` (`BATCH_PATH`) with an array of at most `MAX_BATCH`
+  message objects, `batch_payload`.
+
+Both carry ``Accept`` and ``Content-Type: application/json`` (set by the adapter). Field
+names and encodings are Postmark's (https://postmarkapp.com/developer/api/email-api):
 
 - ``From``, ``To``, ``Cc``, ``Bcc`` and ``ReplyTo`` are strings of comma-separated
   addresses, each ``a@b.example`` or ``Name <a@b.example>`` (names with punctuation quoted);

@@ -1,17 +1,42 @@
-"""A local Postmark double for tests: real HTTP on 127.0.0.1, Postmark's rules and answers.
+"""A local Postmark for tests, an application's or the plugin's: real HTTP on 127.0.0.1,
+Postmark's rules and answers.
 
 `PostmarkDouble` is the default responder of a core `FaultServer`. It checks each request
-the way Postmark documents it and answers in Postmark's formats; scripted faults
-(`postmark_error`, resets, stalls) still come first::
+the way Postmark documents it and answers in Postmark's formats; its ``outbox`` holds the
+messages it accepted. Point a connector's ``options.base_url`` at the server, and give the
+connector the double's token. In an application's test:
 
-    from nexus_connector_core.testing import FaultServer
-    from nexus_connector_postmark.testing import PostmarkDouble, postmark_error
+>>> from nexus_connector_core import ConnectorManager, EmailMessage
+>>> from nexus_connector_core.testing import FaultServer
+>>> from nexus_connector_postmark.testing import PostmarkDouble, postmark_error
+>>> postmark = PostmarkDouble(server_token="app-test-token", inactive={"gone@example.com"})
+>>> with FaultServer(default=postmark) as server:
+...     email = {
+...         "vendor": "postmark",
+...         "credentials": {"server_token": "env:POSTMARK_SERVER_TOKEN"},
+...         "options": {"base_url": server.url},
+...     }
+...     with ConnectorManager.from_config(
+...         {"connectors": {"email": email}},
+...         environ={"POSTMARK_SERVER_TOKEN": "app-test-token"},
+...     ) as manager:
+...         receipt = manager.email.send(  # in a real test: the application's own code
+...             EmailMessage(
+...                 sender="shop@example.com",
+...                 to=["ada@example.com", "gone@example.com"],
+...                 subject="Order 1042",
+...                 text="Shipped today.",
+...             )
+...         )
+>>> [(sent["To"], sent["Subject"]) for sent in postmark.outbox]
+[('ada@example.com, gone@example.com', 'Order 1042')]
+>>> receipt.recipients["gone@example.com"].status
+'rejected'
 
-    double = PostmarkDouble(server_token="server-token-1", inactive={"gone@example.com"})
-    with FaultServer(default=double) as server:
-        server.script(postmark_error(429, 429, "Rate limit exceeded", retry_after=2))
-        ...  # options.base_url = server.url
-        double.outbox  # the messages it accepted, as JSON objects
+Scripted faults come before the double's answers: ``server.script(postmark_error(429,
+429, "Rate limit exceeded", retry_after=2))`` makes the next answer a rate limit, and
+``Fault.reset_after_request()`` (`nexus_connector_core.testing`) an exchange whose outcome
+the caller cannot know.
 
 What it checks (https://postmarkapp.com/developer/api/email-api and api/overview):
 

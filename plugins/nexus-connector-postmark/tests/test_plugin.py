@@ -33,7 +33,7 @@ def test_discovering_the_plugin_imports_neither_httpx_nor_the_adapter() -> None:
     code = (
         "import sys, nexus_connector_postmark.plugin; "
         "print(sorted(m for m in sys.modules if m == 'httpx' or m.startswith("
-        "'nexus_connector_postmark._')))"
+        "'nexus_connector_postmark._') and m != 'nexus_connector_postmark._version'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
@@ -65,3 +65,24 @@ def test_an_unknown_option_is_a_config_error_naming_the_key(registry: PluginRegi
 
     assert "connectors.email.options" in str(caught.value)
     assert "message_streem" in str(caught.value)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), 2**70])
+def test_a_timeout_outside_its_range_is_a_config_error_naming_the_key(
+    registry: PluginRegistry, timeout: float
+) -> None:
+    config = {
+        "connectors": {
+            "email": {
+                "vendor": "postmark",
+                "credentials": {"server_token": "pm-token-123456"},
+                "options": {"timeout": timeout},
+            }
+        }
+    }
+    with pytest.raises(ConfigError) as caught:
+        ConnectorManager.from_config(config, registry=registry, environ={})
+
+    assert "connectors.email.options.timeout: must be a number from 0.001 to 86400" in str(
+        caught.value
+    )
