@@ -3,25 +3,19 @@
 ``vendor = "twilio"`` sends SMS through Twilio's REST API (form-encoded, HTTP Basic auth
 with the account SID and auth token) and looks up their delivery status;
 ``webhooks.verify("twilio", ...)`` checks the ``X-Twilio-Signature`` of Twilio's webhooks
-(incoming messages, status callbacks).
+(incoming messages, status callbacks). `nexus_connector_twilio.testing` has a local Twilio
+double.
 
 Names load on first use, so that plugin discovery, which imports ``.plugin``, stays cheap.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nexus_connector_core import lazy_exports
 
 from ._version import __version__
-
-_EXPORTS = {
-    "AsyncTwilioSmsAdapter": "_adapter",
-    "TwilioSmsAdapter": "_adapter",
-    "TwilioOptions": "_options",
-    "TWILIO": "_webhooks",
-    "TwilioVerifier": "_webhooks",
-}
 
 __all__ = [
     "__version__",
@@ -32,19 +26,18 @@ __all__ = [
     "TwilioVerifier",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
-
 if TYPE_CHECKING:
     from ._adapter import AsyncTwilioSmsAdapter, TwilioSmsAdapter
     from ._options import TwilioOptions
     from ._webhooks import TWILIO, TwilioVerifier
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "AsyncTwilioSmsAdapter": "_adapter",
+            "TwilioSmsAdapter": "_adapter",
+            "TwilioOptions": "_options",
+            "TWILIO": "_webhooks",
+            "TwilioVerifier": "_webhooks",
+        },
+    )

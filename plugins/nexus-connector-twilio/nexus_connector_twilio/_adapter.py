@@ -1,6 +1,6 @@
 """The Twilio SMS adapters: `TwilioSmsAdapter` (sync) and its async twin, on the core's HTTP
-toolkit (`nexus_connector_core.http`). They differ only in how a request is sent; `_messages`
-builds every request and reads every answer, `_errors` says what Twilio's refusals mean.
+toolkit (`nexus_connector_core.http`). They differ only in how a request is sent; `_requests`
+builds every request, `_answers` reads every answer and says what Twilio's refusals mean.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from nexus_connector_core import (
 )
 from nexus_connector_core.http import AsyncHttpAdapter, HttpAdapter, HttpVendor
 
-from . import _messages
-from ._errors import ERRORS, vendor_error
-from ._messages import Call
+from . import _requests
+from ._answers import ERRORS, vendor_error
 from ._options import TwilioOptions
+from ._requests import Call
 from ._version import __version__
 
 __all__ = ["AsyncTwilioSmsAdapter", "TwilioSmsAdapter"]
@@ -85,10 +85,10 @@ class _TwilioSms(HttpVendor):
             ) from exc
 
     def _send(self, message: SmsMessage) -> Call[SmsReceipt]:
-        return _messages.send(message, self.account_sid, self.options)
+        return _requests.send(message, self.account_sid, self.options)
 
     def _status(self, request: SmsStatusRequest) -> Call[SmsStatus]:
-        return _messages.status(request, self.account_sid)
+        return _requests.status(request, self.account_sid)
 
 
 class TwilioSmsAdapter(_TwilioSms, HttpAdapter):

@@ -1,4 +1,8 @@
-"""Twilio's errors, as the library's: what its HTTP answers and error codes mean for a caller.
+"""Twilio's answers read as results and errors (pure: no I/O, shared by both adapters).
+
+A sent or fetched message comes back as Twilio's Message resource (``sid``, ``to``,
+``status``, ``num_segments``, ``error_code``, ...): `read_receipt` and `read_status` turn it
+into the results every SMS vendor returns, its status by `STATES`.
 
 Twilio answers a refused request with a status and a JSON body::
 
@@ -6,7 +10,7 @@ Twilio answers a refused request with a status and a JSON body::
      "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
 
 The code decides the class when it is one of the well-known ones below (`ERRORS`), else the
-status, as the core's HTTP toolkit maps it (`nexus_connector_core.http.status_error`):
+status, as the core's HTTP toolkit maps it (`nexus_connector_core.http.status_error`)::
 
     401, 403 / 20003          AuthenticationError
     404 / 20404               ObjectNotFoundError
@@ -16,7 +20,8 @@ status, as the core's HTTP toolkit maps it (`nexus_connector_core.http.status_er
     5xx                       VendorUnavailableError (the message may have been sent)
 
 Every refusal below 500 means Twilio created no message (``maybe_processed=False``).
-Delivery failures (30003 ...) are not errors of a call: `get_status` reports them.
+Delivery failures (30003 ...) are not errors of a call: `read_status` reports them, with
+`DELIVERY_ERRORS` naming the codes Twilio leaves without a message.
 """
 
 from __future__ import annotations
@@ -32,11 +37,28 @@ from nexus_connector_core import (
     InvalidRequestError,
     ObjectNotFoundError,
     RateLimitExceededError,
+    SmsReceipt,
+    SmsState,
+    SmsStatus,
     parse_retry_after,
 )
 from nexus_connector_core.http import ErrorKind, ErrorTable, Redactor, status_error, vendor_text
 
-__all__ = ["DELIVERY_ERRORS", "ERRORS", "vendor_error"]
+__all__ = ["DELIVERY_ERRORS", "ERRORS", "STATES", "read_receipt", "read_status", "vendor_error"]
+
+#: Twilio's message statuses, as the states every SMS vendor reports.
+STATES: Mapping[str, SmsState] = {
+    "accepted": "queued",  # by a messaging service, before it picked a sender
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "sending",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
 
 #: Well-known codes of a refused request: what they mean, and what to do about them.
 #: 14107 and 21611 are limits on how fast to send (twilio.com/docs/errors/14107, /21611):
@@ -83,6 +105,36 @@ DELIVERY_ERRORS: Mapping[int, str] = {
     30007: "Message filtered by the carrier",
     30008: "Unknown error",
 }
+
+
+def read_receipt(data: Any, vendor: str) -> SmsReceipt:
+    """The receipt of a sent message, from the Message resource Twilio answered."""
+    segments = int(data.get("num_segments") or 0)
+    return SmsReceipt(
+        vendor=vendor,
+        vendor_id=data["sid"],
+        to=data["to"],
+        status=STATES.get(data["status"], "unknown"),
+        # A messaging service has not picked a sender yet, so it counts 0 segments.
+        segments=segments or None,
+        raw=data,
+    )
+
+
+def read_status(data: Any, vendor: str) -> SmsStatus:
+    """Where a message is, from the Message resource; a failure keeps Twilio's code."""
+    code = data.get("error_code")
+    error_message = data.get("error_message") or None
+    if code is not None and error_message is None:
+        error_message = DELIVERY_ERRORS.get(int(code))
+    return SmsStatus(
+        vendor=vendor,
+        vendor_id=data["sid"],
+        status=STATES.get(data["status"], "unknown"),
+        error_code=str(code) if code is not None else None,
+        error_message=error_message,
+        raw=data,
+    )
 
 
 def vendor_error(

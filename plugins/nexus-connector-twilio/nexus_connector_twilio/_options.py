@@ -41,8 +41,9 @@ class TwilioOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     #: Where Twilio reports each status change of a sent message (``StatusCallback``);
     #: verify those deliveries with ``webhooks.verify("twilio", ...)``.
     status_callback: str | None = None
-    #: Seconds a request may take when the connector's resilience sets no timeout.
-    timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    #: Seconds a request may take when the connector's resilience sets no timeout, from
+    #: 0.001 to 86400.
+    timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 10.0
 
     def __post_init__(self) -> None:
         if not _is_http_url(self.base_url):

@@ -1,12 +1,13 @@
-"""Twilio's Messages resource as HTTP: what each operation sends and how its answer reads.
-
-Nothing here does I/O, so the sync and async adapters share all of it.
+"""Each operation as the HTTP request Twilio's Messages resource expects (pure: no I/O, shared
+by both adapters and the tests).
 
 - send: ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``, form-encoded ``To``,
   ``Body``, ``From`` and/or ``MessagingServiceSid``, optional ``StatusCallback``; Twilio
-  answers ``201`` with the Message resource.
+  answers ``201`` with the Message resource (`read_receipt` reads it).
 - get_status: ``GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json``; ``200`` with
-  the same resource.
+  the same resource (`read_status` reads it).
+
+A request that cannot be right is refused here, before anything is sent.
 """
 
 from __future__ import annotations
@@ -20,41 +21,26 @@ from nexus_connector_core import (
     ObjectNotFoundError,
     SmsMessage,
     SmsReceipt,
-    SmsState,
     SmsStatus,
     SmsStatusRequest,
 )
 
-from ._errors import DELIVERY_ERRORS
+from ._answers import read_receipt, read_status
 from ._options import TwilioOptions
 
-__all__ = ["API_VERSION", "STATES", "Call", "read_receipt", "read_status", "send", "status"]
+__all__ = ["API_VERSION", "Call", "send", "status"]
 
 T = TypeVar("T")
 
-
 #: The version prefix of every path of Twilio's core REST API.
 API_VERSION = "2010-04-01"
-
-#: Twilio's message statuses, as the states every SMS vendor reports.
-STATES: Mapping[str, SmsState] = {
-    "accepted": "queued",  # by a messaging service, before it picked a sender
-    "scheduled": "queued",
-    "queued": "queued",
-    "sending": "sending",
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "delivered",
-    "undelivered": "undelivered",
-    "failed": "failed",
-    "canceled": "failed",
-}
 
 _MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
 
 class Call(NamedTuple, Generic[T]):
-    """One operation as an HTTP exchange: what to send, and how to read a 2xx answer."""
+    """One operation as an HTTP exchange: what to send, and how to read a 2xx answer (its
+    JSON body and the vendor's name give the result)."""
 
     method: str
     path: str
@@ -93,36 +79,6 @@ def status(request: SmsStatusRequest, account_sid: str) -> Call[SmsStatus]:
         )
     path = f"{_account(account_sid)}/Messages/{request.vendor_id}.json"
     return Call("GET", path, None, read_status)
-
-
-def read_receipt(data: Any, vendor: str) -> SmsReceipt:
-    """The receipt of a sent message, from the Message resource Twilio answered."""
-    segments = int(data.get("num_segments") or 0)
-    return SmsReceipt(
-        vendor=vendor,
-        vendor_id=data["sid"],
-        to=data["to"],
-        status=STATES.get(data["status"], "unknown"),
-        # A messaging service has not picked a sender yet, so it counts 0 segments.
-        segments=segments or None,
-        raw=data,
-    )
-
-
-def read_status(data: Any, vendor: str) -> SmsStatus:
-    """Where a message is, from the Message resource; a failure keeps Twilio's code."""
-    code = data.get("error_code")
-    error_message = data.get("error_message") or None
-    if code is not None and error_message is None:
-        error_message = DELIVERY_ERRORS.get(int(code))
-    return SmsStatus(
-        vendor=vendor,
-        vendor_id=data["sid"],
-        status=STATES.get(data["status"], "unknown"),
-        error_code=str(code) if code is not None else None,
-        error_message=error_message,
-        raw=data,
-    )
 
 
 def _account(account_sid: str) -> str:

@@ -6,24 +6,45 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from nexus_connector_twilio.testing import FAULTS, RETRY_AFTER, UNREACHABLE, form_of, sends
 
 from nexus_connector_core import PluginRegistry
-from nexus_connector_core.testing import SmsAdapterConformance, SmsHarness
+from nexus_connector_core.testing import (
+    FaultServer,
+    ReceivedSms,
+    SmsAdapterConformance,
+    SmsFaultKind,
+    SmsHarness,
+)
 
 MESSAGING_SERVICE_SID = "MG" + "fedcba9876543210" * 2
 
 
+def received_sms(server: FaultServer) -> list[ReceivedSms]:
+    """Every send request the local Twilio received, whatever it answered, as the suite
+    compares them."""
+    received = []
+    for request in sends(server.requests):
+        form = form_of(request)
+        sender = form.get("From", [None])[0]
+        received.append(ReceivedSms(to=form["To"][0], body=form["Body"][0], sender=sender))
+    return received
+
+
 def _harness(
-    twilio: Any, registry: PluginRegistry, environ: dict[str, str], table: dict[str, Any]
+    server: FaultServer, registry: PluginRegistry, environ: dict[str, str], table: dict[str, Any]
 ) -> SmsHarness:
+    def fail_next(kind: SmsFaultKind) -> None:
+        server.script(FAULTS[kind])
+
     return SmsHarness(
         registry=registry,
         connector=table,
         environ=environ,
-        received=twilio.messages,
-        fail_next=twilio.fail_next,
-        retry_after=twilio.RETRY_AFTER,
-        unreachable=twilio.UNREACHABLE,
+        received=lambda: received_sms(server),
+        fail_next=fail_next,
+        retry_after=RETRY_AFTER,
+        unreachable=UNREACHABLE,
         sender="NexusShop",  # not the default sender: it must come from the message
     )
 
@@ -32,22 +53,22 @@ class TestTwilioConformance(SmsAdapterConformance):
     @pytest.fixture
     def harness(
         self,
-        twilio: Any,
+        twilio_server: FaultServer,
         registry: PluginRegistry,
         environ: dict[str, str],
         connector: dict[str, Any],
     ) -> SmsHarness:
-        return _harness(twilio, registry, environ, connector)
+        return _harness(twilio_server, registry, environ, connector)
 
 
 class TestTwilioMessagingServiceConformance(SmsAdapterConformance):
     @pytest.fixture
     def harness(
         self,
-        twilio: Any,
+        twilio_server: FaultServer,
         registry: PluginRegistry,
         environ: dict[str, str],
         connector: dict[str, Any],
     ) -> SmsHarness:
-        options = {"base_url": twilio.url, "messaging_service_sid": MESSAGING_SERVICE_SID}
-        return _harness(twilio, registry, environ, {**connector, "options": options})
+        options = {"base_url": twilio_server.url, "messaging_service_sid": MESSAGING_SERVICE_SID}
+        return _harness(twilio_server, registry, environ, {**connector, "options": options})

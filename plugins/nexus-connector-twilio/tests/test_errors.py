@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from nexus_connector_twilio._errors import vendor_error
+from nexus_connector_twilio._answers import vendor_error
+from nexus_connector_twilio.testing import ACCOUNT_SID, FAULTS, MAGIC_TO, RETRY_AFTER
 
 from nexus_connector_core import (
     AuthenticationError,
@@ -22,7 +23,7 @@ from nexus_connector_core import (
     VendorUnavailableError,
 )
 from nexus_connector_core.http import Redactor, transport_error
-from nexus_connector_core.testing import FakeClock, Fault
+from nexus_connector_core.testing import FakeClock, Fault, FaultServer
 
 TO = "+14155550100"
 NOW = 1_767_225_600.0
@@ -54,7 +55,7 @@ def _twilio_body(status: int, code: int, message: str) -> dict[str, Any]:
     ],
 )
 def test_twilios_test_numbers_are_invalid_requests_with_their_codes(
-    make_manager: Any, twilio: Any, to: str, code: str
+    make_manager: Any, to: str, code: str
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         make_manager().sms.send(SmsMessage(to, "Hi"))
@@ -63,14 +64,14 @@ def test_twilios_test_numbers_are_invalid_requests_with_their_codes(
     assert (error.code, error.status_code, error.vendor_message) == (
         code,
         400,
-        twilio.MAGIC_TO[to][1],
+        MAGIC_TO[to][1],
     )
     assert not error.maybe_processed  # Twilio created no message
     assert f"Twilio answered 400, code {code}" in str(error)
 
 
 def test_a_wrong_auth_token_is_an_authentication_error_that_shows_no_secret(
-    make_manager: Any, twilio: Any, environ: dict[str, str]
+    make_manager: Any, twilio_server: FaultServer, environ: dict[str, str]
 ) -> None:
     environ["TWILIO_AUTH_TOKEN"] = "not-the-auth-token-123"
 
@@ -80,11 +81,11 @@ def test_a_wrong_auth_token_is_an_authentication_error_that_shows_no_secret(
     text = str(caught.value)
     assert "check the account_sid and auth_token" in text
     assert "not-the-auth-token-123" not in text
-    assert twilio.fault.hits == 1
+    assert twilio_server.hits == 1
 
 
 def test_an_unknown_message_is_not_found_and_the_account_sid_is_not_shown(
-    make_manager: Any, twilio: Any
+    make_manager: Any,
 ) -> None:
     with pytest.raises(ObjectNotFoundError) as caught:
         make_manager().sms.get_status("SM" + "0" * 32)
@@ -92,21 +93,21 @@ def test_an_unknown_message_is_not_found_and_the_account_sid_is_not_shown(
     error = caught.value
     assert (error.code, error.status_code) == ("20404", 404)
     assert "<account_sid>" in error.message
-    assert twilio.ACCOUNT_SID not in str(error)
+    assert ACCOUNT_SID not in str(error)
 
 
 async def test_a_rate_limited_send_waits_for_retry_after_then_succeeds(
-    make_manager: Any, twilio: Any, clock: FakeClock
+    make_manager: Any, twilio_server: FaultServer, clock: FakeClock
 ) -> None:
-    twilio.fail_next("rate_limited")
+    twilio_server.script(FAULTS["rate_limited"])
     resilience = {"retry": {"max_attempts": 2, "base": 0.01, "jitter": "none"}}
     sms = make_manager(async_=True, resilience=resilience).sms
 
     receipt = await sms.send(SmsMessage(TO, "Hi"))
 
     assert receipt.status == "queued"
-    assert [r.fault.status_code for r in twilio.fault.requests if r.fault] == [429, 201]
-    assert clock.sleeps == [twilio.RETRY_AFTER]
+    assert [r.fault.status_code for r in twilio_server.requests if r.fault] == [429, 201]
+    assert clock.sleeps == [RETRY_AFTER]
 
 
 # -- the mapping itself ------------------------------------------------------------------------
@@ -200,15 +201,15 @@ def test_credentials_quoted_in_twilios_message_are_replaced_by_their_name() -> N
     ],
 )
 async def test_a_send_over_twilios_pace_limits_is_retried(
-    make_manager: Any, twilio: Any, clock: FakeClock, code: int, message: str
+    make_manager: Any, twilio_server: FaultServer, clock: FakeClock, code: int, message: str
 ) -> None:
-    twilio.fault.script(Fault.respond(400, _twilio_body(400, code, message)))
+    twilio_server.script(Fault.respond(400, _twilio_body(400, code, message)))
     resilience = {"retry": {"max_attempts": 2, "base": 0.5, "jitter": "none"}}
 
     receipt = make_manager(resilience=resilience).sms.send(SmsMessage(TO, "Hi"))
 
     assert receipt.status == "queued"
-    assert [r.fault.status_code for r in twilio.fault.requests if r.fault] == [400, 201]
+    assert [r.fault.status_code for r in twilio_server.requests if r.fault] == [400, 201]
     assert clock.sleeps == [0.5]
 
 

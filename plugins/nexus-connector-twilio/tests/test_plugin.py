@@ -52,7 +52,10 @@ CREDENTIALS = {"account_sid": "env:TWILIO_ACCOUNT_SID", "auth_token": "env:TWILI
         ({"base_url": "api.twilio.com"}, "base_url", "http(s) URL"),
         ({"messaging_service_sid": "MS123"}, "messaging_service_sid", "'MG' followed by"),
         ({"status_callback": "/status"}, "status_callback", "absolute http(s) URL"),
-        ({"timeout": 0}, "timeout", "> 0"),
+        ({"timeout": 0}, "timeout", "from 0.001 to 86400"),
+        ({"timeout": float("inf")}, "timeout", "from 0.001 to 86400"),
+        ({"timeout": float("nan")}, "timeout", "from 0.001 to 86400"),
+        ({"timeout": 2**70}, "timeout", "from 0.001 to 86400"),
         ({"from": "+15005550006"}, "from", "unknown key"),
     ],
 )
