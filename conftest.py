@@ -78,7 +78,10 @@ def _shows_secret(text: str, values: set[str], forms: set[str]) -> bool:
                 decoded = decode(run + "=" * (-len(run) % 4)).decode("utf-8", "replace")
             except (binascii.Error, ValueError):
                 continue
-            if any(value in decoded or quote_plus(value) in decoded for value in values):
+            if any(
+                value in decoded or quote_plus(value, errors="replace") in decoded
+                for value in values
+            ):
                 return True
     return False
 
@@ -144,7 +147,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    forms = {form for v in _values for form in (v, quote(v, safe=""), quote_plus(v))}
+    forms = {
+        form
+        for v in _values
+        for form in (v, quote(v, safe="", errors="replace"), quote_plus(v, errors="replace"))
+    }
     for where, text in _texts:
         if _shows_secret(text, _values, forms):
             _findings.append(where)
