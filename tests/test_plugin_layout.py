@@ -50,12 +50,13 @@ MODULES = {
 TEST_FILES = ("conftest.py", "test_conformance.py")
 
 #: Imports each module must not have (relative to the package: ".x"), so the pure modules
-#: stay pure and the dependencies run one way: plugin -> nothing; _options, _requests,
-#: _answers -> no adapter; the double -> not our client, which it exists to check.
+#: stay pure and the dependencies run one way: _options, _requests, _answers -> no adapter;
+#: the adapter -> not the double; the double -> not our client, which it exists to check.
 FORBIDDEN = {
     "_options.py": ("httpx", "._adapter", "._requests", "._answers", ".testing"),
     "_requests.py": ("httpx", "._adapter", ".testing"),
     "_answers.py": ("._adapter", "._requests", ".testing"),
+    "_adapter.py": (".testing",),
     "testing.py": ("._adapter", "._requests", "._answers"),
 }
 
