@@ -61,12 +61,12 @@ _EXPORTS: dict[str, str] = {
     "AsyncMemoryStateBackend": "_state_memory",
     "ResilienceConfig": "_resilience.config",
     "RetryConfig": "_resilience.config",
-    "BreakerConfig": "_resilience.config",
-    "RateLimitConfig": "_resilience.config",
+    "BreakerConfig": "_resilience.breaker",
+    "RateLimitConfig": "_resilience.ratelimit",
     "BulkheadConfig": "_resilience.config",
     "CacheConfig": "_resilience.config",
     "IdempotencyConfig": "_resilience.config",
-    "BudgetConfig": "_resilience.config",
+    "BudgetConfig": "_resilience.budget",
     "load_config": "_config",
     "CloudStorageConnector": "_connectors",
     "Connector": "_connectors",
@@ -435,16 +435,16 @@ if TYPE_CHECKING:
     )
     from ._plugins import PluginFailure, PluginInfo, PluginRegistry, Registration, default_registry
     from ._resilience.backoff import Backoff, parse_retry_after
+    from ._resilience.breaker import BreakerConfig
+    from ._resilience.budget import BudgetConfig
     from ._resilience.config import (
-        BreakerConfig,
-        BudgetConfig,
         BulkheadConfig,
         CacheConfig,
         IdempotencyConfig,
-        RateLimitConfig,
         ResilienceConfig,
         RetryConfig,
     )
+    from ._resilience.ratelimit import RateLimitConfig
     from ._shipping import (
         Address,
         AddressValidation,

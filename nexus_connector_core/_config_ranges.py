@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 __all__ = [
     "DAY",
     "YEAR",
+    "Fraction",
+    "Seconds",
+    "Wait",
     "Bounds",
     "between",
     "bounds_of",
@@ -43,6 +46,14 @@ def between(low: float, high: float, *, above: bool = False) -> msgspec.Meta:
     if above:
         return msgspec.Meta(gt=low, le=high)
     return msgspec.Meta(ge=low, le=high)
+
+
+#: Seconds something may take or last: a millisecond to a day.
+Seconds = Annotated[float, between(0.001, DAY)]
+#: Seconds to wait, where 0 means "not at all": up to a day.
+Wait = Annotated[float, between(0.0, DAY)]
+#: A rate threshold: above 0 and at most 1.
+Fraction = Annotated[float, between(0.0, 1.0, above=True)]
 
 
 class Bounds(msgspec.Struct, frozen=True):

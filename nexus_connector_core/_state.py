@@ -21,11 +21,12 @@ backend passes the conformance suite in `nexus_connector_core.testing`.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
 from ._clock import Clock
+from ._config_ranges import DAY, Fraction, Seconds, Wait, between, check_ranges
 
 __all__ = [
     "Admission",
@@ -37,11 +38,29 @@ __all__ = [
     "GuardPlan",
     "IdempotencyClaim",
     "LimitPolicy",
+    "MAX_COUNT_WINDOW",
+    "MAX_TIME_WINDOW",
+    "MAX_TOKEN_INTERVAL",
     "StateBackend",
     "StoredToken",
+    "policy_of",
 ]
 
 BreakerStateName = Literal["closed", "open", "half_open"]
+
+
+#: The longest count window: its outcomes are kept as one byte each, in every backend.
+MAX_COUNT_WINDOW = 10_000
+#: The longest time window (and retry-budget window), in seconds: kept in one-second buckets.
+MAX_TIME_WINDOW = 3_600
+#: The longest interval between two rate-limit tokens (``per / rate``): a day.
+MAX_TOKEN_INTERVAL = DAY
+
+
+def _refuse(condition: bool, message: str) -> None:
+    # The message starts with the field's name, so a config error names the key.
+    if not condition:
+        raise ValueError(message)
 
 
 class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,36 +68,65 @@ class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     Follows Resilience4j: the breaker opens when, over the sliding window and with at least
     `min_calls` recorded, the failure rate or the slow-call rate reaches its threshold.
+    These fields, their defaults and their ranges are the ``circuit_breaker`` table's too:
+    `BreakerConfig` extends this struct with what only the pipeline reads.
     """
 
     #: ``count``: the last `window` calls; ``time``: the calls of the last `window` seconds.
     window_type: Literal["count", "time"] = "count"
-    window: int = 20
-    min_calls: int = 10
+    #: Calls (count window, at most 10000) or seconds (time window, at most 3600).
+    window: Annotated[int, between(1, MAX_COUNT_WINDOW)] = 20
+    min_calls: Annotated[int, between(1, 1_000_000)] = 10
     #: Failure rate (0-1] at or above which the breaker opens.
-    failure_rate: float = 0.5
-    #: Slow-call rate (0-1] at or above which the breaker opens; 1.0 with no slow calls
-    #: configured never trips.
-    slow_call_rate: float = 1.0
+    failure_rate: Fraction = 0.5
+    #: Slow-call rate (0-1] at or above which the breaker opens.
+    slow_call_rate: Fraction = 1.0
     #: A call taking at least this many seconds is slow; 0 disables slow-call tracking.
-    slow_call_duration: float = 0.0
+    slow_call_duration: Wait = 0.0
     #: Seconds the breaker stays open before admitting trial calls.
-    open_for: float = 30.0
+    open_for: Seconds = 30.0
     #: Each consecutive re-opening multiplies `open_for` by this, up to `open_for_max`.
-    open_for_multiplier: float = 1.0
-    open_for_max: float = 300.0
+    open_for_multiplier: Annotated[float, between(1.0, 100.0)] = 1.0
+    open_for_max: Seconds = 300.0
     #: Trial calls admitted in half-open; all must finish before the breaker decides.
-    half_open_calls: int = 3
+    half_open_calls: Annotated[int, between(1, 1_000)] = 3
     #: Seconds half-open may last before the breaker opens again (0: no limit).
-    half_open_max_wait: float = 0.0
+    half_open_max_wait: Wait = 60.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        if self.window_type == "count":
+            _refuse(
+                self.min_calls <= self.window,
+                f"min_calls cannot exceed a count window's size ({self.window}), "
+                f"got {self.min_calls}",
+            )
+        else:
+            _refuse(
+                self.window <= MAX_TIME_WINDOW,
+                f"window must be at most {MAX_TIME_WINDOW} seconds for a time window, "
+                f"got {self.window}",
+            )
 
 
 class LimitPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """A token bucket (as GCRA): `rate` tokens per `per` seconds, holding at most `burst`."""
+    """A token bucket (as GCRA): `rate` tokens per `per` seconds, holding at most `burst`.
 
-    rate: float
-    per: float = 1.0
-    burst: int = 0
+    One token comes at least once a day (``per / rate`` is at most 86400 seconds).
+    `RateLimitConfig` extends this struct with what only the pipeline reads.
+    """
+
+    rate: Annotated[float, between(0.001, 1_000_000.0)]
+    per: Seconds = 1.0
+    burst: Annotated[int, between(0, 1_000_000)] = 0
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        _refuse(
+            self.per / self.rate <= MAX_TOKEN_INTERVAL,
+            f"rate must give at least one call a day: {self.rate} per {self.per} s is one "
+            f"every {self.per / self.rate:g} s",
+        )
 
     @property
     def capacity(self) -> int:
@@ -93,11 +141,25 @@ class LimitPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """Retries may be at most `ratio` of first attempts over `window` seconds, plus a floor of
-    `min_per_second` retries per second so a quiet connector can still retry."""
+    `min_per_second` retries per second so a quiet connector can still retry.
+    `BudgetConfig` extends this struct."""
 
-    ratio: float = 0.2
-    window: float = 10.0
-    min_per_second: float = 1.0
+    ratio: Annotated[float, between(0.0, 10.0)] = 0.2
+    window: Annotated[float, between(1.0, MAX_TIME_WINDOW)] = 10.0
+    min_per_second: Annotated[float, between(0.0, 1_000_000.0)] = 1.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
+P = TypeVar("P", BreakerPolicy, LimitPolicy, BudgetPolicy)
+
+
+def policy_of(config: msgspec.Struct, kind: type[P], **changes: Any) -> P:
+    """The `kind` policy a config that extends it describes: its fields, as configured
+    (one set of fields, defaults and ranges: the policy's), with `changes`."""
+    fields = {name: getattr(config, name) for name in kind.__struct_fields__}
+    return kind(**(fields | changes))
 
 
 class GuardPlan(msgspec.Struct, frozen=True, kw_only=True):

@@ -95,7 +95,7 @@ class VendorPolicy:
         self.bulkhead = bulkhead
         self.plan = self._plan(config)
         # A success at least this slow must be recorded even when the admission was settled.
-        slow = breaker.slow_call_duration if breaker else 0.0
+        slow = self.plan.breaker.slow_call_duration if self.plan and self.plan.breaker else 0.0
         self.slow_after = slow if slow > 0 else float("inf")
         #: The duration recorded for an attempt cut short by the deadline: slow, whatever
         #: its length (with slow-call tracking off, its real length is recorded).
@@ -118,7 +118,9 @@ class VendorPolicy:
         plan = GuardPlan(
             scope=scope,
             breaker_key=op_scope if breaker.scope == "operation" else scope,
-            breaker=breaker.policy() if breaker.enabled else None,
+            breaker=breaker.policy(timeout=config.timeout or config.deadline)
+            if breaker.enabled
+            else None,
             limit_key=op_scope if limit and limit.scope == "operation" else scope,
             limit=limit.policy() if limit and limit.enabled else None,
             budget_key=scope,

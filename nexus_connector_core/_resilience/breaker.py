@@ -15,10 +15,13 @@ ignored, so a slow call from before an opening cannot close or re-open the break
 from __future__ import annotations
 
 from collections import deque
+from typing import Literal
 
-from .._state import Admission, BreakerPolicy, BreakerSnapshot
+from .._config_ranges import Wait, check_ranges
+from .._state import Admission, BreakerPolicy, BreakerSnapshot, policy_of
+from .errors import VENDOR_FAULTS, error_classes
 
-__all__ = ["BreakerRecord"]
+__all__ = ["BreakerConfig", "BreakerRecord"]
 
 _FAILED = 1
 _SLOW = 2
@@ -287,3 +290,35 @@ class BreakerRecord:
             retry_after=retry_after,
             generation=self.generation,
         )
+
+
+class BreakerConfig(BreakerPolicy, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``circuit_breaker``: stop calling a failing vendor for a while (Resilience4j's model).
+
+    The `BreakerPolicy` fields (window, thresholds, open and half-open periods), with their
+    defaults and ranges, plus what only the pipeline reads. `policy` derives the policy the
+    state backend decides by.
+    """
+
+    enabled: bool = True
+    #: One breaker per connector and vendor, or one per operation too.
+    scope: Literal["connector", "operation"] = "connector"
+    #: A call taking at least this many seconds is slow (0: slow calls are not tracked).
+    #: Unset, it is the attempt timeout (or the deadline): the calls a vendor that hangs
+    #: makes run into it, and the breaker counts them slow, not failed.
+    slow_call_duration: Wait | None = None  # type: ignore[assignment]  # None: derived
+    #: Error classes that count as failures (others, like a declined card, do not).
+    failure_on: tuple[str, ...] = VENDOR_FAULTS
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        BreakerPolicy.__post_init__(self)
+        error_classes(self.failure_on, "failure_on")
+
+    def policy(self, *, timeout: float | None = None) -> BreakerPolicy:
+        """The breaker policy; `timeout` is the attempt timeout (or deadline) an unset
+        `slow_call_duration` takes."""
+        slow = self.slow_call_duration
+        if slow is None:
+            slow = timeout or 0.0
+        return policy_of(self, BreakerPolicy, slow_call_duration=slow)

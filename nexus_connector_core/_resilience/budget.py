@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from .._state import BudgetPolicy
+from .._state import BudgetPolicy, policy_of
 
-__all__ = ["BudgetRecord"]
+__all__ = ["BudgetConfig", "BudgetRecord"]
 
 
 class BudgetRecord:
@@ -57,3 +57,13 @@ class BudgetRecord:
         else:
             bucket[1] += 1
             self.calls += 1
+
+
+class BudgetConfig(BudgetPolicy, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``retry.budget``: retries at most `ratio` of calls over `window` seconds, shared by
+    every worker through the state backend (the `BudgetPolicy` fields, and `enabled`)."""
+
+    enabled: bool = True
+
+    def policy(self) -> BudgetPolicy:
+        return policy_of(self, BudgetPolicy)

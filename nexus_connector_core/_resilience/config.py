@@ -17,44 +17,27 @@ timeout" and "no deadline" are written ``false`` (see `read_limits`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
-from .._config_ranges import DAY, YEAR, between, check_ranges
-from .._state import BreakerPolicy, BudgetPolicy, LimitPolicy
+from .._config_ranges import DAY, YEAR, Seconds, Wait, between, check_ranges
 from .backoff import Jitter, Strategy
-from .errors import error_classes
+from .breaker import BreakerConfig
+from .budget import BudgetConfig
+from .errors import VENDOR_FAULTS, error_classes
+from .ratelimit import RateLimitConfig
 
 __all__ = [
     "NO_LIMIT",
-    "BreakerConfig",
-    "BudgetConfig",
     "BulkheadConfig",
     "CacheConfig",
     "IdempotencyConfig",
-    "RateLimitConfig",
     "ResilienceConfig",
     "RetryConfig",
     "read_limits",
 ]
 
-#: Error classes (and their subclasses) that mean the vendor is struggling.
-VENDOR_FAULTS = ("VendorUnavailableError", "RateLimitExceededError")
-
-#: Seconds something may take or last: a millisecond to a day.
-Seconds = Annotated[float, between(0.001, DAY)]
-#: Seconds to wait, where 0 means "not at all": up to a day.
-Wait = Annotated[float, between(0.0, DAY)]
-#: A rate threshold: above 0 and at most 1.
-Fraction = Annotated[float, between(0.0, 1.0, above=True)]
-
-#: The longest count window: its outcomes are kept as one byte each, in every backend.
-MAX_COUNT_WINDOW = 10_000
-#: The longest time window (and retry-budget window), in seconds: kept in one-second buckets.
-MAX_TIME_WINDOW = 3_600
-#: The longest interval between two rate-limit tokens (``per / rate``): a day.
-MAX_TOKEN_INTERVAL = DAY
 
 #: How to write "none" for `timeout` and `deadline` in TOML, which has no null.
 NO_LIMIT = False
@@ -68,24 +51,6 @@ def _check(condition: bool, message: str) -> None:
     the key."""
     if not condition:
         raise ValueError(message)
-
-
-class BudgetConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``retry.budget``: retries at most `ratio` of calls over `window` seconds, shared by
-    every worker through the state backend."""
-
-    enabled: bool = True
-    ratio: Annotated[float, between(0.0, 10.0)] = 0.2
-    window: Annotated[float, between(1.0, MAX_TIME_WINDOW)] = 10.0
-    min_per_second: Annotated[float, between(0.0, 1_000_000.0)] = 1.0
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
-
-    def policy(self) -> BudgetPolicy:
-        return BudgetPolicy(
-            ratio=self.ratio, window=self.window, min_per_second=self.min_per_second
-        )
 
 
 class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -115,88 +80,6 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     def __post_init__(self) -> None:
         check_ranges(self)
         error_classes(self.retry_on, "retry_on")
-
-
-class BreakerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``circuit_breaker``: stop calling a failing vendor for a while (Resilience4j's model)."""
-
-    enabled: bool = True
-    #: One breaker per connector and vendor, or one per operation too.
-    scope: Literal["connector", "operation"] = "connector"
-    window_type: Literal["count", "time"] = "count"
-    #: Calls (count window, at most 10000) or seconds (time window, at most 3600).
-    window: Annotated[int, between(1, MAX_COUNT_WINDOW)] = 20
-    min_calls: Annotated[int, between(1, 1_000_000)] = 10
-    failure_rate: Fraction = 0.5
-    slow_call_rate: Fraction = 1.0
-    slow_call_duration: Wait = 0.0
-    open_for: Seconds = 30.0
-    open_for_multiplier: Annotated[float, between(1.0, 100.0)] = 1.0
-    open_for_max: Seconds = 300.0
-    half_open_calls: Annotated[int, between(1, 1_000)] = 3
-    half_open_max_wait: Wait = 60.0
-    #: Error classes that count as failures (others, like a declined card, do not).
-    failure_on: tuple[str, ...] = VENDOR_FAULTS
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
-        if self.window_type == "count":
-            _check(
-                self.min_calls <= self.window,
-                f"min_calls cannot exceed a count window's size ({self.window}), "
-                f"got {self.min_calls}",
-            )
-        else:
-            _check(
-                self.window <= MAX_TIME_WINDOW,
-                f"window must be at most {MAX_TIME_WINDOW} seconds for a time window, "
-                f"got {self.window}",
-            )
-        error_classes(self.failure_on, "failure_on")
-
-    def policy(self) -> BreakerPolicy:
-        return BreakerPolicy(
-            window_type=self.window_type,
-            window=self.window,
-            min_calls=self.min_calls,
-            failure_rate=self.failure_rate,
-            slow_call_rate=self.slow_call_rate,
-            slow_call_duration=self.slow_call_duration,
-            open_for=self.open_for,
-            open_for_multiplier=self.open_for_multiplier,
-            open_for_max=self.open_for_max,
-            half_open_calls=self.half_open_calls,
-            half_open_max_wait=self.half_open_max_wait,
-        )
-
-
-class RateLimitConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``rate_limit``: `rate` calls per `per` seconds, bursts up to `burst`, for all workers.
-
-    One token comes at least once a day (``per / rate`` is at most 86400 seconds).
-    """
-
-    enabled: bool = True
-    rate: Annotated[float, between(0.001, 1_000_000.0)]
-    per: Seconds = 1.0
-    burst: Annotated[int, between(0, 1_000_000)] = 0
-    scope: Literal["connector", "operation"] = "connector"
-    #: Also limit per key set with ``nexus_connector_core.limit_key("tenant-42")``.
-    per_key: bool = False
-    #: Wait for a token (within the deadline and `max_wait`) instead of failing at once.
-    wait: bool = False
-    max_wait: Wait | None = None
-
-    def __post_init__(self) -> None:
-        check_ranges(self)
-        _check(
-            self.per / self.rate <= MAX_TOKEN_INTERVAL,
-            f"rate must give at least one call a day: {self.rate} per {self.per} s is one "
-            f"every {self.per / self.rate:g} s",
-        )
-
-    def policy(self) -> LimitPolicy:
-        return LimitPolicy(rate=self.rate, per=self.per, burst=self.burst)
 
 
 class BulkheadConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

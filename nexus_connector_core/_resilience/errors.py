@@ -5,7 +5,11 @@ from __future__ import annotations
 from .. import _errors
 from .._errors import ConnectorError
 
-__all__ = ["ERROR_CLASSES", "error_classes"]
+__all__ = ["ERROR_CLASSES", "VENDOR_FAULTS", "error_classes"]
+
+#: Error classes (and their subclasses) that mean the vendor is struggling: what the
+#: breaker counts as failures and the retry policy retries, by default.
+VENDOR_FAULTS = ("VendorUnavailableError", "RateLimitExceededError")
 
 #: Every public error class of the core, by name.
 ERROR_CLASSES: dict[str, type[ConnectorError]] = {

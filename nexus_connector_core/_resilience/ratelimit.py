@@ -9,9 +9,12 @@ workers waiting for tokens are spread out instead of stampeding.
 
 from __future__ import annotations
 
-from .._state import LimitPolicy
+from typing import Literal
 
-__all__ = ["gcra"]
+from .._config_ranges import Wait, check_ranges
+from .._state import LimitPolicy, policy_of
+
+__all__ = ["RateLimitConfig", "gcra"]
 
 _EPSILON = 1e-9
 
@@ -36,3 +39,26 @@ def gcra(
     if wait <= max_wait:
         return True, wait, tat + interval
     return False, wait, tat
+
+
+class RateLimitConfig(LimitPolicy, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``rate_limit``: `rate` calls per `per` seconds, bursts up to `burst`, for all workers.
+
+    The `LimitPolicy` fields, with their defaults and ranges, plus what only the pipeline
+    reads; `policy` derives the policy the state backend decides by.
+    """
+
+    enabled: bool = True
+    scope: Literal["connector", "operation"] = "connector"
+    #: Also limit per key set with ``nexus_connector_core.limit_key("tenant-42")``.
+    per_key: bool = False
+    #: Wait for a token (within the deadline and `max_wait`) instead of failing at once.
+    wait: bool = False
+    max_wait: Wait | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+        LimitPolicy.__post_init__(self)
+
+    def policy(self) -> LimitPolicy:
+        return policy_of(self, LimitPolicy)

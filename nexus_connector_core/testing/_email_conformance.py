@@ -64,6 +64,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 import pytest
 
+from .._async_manager import AsyncConnectorManager
 from .._email import Attachment, EmailAddress, EmailBatchReceipt, EmailMessage, EmailReceipt
 from .._errors import (
     AuthenticationError,
@@ -72,7 +73,6 @@ from .._errors import (
     RateLimitExceededError,
     VendorUnavailableError,
 )
-from .._async_manager import AsyncConnectorManager
 from .._manager import ConnectorManager
 from .._plugins import PluginRegistry
 from ..vendors.memory.email import REJECTED_DOMAIN

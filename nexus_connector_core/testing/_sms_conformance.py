@@ -33,6 +33,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
+from .._async_manager import AsyncConnectorManager
 from .._errors import (
     AuthenticationError,
     ConnectorError,
@@ -40,7 +41,6 @@ from .._errors import (
     ObjectNotFoundError,
     VendorUnavailableError,
 )
-from .._async_manager import AsyncConnectorManager
 from .._manager import ConnectorManager
 from .._plugins import PluginRegistry
 from .._sms import AsyncSmsAdapter, SmsAdapter, SmsMessage, SmsReceipt, SmsState, SmsStatus

@@ -431,3 +431,25 @@ def _plugin(vendor: type[_Vendor]) -> Any:
     return types.SimpleNamespace(
         __name__=vendor.__name__, register_payment_vendors=register_payment_vendors
     )
+
+
+async def test_the_default_slow_call_settings_open_the_breaker_on_a_vendor_that_hangs(
+    make_manager: MakeManager, fault_server: FaultServer, flavour: str
+) -> None:
+    # Every call runs into its (short) deadline: with nothing but the deadline configured,
+    # ten such calls make every call of the window slow, and the breaker opens.
+    fault_server.default = Fault.stall()
+    manager = make_manager(
+        {"deadline": 0.05, "retry": {"enabled": False}}, async_=flavour == "async"
+    )
+
+    errors = [await failure(manager, "get", "pi_1") for _ in range(11)]
+    plan = manager.connector("payment").guard_plan("get")
+    breaker = manager.state.breaker(plan)
+    if inspect.isawaitable(breaker):
+        breaker = await breaker
+
+    assert all(isinstance(e, VendorTimeoutError) and e.deadline_exceeded for e in errors[:10])
+    assert type(errors[10]).__name__ == "CircuitOpenError"
+    assert (breaker.state, breaker.failures, breaker.slow_calls) == ("open", 0, 10)
+    assert fault_server.hits == 10
