@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
@@ -29,16 +30,34 @@ __all__ = [
 ObjectData = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
 
 _CHUNK = 1 << 16
+_METADATA_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
-def _check_key(key: object) -> None:
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"an object key must be a non-empty string, got {key!r}")
-    if len(key.encode()) > 1024:
-        raise ValueError("an object key may be at most 1024 bytes of UTF-8")
+def _check_key(key: object, what: str = "an object key") -> None:
+    """Refuse a key (or a listing prefix) that could escape a store's root or break it: not
+    text, longer than S3's 1024 bytes, absolute, holding NUL or a ``..`` segment."""
+    if not isinstance(key, str) or (not key and what == "an object key"):
+        raise ValueError(f"{what} must be a non-empty string, got {key!r}")
+    try:
+        size = len(key.encode())
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} must be Unicode text (it holds a lone surrogate)") from None
+    if size > 1024:
+        raise ValueError(f"{what} may be at most 1024 bytes of UTF-8")
     if key.startswith("/") or "\x00" in key or ".." in key.split("/"):
         raise ValueError(
-            f"object key {key!r} must not start with '/', contain NUL or a '..' segment"
+            f"{what} {key!r} must not start with '/', contain NUL or a '..' segment; keys are "
+            "relative to the store's root, like 'invoices/2026/0042.pdf'"
+        )
+
+
+def _check_text(value: object, what: str) -> None:
+    """Refuse a value that would go out in a header (content type, metadata) and cannot."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+    if not value.isprintable() or not value.isascii():
+        raise ValueError(
+            f"{what} {value!r} must be printable ASCII: stores send it as an HTTP header"
         )
 
 
@@ -66,6 +85,20 @@ class PutObject(msgspec.Struct, frozen=True, kw_only=True):
         _check_key(self.key)
         if isinstance(self.data, str):
             raise ValueError("PutObject.data must be bytes, a binary file or byte chunks, not str")
+        if self.content_type is not None:
+            _check_text(self.content_type, "PutObject.content_type")
+            if not self.content_type.strip():
+                raise ValueError("PutObject.content_type must not be blank; leave it out")
+        if not isinstance(self.metadata, Mapping):
+            raise ValueError("PutObject.metadata must be a mapping of str to str")
+        for name, value in self.metadata.items():
+            _check_text(name, "a PutObject.metadata name")
+            if not _METADATA_NAME.fullmatch(name):
+                raise ValueError(
+                    f"metadata name {name!r} may hold only letters, digits, '-' and '_' "
+                    "(S3 sends it as an x-amz-meta-* header)"
+                )
+            _check_text(value, f"PutObject.metadata[{name!r}]")
 
     def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
         """The content in chunks of at most `size` bytes (a file is read as it goes)."""
@@ -98,6 +131,7 @@ class ListObjects(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 1000
 
     def __post_init__(self) -> None:
+        _check_key(self.prefix, "a listing prefix")
         if not 1 <= self.limit <= 1000:
             raise ValueError(f"ListObjects.limit must be between 1 and 1000, got {self.limit}")
 

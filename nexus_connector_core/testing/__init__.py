@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from ._clock import FakeClock
 
 __all__ = [
+    "CloudStorageAdapterConformance",
+    "CloudStorageHarness",
+    "StorageFaultKind",
     "EmailAdapterConformance",
     "EmailFaultKind",
     "EmailHarness",
@@ -40,6 +43,11 @@ if TYPE_CHECKING:
         ReceivedEmail,
     )
     from ._fault_server import Fault, FaultServer, ReceivedRequest
+    from ._storage_conformance import (
+        CloudStorageAdapterConformance,
+        CloudStorageHarness,
+        StorageFaultKind,
+    )
     from ._sms_conformance import ReceivedSms, SmsAdapterConformance, SmsFaultKind, SmsHarness
 
 
@@ -68,4 +76,8 @@ def __getattr__(name: str) -> Any:
         from . import _sms_conformance
 
         return getattr(_sms_conformance, name)
+    if name in ("CloudStorageAdapterConformance", "CloudStorageHarness", "StorageFaultKind"):
+        from . import _storage_conformance
+
+        return getattr(_storage_conformance, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -342,12 +342,13 @@ def test_a_sidecar_describing_an_older_version_of_the_file_is_ignored(
     assert (info.content_type, info.metadata) == ("application/octet-stream", {})
 
 
-def test_a_prefix_naming_a_folder_outside_root_lists_nothing(
+def test_a_prefix_naming_a_folder_outside_root_is_refused_before_listing(
     store: FilesystemStorageAdapter,
 ) -> None:
     put(store, "k")
 
-    assert store.list(ListObjects(prefix="../"), context()).items == []
+    with pytest.raises(ValueError, match="'..' segment"):
+        store.list(ListObjects(prefix="../"), context())
 
 
 # --- signed URLs ----------------------------------------------------------------------------------
