@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -48,7 +48,12 @@ from ._payment import (
     RefundRequest,
     VoidRequest,
 )
-from ._pipeline import AsyncHandler
+from ._pipeline import AsyncHandler, Middleware
+from ._resilience import _async_steps
+from ._resilience.attempts import VendorPolicy
+from ._resilience.cache import ReadCache
+from ._resilience.fallback import FallbackChain
+from ._resilience.idempotency import IdempotencyGuard
 from ._shipping import (
     SHIPPING_BUY,
     SHIPPING_CANCEL,
@@ -67,6 +72,7 @@ from ._shipping import (
     TrackRequest,
 )
 from ._sms import SMS_GET_STATUS, SMS_SEND, SmsMessage, SmsReceipt, SmsStatus, SmsStatusRequest
+from ._state import AsyncStateBackend
 
 __all__ = [
     "AsyncCloudStorageConnector",
@@ -78,10 +84,28 @@ __all__ = [
 ]
 
 
-class AsyncConnector(ConnectorCore[AsyncHandler]):
+class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
     """A configured connector, called asynchronously. Use the category subclasses' methods."""
 
     _async = True  # unasync: _async = False
+
+    def _attempts(self, policy: VendorPolicy, method: AsyncHandler) -> AsyncHandler:
+        watchdogs = self._runtime.watchdogs  # unasync: watchdogs = None
+        return _async_steps.attempts(policy, method, self._runtime.state, watchdogs)
+
+    def _idempotent(self, guard: IdempotencyGuard, handler: AsyncHandler) -> AsyncHandler:
+        return _async_steps.idempotent(guard, handler, self._runtime.state)
+
+    def _chained(
+        self, chain: FallbackChain, builders: list[Callable[[], AsyncHandler]]
+    ) -> AsyncHandler:
+        return _async_steps.fallback(chain, builders)
+
+    def _cached(self, cache: ReadCache, handler: AsyncHandler) -> AsyncHandler:
+        return _async_steps.cached(cache, handler)
+
+    def _wrapped(self, step: Middleware, handler: AsyncHandler) -> AsyncHandler:
+        return step.wrap_async(handler)  # unasync: return step.wrap(handler)
 
     async def _call(
         self,

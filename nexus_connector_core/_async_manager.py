@@ -16,11 +16,12 @@ from ._async_connectors import (
     AsyncSmsConnector,
 )
 from ._manager_base import ManagerBase
+from ._state import AsyncStateBackend
 
 __all__ = ["AsyncConnectorManager"]
 
 
-class AsyncConnectorManager(ManagerBase[AsyncConnector]):
+class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
     """Calls vendors asynchronously through configured connectors.
 
     >>> async with AsyncConnectorManager.from_config("connectors.toml") as m:  # doctest: +SKIP

@@ -221,7 +221,7 @@ class AsyncCloudStorageAdapter(Protocol):
 STORAGE_PUT = Operation("put", "cloud_storage", PutObject, ObjectInfo, idempotent=True)
 STORAGE_GET = Operation("get", "cloud_storage", ObjectKey, bytes, idempotent=True, reads=True)
 STORAGE_OPEN: Operation[ObjectKey, Any] = Operation(
-    "open", "cloud_storage", ObjectKey, object, idempotent=True
+    "open", "cloud_storage", ObjectKey, object, idempotent=True, streams=True
 )
 STORAGE_DELETE: Operation[ObjectKey, None] = Operation(
     "delete", "cloud_storage", ObjectKey, type(None), idempotent=True

@@ -13,19 +13,20 @@ Steps that are not configured are left out, so a call pays only for what it uses
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._categories import ADAPTER_PROTOCOLS, CATEGORIES
 from ._context import CallContext
 from ._errors import ConnectorError, PluginError
 from ._operations import Category, Operation
-from ._pipeline import StepSettings
+from ._pipeline import Middleware, StepSettings
 from ._resilience.attempts import VendorPolicy
 from ._resilience.bulkhead import Bulkhead
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
 from ._resilience.idempotency import IdempotencyGuard, check_key
-from ._state import GuardPlan
+from ._state import AsyncStateBackend, GuardPlan, StateBackend
 
 if TYPE_CHECKING:
     from ._connector_settings import ConnectorSettings
@@ -34,24 +35,25 @@ if TYPE_CHECKING:
 __all__ = ["ConnectorCore"]
 
 H = TypeVar("H")
-
-#: Operations whose result is a live stream: neither cached nor stored for idempotency.
-_STREAMING = frozenset({("cloud_storage", "open")})
+S = TypeVar("S", StateBackend, AsyncStateBackend)
 
 
-class ConnectorCore(Generic[H]):
+class ConnectorCore(Generic[H, S]):
     """One configured connector: its adapters (built on first use) and its pipelines.
 
-    `H` is the handler type, sync or async; `_async` says which twin this is.
+    `H` is the handler type and `S` the state backend's, sync or async; `_async` says which
+    twin this is. The twins (`AsyncConnector`, and `Connector` generated from it) drive
+    each step of the pipeline with their own I/O: `_attempts`, `_idempotent`, `_chained`,
+    `_cached` and `_wrapped`.
     """
 
     _async = False
 
-    def __init__(self, settings: ConnectorSettings, runtime: Runtime) -> None:
+    def __init__(self, settings: ConnectorSettings, runtime: Runtime[S]) -> None:
         self.name = settings.name
         self.settings = settings
         self.category: Category = CATEGORIES[settings.category]
-        self._runtime = runtime
+        self._runtime: Runtime[S] = runtime
         self._vendor_key = settings.vendor.key
         self._clock = runtime.clock
         self._adapters: list[Any] = [None] * len(settings.vendors)
@@ -101,7 +103,7 @@ class ConnectorCore(Generic[H]):
         factory = registration.load_async() if self._async else registration.load()
         try:
             settings = self.settings.adapter_settings(
-                self._clock, index, self._runtime.state, fail_open=self._runtime.fail_open
+                self._clock, index, self._runtime.state, fail_open=self._runtime.outage.fail_open
             )
             adapter = factory(settings)
         except ConnectorError:
@@ -126,6 +128,23 @@ class ConnectorCore(Generic[H]):
             )
         return adapter
 
+    # -- the twins' I/O: each step of the pipeline, driven sync or async ----------------------
+
+    def _attempts(self, policy: VendorPolicy, method: H) -> H:
+        raise NotImplementedError
+
+    def _idempotent(self, guard: IdempotencyGuard, handler: H) -> H:
+        raise NotImplementedError
+
+    def _chained(self, chain: FallbackChain, builders: list[Callable[[], H]]) -> H:
+        raise NotImplementedError
+
+    def _cached(self, cache: ReadCache, handler: H) -> H:
+        raise NotImplementedError
+
+    def _wrapped(self, step: Middleware, handler: H) -> H:
+        raise NotImplementedError
+
     # -- pipelines ---------------------------------------------------------------------------
 
     def _handler(self, operation: Operation[Any, Any]) -> H:
@@ -137,35 +156,34 @@ class ConnectorCore(Generic[H]):
                     handler = self._handlers[operation.name] = self._assemble(operation)
         return handler
 
-    def _vendor_loop(self, operation: Operation[Any, Any], index: int) -> Any:
+    def _policy(self, operation: Operation[Any, Any], index: int) -> VendorPolicy:
         vendor = self.settings.vendors[index]
-        policy = VendorPolicy(
+        return VendorPolicy(
             connector=self.name,
             vendor=vendor.key,
             operation=operation,
             config=self.settings.resilience[operation.name],
             honours_keys=vendor.registration.idempotency_keys,
-            fail_open=self._runtime.fail_open,
+            outage=self._runtime.outage,
             bulkhead=self._bulkhead,
-            unguarded=self._runtime.unguarded,
-            backend=self._runtime.state,
-            watchdogs=self._runtime.watchdogs if self._async else None,
         )
-        method = getattr(self.adapter_for(index), operation.name)
-        return policy.wrap_async(method) if self._async else policy.wrap(method)
 
-    def _assemble(self, operation: Operation[Any, Any]) -> Any:
+    def _vendor_loop(self, operation: Operation[Any, Any], index: int) -> H:
+        method = getattr(self.adapter_for(index), operation.name)
+        return self._attempts(self._policy(operation, index), method)
+
+    def _assemble(self, operation: Operation[Any, Any]) -> H:
         config = self.settings.resilience[operation.name]
-        streaming = (self.category.key, operation.name) in _STREAMING
-        handler: Any
+        handler: H
         if len(self.settings.vendors) == 1:
             handler = self._vendor_loop(operation, 0)
         else:
             handler = self._chain(operation, config.deadline)
-        if config.cache is not None and config.cache.enabled and operation.reads and not streaming:
-            cache = self._caches[operation.name] = ReadCache(config.cache, self._clock)
-            handler = cache.wrap_async(handler) if self._async else cache.wrap(handler)
-        if config.idempotency.enabled and not streaming:
+        cache = config.cache
+        if cache is not None and cache.enabled and operation.reads and not operation.streams:
+            self._caches[operation.name] = ReadCache(cache, self._clock)
+            handler = self._cached(self._caches[operation.name], handler)
+        if config.idempotency.enabled and not operation.streams:
             guard = IdempotencyGuard(
                 connector=self.name,
                 operation=operation,
@@ -175,11 +193,9 @@ class ConnectorCore(Generic[H]):
                 honouring_keys=frozenset(
                     v.key for v in self.settings.vendors if v.registration.idempotency_keys
                 ),
-                fail_open=self._runtime.fail_open,
-                unguarded=self._runtime.unguarded,
-                backend=self._runtime.state,
+                outage=self._runtime.outage,
             )
-            handler = guard.wrap_async(handler) if self._async else guard.wrap(handler)
+            handler = self._idempotent(guard, handler)
         step_settings = StepSettings(
             connector=self.name,
             category=self.category.key,
@@ -187,21 +203,21 @@ class ConnectorCore(Generic[H]):
             operation=operation,
             clock=self._clock,
         )
-        steps = [self._runtime.observer]
+        steps: list[Middleware] = [self._runtime.observer]
         for registration in self.settings.middleware:
             step = registration.load()(step_settings)
             if step is not None:
                 steps.append(step)
         for step in reversed(steps):
-            handler = step.wrap_async(handler) if self._async else step.wrap(handler)
+            handler = self._wrapped(step, handler)
         return handler
 
-    def _chain(self, operation: Operation[Any, Any], deadline: float | None) -> Any:
+    def _chain(self, operation: Operation[Any, Any], deadline: float | None) -> H:
         chain = FallbackChain(operation, self.vendors, deadline)
-        built: list[Any] = [None] * len(self.settings.vendors)
+        built: list[H | None] = [None] * len(self.settings.vendors)
 
-        def builder(index: int) -> Any:
-            def build() -> Any:
+        def builder(index: int) -> Callable[[], H]:
+            def build() -> H:
                 loop = built[index]
                 if loop is None:
                     with self._lock:
@@ -212,8 +228,7 @@ class ConnectorCore(Generic[H]):
 
             return build
 
-        builders = [builder(i) for i in range(len(built))]
-        return chain.wrap_async(builders) if self._async else chain.wrap(builders)
+        return self._chained(chain, [builder(i) for i in range(len(built))])
 
     def guard_plan(self, operation: str, vendor: str | None = None) -> GuardPlan | None:
         """What the state backend checks before each attempt of `operation` at `vendor`
@@ -227,7 +242,7 @@ class ConnectorCore(Generic[H]):
             operation=self.operation(operation),
             config=self.settings.resilience[operation],
             honours_keys=settings.registration.idempotency_keys,
-            fail_open=self._runtime.fail_open,
+            outage=self._runtime.outage,
             bulkhead=None,
         ).plan
 

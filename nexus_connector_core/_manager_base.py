@@ -19,15 +19,17 @@ from ._observe import (
 )
 from ._plugins import PluginRegistry
 from ._runtime import Runtime
-from ._state import BackendSettings
+from ._state import AsyncStateBackend, BackendSettings, StateBackend
 
 __all__ = ["ManagerBase"]
 
-C = TypeVar("C", bound=ConnectorCore[Any])
+C = TypeVar("C", bound=ConnectorCore[Any, Any])
+S = TypeVar("S", StateBackend, AsyncStateBackend)
 
 
-class ManagerBase(Generic[C]):
-    """The shared part of `ConnectorManager` and `AsyncConnectorManager`."""
+class ManagerBase(Generic[C, S]):
+    """The shared part of `ConnectorManager` and `AsyncConnectorManager` (`S`: the kind of
+    state backend, sync or async)."""
 
     _types: Mapping[str, type[C]]
     _async = False
@@ -38,7 +40,7 @@ class ManagerBase(Generic[C]):
         *,
         clock: Clock | None = None,
         loggers: Sequence[CallLogger] = (),
-        state: Any = None,
+        state: S | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SYSTEM_CLOCK
@@ -59,7 +61,7 @@ class ManagerBase(Generic[C]):
                 configured.append(self._memory_log)
             else:
                 configured.append(LoggingCallLogger())
-        self._runtime = Runtime(
+        self._runtime: Runtime[S] = Runtime(
             self.clock,
             Observer([*configured, *loggers]),
             state,
@@ -77,7 +79,7 @@ class ManagerBase(Generic[C]):
         environ: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         loggers: Sequence[CallLogger] = (),
-        state: Any = None,
+        state: S | None = None,
     ) -> Self:
         """Build a manager from a config file path or mapping.
 
@@ -90,7 +92,7 @@ class ManagerBase(Generic[C]):
         return cls(config, clock=clock, loggers=loggers, state=state)
 
     @property
-    def state(self) -> Any:
+    def state(self) -> S:
         """The state backend: breakers, limiters and idempotency records live there."""
         return self._runtime.state
 
@@ -128,7 +130,7 @@ class ManagerBase(Generic[C]):
     def unguarded_calls(self) -> int:
         """Calls let through without their breaker, limiter or idempotency guard because the
         state backend could not be reached (``[state] fail_mode = "open"``)."""
-        return self._runtime.unguarded.value
+        return self._runtime.outage.unguarded_calls
 
     @property
     def closed(self) -> bool:

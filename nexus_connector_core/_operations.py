@@ -21,9 +21,19 @@ class Operation(Generic[RequestT, ResultT]):
         result_type: what the adapter returns (a type; ``bool`` or ``str`` for some).
         idempotent: repeating it has no further effect, so it may be retried blindly.
         reads: it only reads, so its result may be cached.
+        streams: its result is a live stream (``cloud_storage.open``), consumed by the caller
+            after the call returns: it is neither cached nor stored for idempotency.
     """
 
-    __slots__ = ("category", "idempotent", "name", "reads", "request_type", "result_type")
+    __slots__ = (
+        "category",
+        "idempotent",
+        "name",
+        "reads",
+        "request_type",
+        "result_type",
+        "streams",
+    )
 
     def __init__(
         self,
@@ -34,6 +44,7 @@ class Operation(Generic[RequestT, ResultT]):
         *,
         idempotent: bool,
         reads: bool = False,
+        streams: bool = False,
     ) -> None:
         self.name = name
         self.category = category
@@ -41,6 +52,7 @@ class Operation(Generic[RequestT, ResultT]):
         self.result_type = result_type
         self.idempotent = idempotent or reads
         self.reads = reads
+        self.streams = streams
 
     def __repr__(self) -> str:
         return (

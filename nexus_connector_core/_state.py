@@ -336,7 +336,15 @@ class StateBackend(Protocol):
 
 @runtime_checkable
 class AsyncStateBackend(Protocol):
-    """The asynchronous twin of `StateBackend`: the same operations, awaited."""
+    """The asynchronous twin of `StateBackend`: the same operations, awaited.
+
+    `nonblocking` is a `StateBackend` over the same state whose operations never block
+    (the memory backend's), which the pipeline calls without awaiting; None for a backend
+    that does I/O.
+    """
+
+    @property
+    def nonblocking(self) -> StateBackend | None: ...
 
     async def admit(
         self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0

@@ -100,7 +100,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     per_key = policy.per_key
     # A backend that never blocks (memory) is called without awaiting.
     direct: StateBackend | None = None
-    direct = getattr(backend, "nonblocking", None)  # unasync: delete
+    direct = backend.nonblocking  # unasync: delete
 
     async def attempt_loop(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
         clock = ctx.clock

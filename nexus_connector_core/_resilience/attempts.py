@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -31,10 +31,8 @@ from .backoff import Backoff
 from .bulkhead import Bulkhead
 from .config import ResilienceConfig
 from .errors import error_classes
-from .watchdog import Watchdog
-
-if TYPE_CHECKING:
-    from .._runtime import Tally
+from .outage import StateOutage
+from .watchdog import Watchdogs
 
 __all__ = ["UNGUARDED", "VendorPolicy", "settle"]
 
@@ -57,17 +55,10 @@ class VendorPolicy:
         operation: Operation[Any, Any],
         config: ResilienceConfig,
         honours_keys: bool,
-        fail_open: bool,
+        outage: StateOutage,
         bulkhead: Bulkhead | None,
-        unguarded: Tally | None = None,
-        backend: Any = None,
-        watchdogs: Callable[[], Watchdog] | None = None,
     ) -> None:
         retry = config.retry
-        #: The state backend the loop admits and records through (sync or async).
-        self.backend = backend
-        #: The running event loop's watchdog, for the async loop's attempt timeouts.
-        self.watchdogs = watchdogs
         self.connector = connector
         self.vendor = vendor
         self.operation = operation
@@ -90,8 +81,7 @@ class VendorPolicy:
         # A non-idempotent call to a vendor that honours keys gets one, so it may be retried.
         self.makes_key = honours_keys and not operation.idempotent
         self.honours_keys = honours_keys
-        self.fail_open = fail_open
-        self._tally = unguarded
+        self.outage = outage
         self.bulkhead = bulkhead
         self.plan = self._plan(config)
         # A success at least this slow must be recorded even when the admission was settled.
@@ -277,41 +267,28 @@ class VendorPolicy:
         return delay
 
     def backend_down(self, error: StateBackendUnavailableError) -> None:
-        """Fail open (log and go on) or closed (raise), as configured."""
-        if not self.fail_open:
-            raise error
-        if self._tally is not None:
-            self._tally.add()
-        _log.warning(
-            "state backend unavailable, calling %s/%s.%s without its guard: %s",
-            self.connector,
-            self.vendor,
-            self.operation.name,
+        """Fail open (go on without the guard, logged) or closed (raise), as configured."""
+        self.outage.let_through(
             error,
+            f"calling {self.connector}/{self.vendor}.{self.operation.name} without its guard",
         )
 
     # -- the steps ----------------------------------------------------------------------------
 
-    def wrap(self, method: Handler, backend: StateBackend | None = None) -> Handler:
-        """The synchronous attempt loop around an adapter method, on `backend` (by default
-        the policy's own; see `_steps.attempts`)."""
+    def wrap(self, method: Handler, backend: StateBackend) -> Handler:
+        """The synchronous attempt loop around an adapter method (see `_steps.attempts`)."""
         from . import _steps
 
-        return _steps.attempts(self, method, backend or self.backend, None)
+        return _steps.attempts(self, method, backend, None)
 
     def wrap_async(
-        self,
-        method: AsyncHandler,
-        backend: AsyncStateBackend | None = None,
-        watchdogs: Callable[[], Watchdog] | None = None,
+        self, method: AsyncHandler, backend: AsyncStateBackend, watchdogs: Watchdogs
     ) -> AsyncHandler:
         """The asynchronous attempt loop: timeouts by cancellation, through the event loop's
         `Watchdog` (see `_async_steps.attempts`)."""
         from . import _async_steps
 
-        return _async_steps.attempts(
-            self, method, backend or self.backend, watchdogs or self.watchdogs
-        )
+        return _async_steps.attempts(self, method, backend, watchdogs)
 
     def timed_out(self, ctx: CallContext, timeout: float) -> VendorTimeoutError:
         """The attempt the watchdog cancelled; `failed_attempt` tells a deadline cut."""

@@ -68,15 +68,3 @@ class FallbackChain:
     def falling_back(self, index: int, ctx: CallContext) -> None:
         """Note that vendor `index` was given up on for the next."""
         ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
-
-    def wrap(self, handlers: Sequence[Callable[[], Handler]]) -> Handler:
-        """The synchronous chain over lazily built vendor loops (see `_steps.fallback`)."""
-        from . import _steps
-
-        return _steps.fallback(self, handlers)
-
-    def wrap_async(self, handlers: Sequence[Callable[[], AsyncHandler]]) -> AsyncHandler:
-        """The asynchronous chain (see `_async_steps.fallback`)."""
-        from . import _async_steps
-
-        return _async_steps.fallback(self, handlers)

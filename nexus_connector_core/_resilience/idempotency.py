@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -32,6 +32,7 @@ from .._errors import (
     ConnectorError,
     IdempotencyConflictError,
     InvalidIdempotencyKeyError,
+    PaymentDeclinedError,
     StateBackendUnavailableError,
     VendorError,
     VendorUnavailableError,
@@ -40,9 +41,7 @@ from .._operations import Operation
 from .._state import IdempotencyClaim
 from .config import IdempotencyConfig
 from .errors import ERROR_CLASSES
-
-if TYPE_CHECKING:
-    from .._runtime import Tally
+from .outage import StateOutage
 
 __all__ = ["MAX_KEY_LENGTH", "IdempotencyGuard", "Replay", "check_key", "fingerprint"]
 
@@ -128,6 +127,8 @@ class _Outcome(msgspec.Struct, array_like=True):
     #: In doubt at a vendor that honours keys: the claim's owner, which a repeat takes to
     #: resume the call at that vendor and store its answer in place of the doubt.
     resume_as: str | None = None
+    #: A stored decline: the card issuer's reason (`PaymentDeclinedError.decline_code`).
+    decline_code: str | None = None
 
 
 class IdempotencyGuard:
@@ -142,17 +143,12 @@ class IdempotencyGuard:
         deadline: float | None,
         vendors: tuple[str, ...] = (),
         honouring_keys: frozenset[str] = frozenset(),
-        fail_open: bool = True,
-        unguarded: Tally | None = None,
-        backend: Any = None,
+        outage: StateOutage,
     ) -> None:
         self.connector = connector
-        #: The state backend claims and outcomes are kept in (sync or async).
-        self.backend = backend
         self.vendors = vendors  # the connector's chain, to resume a call in doubt
         self.honouring_keys = honouring_keys  # vendors that deduplicate keyed requests
-        self.fail_open = fail_open
-        self._tally = unguarded
+        self.outage = outage
         self.operation = operation
         self.config = config
         self.deadline = deadline
@@ -206,6 +202,14 @@ class IdempotencyGuard:
         if outcome.error is None:
             return self._decoder.decode(outcome.result)
         cls = ERROR_CLASSES.get(outcome.error, VendorError)
+        if issubclass(cls, PaymentDeclinedError):
+            raise cls(
+                outcome.message,
+                code=outcome.code,
+                decline_code=outcome.decline_code,
+                status_code=outcome.status_code,
+                maybe_processed=outcome.maybe_processed,
+            )
         if issubclass(cls, VendorError):
             raise cls(
                 outcome.message,
@@ -273,6 +277,9 @@ class IdempotencyGuard:
                     code=error.code,
                     status_code=error.status_code,
                     maybe_processed=error.maybe_processed,
+                    decline_code=(
+                        error.decline_code if isinstance(error, PaymentDeclinedError) else None
+                    ),
                 )
             )
         maybe = ctx.reached or (isinstance(error, ConnectorError) and error.maybe_processed)
@@ -317,17 +324,10 @@ class IdempotencyGuard:
 
     def unguarded(self, error: StateBackendUnavailableError, key: str) -> None:
         """The store is down before the call: go on unprotected (fail open) or refuse."""
-        if not self.fail_open:
-            raise error
-        if self._tally is not None:
-            self._tally.add()
-        _log.warning(
-            "state backend unavailable: calling %s.%s with idempotency key %r without "
-            "protection against duplicates: %s",
-            self.connector,
-            self.operation.name,
-            key.split(":", 3)[-1],
+        self.outage.let_through(
             error,
+            f"calling {self.connector}.{self.operation.name} with idempotency key "
+            f"{key.split(':', 3)[-1]!r} without protection against duplicates",
         )
 
     def unsaved(self, error: StateBackendUnavailableError, key: str) -> None:
@@ -378,21 +378,6 @@ class IdempotencyGuard:
         if claim.status == "conflict" or not self.config.wait:
             raise self.conflict(key, claim)
         return None
-
-    # -- the steps ----------------------------------------------------------------------------
-
-    def wrap(self, handler: Handler) -> Handler:
-        """The synchronous idempotency step around `handler` (see `_steps.idempotent`)."""
-        from . import _steps
-
-        return _steps.idempotent(self, handler, self.backend)
-
-    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler:
-        """The asynchronous idempotency step (see `_async_steps.idempotent`)."""
-        from . import _async_steps
-
-        return _async_steps.idempotent(self, handler, self.backend)
-
 
 class Replay:
     """A stored result, handed back instead of calling the vendor."""

@@ -36,6 +36,7 @@ from .._errors import AuthenticationError
 from .._operations import Operation
 from .._resilience.attempts import VendorPolicy
 from .._resilience.config import ResilienceConfig
+from .._resilience.outage import StateOutage
 from .._resilience.watchdog import Watchdogs
 from .._state import AsyncStateBackend, StateBackend
 from .._state_memory import MemoryStateBackend
@@ -135,7 +136,8 @@ class OAuth2Auth(httpx.Auth):
             operation=self._operation,
             config=config,
             honours_keys=False,
-            fail_open=fail_open,  # the guard's; reading the token cache needs the backend
+            # The guard's; reading the token cache needs the backend whatever it says.
+            outage=StateOutage(fail_open=fail_open),
             bulkhead=None,
         )
         self._state, self._astate = state_faces(state or MemoryStateBackend(clock=clock))

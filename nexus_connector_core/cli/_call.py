@@ -19,7 +19,6 @@ from .._observe import MemoryCallLogger
 from ._app import EXIT_CALL_FAILED, config_option, echo_json, report_config_error
 
 #: Operations that hand back a live stream, which a one-shot command cannot print.
-_STREAMING = {("cloud_storage", "open")}
 
 
 def _read_payload(payload: str) -> Any:
@@ -128,7 +127,7 @@ def call(
             op = target.operation(operation)
         except ConnectorError as exc:
             raise click.UsageError(exc.message) from None
-        if (op.category, op.name) in _STREAMING:
+        if op.streams:
             raise click.UsageError(f"{op.category}.{op.name} streams; use 'get' to fetch whole")
         args = _read_payload(payload)
         _check_fields(args, op.request_type)

@@ -109,10 +109,12 @@ def demo() -> None:
         with ConnectorManager.from_config(config, loggers=[log]) as manager:
             storage = manager.cloud_storage
             primary = storage.adapter_for("memory")
+            plan = storage.guard_plan("put", "memory")
+            assert plan is not None  # the demo's connector has a breaker
             for number in range(1, 7):
                 before = len(primary.calls)
                 served = _archive_invoice(storage, number).split(" via ")[1]
-                breaker = manager.state.breaker(storage.guard_plan("put", "memory"))
+                breaker = manager.state.breaker(plan)
                 click.echo(
                     f"   put #{number}: memory tried {len(primary.calls) - before}x, served by "
                     f"{served}; breaker {breaker.state}"

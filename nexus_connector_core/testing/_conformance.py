@@ -263,6 +263,11 @@ class StateBackendConformance:
     async def test_async_ping_answers_when_the_backend_is_up(self) -> None:
         await self.twin.ping()
 
+    def test_the_async_twin_says_whether_it_can_be_called_without_awaiting(self) -> None:
+        # None for a backend that does I/O; else a StateBackend over the same state.
+        nonblocking = self.twin.nonblocking
+        assert nonblocking is None or isinstance(nonblocking, StateBackend)
+
     # -- circuit breaker -------------------------------------------------------------------
 
     def test_closed_breaker_admits(self) -> None:

@@ -512,6 +512,8 @@ async def test_secrets_and_tokens_never_appear_in_reprs_or_errors(
 
 def test_an_auth_on_an_async_only_backend_refuses_a_sync_client(make_auth: Any) -> None:
     class AsyncOnly:
+        nonblocking = None
+
         async def token_get(self, key: str) -> None:
             return None
 

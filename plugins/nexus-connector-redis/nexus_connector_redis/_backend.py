@@ -28,6 +28,7 @@ from nexus_connector_core import (
     BreakerSnapshot,
     GuardPlan,
     IdempotencyClaim,
+    StateBackend,
     StateBackendUnavailableError,
     StoredToken,
 )
@@ -415,6 +416,9 @@ class RedisStateBackend:
 
 class AsyncRedisStateBackend:
     """The asynchronous Redis state backend (`AsyncStateBackend`)."""
+
+    #: Every operation is a round trip: there is no non-blocking face to call directly.
+    nonblocking: StateBackend | None = None
 
     def __init__(self, settings: BackendSettings) -> None:
         self.options = _options(settings)
