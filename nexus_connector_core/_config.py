@@ -25,7 +25,7 @@ from ._categories import CATEGORY_KEYS
 from ._config_problems import Problems, dotted
 from ._config_ranges import between, check_ranges
 from ._connector_settings import ConnectorConfig, ConnectorSettings, resolve_connector
-from ._credentials import CredentialProvider, Secret, resolve_reference
+from ._credentials import CredentialProvider, CredentialProviderSettings, Secret, resolve_reference
 from ._errors import ConfigError, ConnectorError
 from ._plugins import PluginRegistry, default_registry
 from ._registration import Registration
@@ -36,7 +36,6 @@ __all__ = [
     "ConfigSource",
     "ConnectorConfig",
     "ConnectorSettings",
-    "CredentialProviderSettings",
     "ObservabilityConfig",
     "StateSettings",
     "find_config_file",
@@ -76,13 +75,6 @@ class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
 
 
 # -- what the manager uses ----------------------------------------------------------------
-
-
-class CredentialProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """What a credential provider factory receives."""
-
-    environ: Mapping[str, str]
-    config_dir: Path | None = None
 
 
 class StateSettings(msgspec.Struct, frozen=True, kw_only=True):

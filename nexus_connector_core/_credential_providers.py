@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ._config import CredentialProviderSettings
-from ._credentials import EnvironmentProvider, FileProvider
+from ._credentials import CredentialProviderSettings, EnvironmentProvider, FileProvider
 
 __all__ = ["environment_provider", "file_provider"]
 

@@ -37,8 +37,13 @@ from pathlib import Path
 
 import msgspec
 
-from ._config import CredentialProviderSettings
-from ._credentials import MAX_SECRET_BYTES, UnreadableFileError, decode_text, read_small_file
+from ._credentials import (
+    MAX_SECRET_BYTES,
+    CredentialProviderSettings,
+    UnreadableFileError,
+    decode_text,
+    read_small_file,
+)
 from ._errors import ConfigError, CredentialNotFoundError
 
 __all__ = [

@@ -15,11 +15,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
+import msgspec
+
 from ._errors import ConnectorError, CredentialNotFoundError
 
 __all__ = [
     "MAX_SECRET_BYTES",
     "CredentialProvider",
+    "CredentialProviderSettings",
     "EnvironmentProvider",
     "FileProvider",
     "Secret",
@@ -31,6 +34,16 @@ __all__ = [
 ]
 
 _MASK = "**********"
+
+
+class CredentialProviderSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What a credential provider factory receives: the environment to read, and the
+    config file's folder (relative ``file:`` paths start there)."""
+
+    environ: Mapping[str, str]
+    config_dir: Path | None = None
+
+
 _REFERENCE = re.compile(r"([a-z][a-z0-9_-]*):(.*)", re.DOTALL)
 
 #: The largest secret read from a file or standard input (a PEM key or a service-account

@@ -10,7 +10,7 @@ then the resilience steps, then the vendor adapter.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import msgspec
@@ -26,8 +26,6 @@ __all__ = [
     "MiddlewareFactory",
     "StepSettings",
     "TransformMiddleware",
-    "compose",
-    "compose_async",
 ]
 
 #: A synchronous step: ``handler(request, ctx) -> result``.
@@ -111,17 +109,3 @@ class TransformMiddleware:
             return self.after(result, ctx)
 
         return transform
-
-
-def compose(handler: Handler, steps: Sequence[Middleware]) -> Handler:
-    """Wrap `handler` in `steps`, the first step outermost."""
-    for step in reversed(steps):
-        handler = step.wrap(handler)
-    return handler
-
-
-def compose_async(handler: AsyncHandler, steps: Sequence[Middleware]) -> AsyncHandler:
-    """Wrap the async `handler` in `steps`, the first step outermost."""
-    for step in reversed(steps):
-        handler = step.wrap_async(handler)
-    return handler

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from ._hmac import DEFAULT_TEMPLATE, HmacAuth
 from ._oauth2 import OAuth2Auth, OAuth2ClientCredentials, OAuth2RefreshToken
+from ._oauth2_settings import OAuth2Keywords, OAuth2Options, OAuth2Wiring, token_resilience
 from ._simple import ApiKeyAuth, BasicAuth, BearerAuth
-from ._wiring import OAuth2Keywords, OAuth2Options, OAuth2Wiring, token_resilience
 
 __all__ = [
     "ApiKeyAuth",

@@ -40,10 +40,16 @@ from .._resilience.outage import StateOutage
 from .._resilience.watchdog import Watchdogs
 from .._state import AsyncStateBackend, StateBackend
 from .._state_memory import MemoryStateBackend
+from ._oauth2_settings import (
+    TOKEN_OPERATION,
+    OAuth2Keywords,
+    OAuth2Options,
+    backend_twins,
+    wiring_for_adapter,
+)
 from ._refresh import Effect, Lock, Read, Refresher, Store, TokenRecord, Unlock, Wait
 from ._simple import as_secret
 from ._token_endpoint import Token, TokenEndpoint, TokenRequest
-from ._wiring import TOKEN_OPERATION, OAuth2Keywords, OAuth2Options, adapter_wiring, state_faces
 
 __all__ = ["OAuth2Auth", "OAuth2ClientCredentials", "OAuth2RefreshToken"]
 
@@ -140,7 +146,7 @@ class OAuth2Auth(httpx.Auth):
             outage=StateOutage(fail_open=fail_open),
             bulkhead=None,
         )
-        self._state, self._astate = state_faces(state or MemoryStateBackend(clock=clock))
+        self._state, self._astate = backend_twins(state or MemoryStateBackend(clock=clock))
         self._fetch = self._afetch = None
         if self._state is not None:
             self._fetch = policy.wrap(self._endpoint.send, self._state)
@@ -328,7 +334,7 @@ class OAuth2ClientCredentials(OAuth2Auth):
     ) -> Self:
         """The grant for an adapter built with `settings`: the manager's state backend
         and clock, the connector's policies (see `token_resilience`), its names."""
-        return cls(token_url, client_id, client_secret, **options, **adapter_wiring(settings))
+        return cls(token_url, client_id, client_secret, **options, **wiring_for_adapter(settings))
 
     def _token_request(self, record: TokenRecord) -> TokenRequest:
         return self._endpoint.request(self.grant_type, self._params)
@@ -375,7 +381,7 @@ class OAuth2RefreshToken(OAuth2Auth):
         **options: Unpack[OAuth2Options],
     ) -> Self:
         """The grant for an adapter, wired like `OAuth2ClientCredentials.for_adapter`."""
-        wiring = adapter_wiring(settings)
+        wiring = wiring_for_adapter(settings)
         return cls(token_url, client_id, client_secret, refresh_token, **options, **wiring)
 
     def _token_request(self, record: TokenRecord) -> TokenRequest:

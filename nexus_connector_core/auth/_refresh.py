@@ -32,8 +32,8 @@ import msgspec
 from .._clock import Clock
 from .._errors import ConnectorError, CredentialRefreshError
 from .._state import StoredToken
+from ._oauth2_settings import TOKEN_OPERATION
 from ._token_endpoint import Token, TokenRequest
-from ._wiring import TOKEN_OPERATION
 
 __all__ = [
     "Effect",

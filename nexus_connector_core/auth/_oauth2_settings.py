@@ -1,4 +1,5 @@
-"""How an OAuth2 grant is wired: its options, its state backend, its resilience policies."""
+"""The settings of an OAuth2 grant: its options, where it keeps tokens (the state backend),
+and the policies its token requests run under."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ __all__ = [
     "OAuth2Keywords",
     "OAuth2Options",
     "OAuth2Wiring",
-    "adapter_wiring",
-    "state_faces",
+    "wiring_for_adapter",
+    "backend_twins",
     "token_resilience",
 ]
 
@@ -71,7 +72,7 @@ class OAuth2Keywords(OAuth2Options, OAuth2Wiring, total=False):
     """Every keyword argument of the grants' constructors."""
 
 
-def adapter_wiring(settings: AdapterSettings) -> OAuth2Wiring:
+def wiring_for_adapter(settings: AdapterSettings) -> OAuth2Wiring:
     """The wiring of a grant for an adapter built with `settings`."""
     return {
         "state": settings.state,
@@ -103,8 +104,8 @@ def token_resilience(resilience: Mapping[str, ResilienceConfig]) -> ResilienceCo
     return msgspec.structs.replace(config, rate_limit=None, bulkhead=None, cache=None)
 
 
-def state_faces(state: Any) -> tuple[StateBackend | None, AsyncStateBackend | None]:
-    """The sync and async faces of a state backend: memory has both, others have one."""
+def backend_twins(state: Any) -> tuple[StateBackend | None, AsyncStateBackend | None]:
+    """The sync and the async backend over `state`: memory has both, others have one."""
     if isinstance(state, MemoryStateBackend):
         return state, AsyncMemoryStateBackend(shared=state)
     if isinstance(state, AsyncMemoryStateBackend):
