@@ -14,7 +14,15 @@
 See docs/plugins.md ("The HTTP toolkit") for a whole adapter built on it.
 """
 
-from ._adapter import AsyncHttpAdapter, HttpAdapter, HttpVendor, tls_context
+from ._adapter import (
+    AsyncHttpAdapter,
+    HttpAdapter,
+    HttpVendor,
+    answer_error,
+    error_fields,
+    json_body,
+    tls_context,
+)
 from ._errors import TRANSPORT_ERRORS, ErrorKind, ErrorTable, status_error, transport_error
 from ._redact import MASK, Redactor, vendor_text
 from ._transport import AsyncDeadlineTransport, DeadlineTransport, Exchange, exchange
@@ -31,7 +39,10 @@ __all__ = [
     "HttpAdapter",
     "HttpVendor",
     "Redactor",
+    "answer_error",
+    "error_fields",
     "exchange",
+    "json_body",
     "status_error",
     "tls_context",
     "transport_error",

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
 from urllib.request import getproxies, proxy_bypass
 
 import httpx
@@ -40,13 +40,23 @@ import httpx
 from .._adapters import AdapterSettings
 from .._context import CallContext
 from .._credentials import Secret
-from .._errors import ConfigError, ConnectorError
+from .._errors import ConfigError, ConnectorError, VendorError
 from .._resilience.backoff import parse_retry_after
 from ._errors import TRANSPORT_ERRORS, ErrorTable, status_error, transport_error
 from ._redact import Redactor, vendor_text
 from ._transport import AsyncDeadlineTransport, DeadlineTransport, exchange
 
-__all__ = ["AsyncHttpAdapter", "HttpAdapter", "HttpVendor", "tls_context"]
+__all__ = [
+    "AsyncHttpAdapter",
+    "HttpAdapter",
+    "HttpVendor",
+    "answer_error",
+    "error_fields",
+    "json_body",
+    "tls_context",
+]
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -62,6 +72,58 @@ def _chainable(exc: Exception) -> Exception | None:
     if isinstance(exc, httpx.LocalProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
         return None
     return exc
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The answer's body decoded from JSON, or None when it is not JSON (a proxy's HTML
+    page, an empty body)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_fields(body: Any) -> tuple[object, object]:
+    """The error code and message in the common JSON shapes of an error answer:
+    ``{"error": {"code"|"type", "message"}}``, ``{"error": "...", "error_description"}``
+    (OAuth2) and ``{"code", "message"}``; ``(None, None)`` for anything else."""
+    if not isinstance(body, Mapping):
+        return None, None
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        return error.get("code") or error.get("type"), error.get("message")
+    if isinstance(error, str):
+        return error, body.get("error_description") or body.get("message")
+    return body.get("code"), body.get("message")
+
+
+def answer_error(
+    response: httpx.Response,
+    *,
+    vendor: str,
+    code: object,
+    message: object,
+    now: float,
+    table: ErrorTable | None = None,
+    redact: Redactor | None = None,
+    code_label: str = "code",
+) -> ConnectorError:
+    """The error a non-2xx answer means: `status_error` for its status, the vendor's `code`
+    (an int or a short string, else none) and `message` (checked by `vendor_text`; the
+    reason phrase when there is none), and its ``Retry-After`` read at `now` (Unix time)."""
+    if isinstance(code, bool) or not isinstance(code, int | str):
+        code = None
+    elif isinstance(code, str):
+        code = vendor_text(code, redact, limit=60) or None
+    return status_error(
+        response.status_code,
+        vendor=vendor,
+        code=code,
+        message=vendor_text(message, redact) or response.reason_phrase or None,
+        retry_after=parse_retry_after(response.headers.get("retry-after"), now),
+        table=table,
+        code_label=code_label,
+    )
 
 
 class HttpVendor:
@@ -147,35 +209,21 @@ class HttpVendor:
     # -- answers -----------------------------------------------------------------------------
 
     def read_error(self, response: httpx.Response) -> tuple[object, object]:
-        """The vendor's error code and message in an error answer (override per vendor).
-
-        The default reads the common JSON shapes: ``{"error": {"code", "message"}}``,
-        ``{"code", "message"}`` and ``{"error": "...", "error_description": "..."}``.
-        """
-        body = self.json(response)
-        if not isinstance(body, Mapping):
-            return None, None
-        error = body.get("error")
-        if isinstance(error, Mapping):
-            return error.get("code") or error.get("type"), error.get("message")
-        if isinstance(error, str):
-            return error, body.get("error_description") or body.get("message")
-        return body.get("code"), body.get("message")
+        """The vendor's error code and message in an error answer (override per vendor;
+        the default reads the common JSON shapes, see `error_fields`)."""
+        return error_fields(json_body(response))
 
     def error_for(self, response: httpx.Response) -> ConnectorError:
         """The error a non-2xx answer means, by the vendor's code table and the status."""
         code, message = self.read_error(response)
-        if isinstance(code, bool) or not isinstance(code, int | str):
-            code = None
-        elif isinstance(code, str):
-            code = vendor_text(code, self.redact, limit=60) or None
-        return status_error(
-            response.status_code,
+        return answer_error(
+            response,
             vendor=self.vendor_name,
             code=code,
-            message=vendor_text(message, self.redact) or response.reason_phrase or None,
-            retry_after=self.retry_after(response),
+            message=message,
+            now=self.clock.time(),
             table=self.errors,
+            redact=self.redact,
             code_label=self.code_label,
         )
 
@@ -183,14 +231,24 @@ class HttpVendor:
         """Seconds the answer's ``Retry-After`` asks to wait, if any."""
         return parse_retry_after(response.headers.get("retry-after"), self.clock.time())
 
+    def read(self, response: httpx.Response, reader: Callable[[Any], T], what: str) -> T:
+        """A 2xx answer read by `reader` from its JSON body; an answer that cannot be read
+        (not JSON, a field missing or of the wrong type) is a `VendorError` that may have
+        been processed: the vendor said yes, and may well have acted."""
+        try:
+            return reader(response.json())
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError) as exc:
+            raise VendorError(
+                f"{self.vendor_name} answered {response.status_code} with a body that is not "
+                f"{what}",
+                status_code=response.status_code,
+                maybe_processed=True,
+            ) from exc
+
     @staticmethod
     def json(response: httpx.Response) -> Any:
-        """The answer's body decoded from JSON, or None when it is not JSON (a proxy's
-        HTML page, an empty body)."""
-        try:
-            return response.json()
-        except ValueError:
-            return None
+        """The answer's body decoded from JSON, or None when it is not JSON."""
+        return json_body(response)
 
     def _answer(self, response: httpx.Response, ctx: CallContext, check: bool) -> httpx.Response:
         ctx.status_code = response.status_code

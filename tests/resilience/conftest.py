@@ -40,7 +40,6 @@ from nexus_connector_core import (
     Refund,
     RefundRequest,
     Registrar,
-    VendorError,
     VoidRequest,
     hookimpl,
 )
@@ -231,13 +230,7 @@ class _HttpPay(HttpVendor):
         return {"json": call.payload, "headers": headers}
 
     def _result(self, response: httpx.Response, call: _Call[T]) -> T:
-        try:
-            return call.read(response.json(), self.vendor)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise VendorError(
-                f"vendor answered {response.status_code} with an unreadable body",
-                status_code=response.status_code,
-            ) from exc
+        return self.read(response, lambda data: call.read(data, self.vendor), "a payment")
 
 
 class HttpPaymentAdapter(_HttpPay, HttpAdapter):

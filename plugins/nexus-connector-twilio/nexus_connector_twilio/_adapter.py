@@ -15,17 +15,15 @@ from nexus_connector_core import (
     AdapterSettings,
     CallContext,
     ConfigError,
-    ConnectorError,
     SmsMessage,
     SmsReceipt,
     SmsStatus,
     SmsStatusRequest,
-    VendorError,
 )
 from nexus_connector_core.http import AsyncHttpAdapter, HttpAdapter, HttpVendor
 
 from . import _requests
-from ._answers import ERRORS, vendor_error
+from ._answers import ERRORS
 from ._options import TwilioOptions
 from ._requests import Call
 from ._version import __version__
@@ -70,19 +68,8 @@ class _TwilioSms(HttpVendor):
             named={"account_sid": self.account_sid},
         )
 
-    def error_for(self, response: httpx.Response) -> ConnectorError:
-        return vendor_error(response, self.clock.time(), self.redact)
-
     def _read(self, response: httpx.Response, call: Call[T]) -> T:
-        try:
-            return call.read(response.json(), self.vendor)
-        except (TypeError, KeyError, ValueError, AttributeError) as exc:
-            # Twilio acted (2xx) but its answer cannot be read: never treat as not sent.
-            raise VendorError(
-                f"Twilio answered {response.status_code} with a body that is not a Message "
-                "resource",
-                status_code=response.status_code,
-            ) from exc
+        return self.read(response, lambda data: call.read(data, self.vendor), "a Message resource")
 
     def _send(self, message: SmsMessage) -> Call[SmsReceipt]:
         return _requests.send(message, self.account_sid, self.options)

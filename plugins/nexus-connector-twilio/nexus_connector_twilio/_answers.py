@@ -29,22 +29,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from nexus_connector_core import (
     AuthenticationError,
-    ConnectorError,
     InvalidRequestError,
     ObjectNotFoundError,
     RateLimitExceededError,
     SmsReceipt,
     SmsState,
     SmsStatus,
-    parse_retry_after,
 )
-from nexus_connector_core.http import ErrorKind, ErrorTable, Redactor, status_error, vendor_text
+from nexus_connector_core.http import ErrorKind, ErrorTable
 
-__all__ = ["DELIVERY_ERRORS", "ERRORS", "STATES", "read_receipt", "read_status", "vendor_error"]
+__all__ = ["DELIVERY_ERRORS", "ERRORS", "STATES", "read_receipt", "read_status"]
 
 #: Twilio's message statuses, as the states every SMS vendor reports.
 STATES: Mapping[str, SmsState] = {
@@ -135,33 +131,3 @@ def read_status(data: Any, vendor: str) -> SmsStatus:
         error_message=error_message,
         raw=data,
     )
-
-
-def vendor_error(
-    response: httpx.Response, now: float, redact: Redactor | None = None
-) -> ConnectorError:
-    """The error a non-2xx answer means.
-
-    `now` (Unix time) reads Retry-After dates. `redact` masks credentials: Twilio's
-    messages quote paths, which hold the account SID.
-    """
-    payload = _json(response)
-    code = payload.get("code")
-    code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    message = vendor_text(payload.get("message"), redact) or response.reason_phrase or None
-    return status_error(
-        response.status_code,
-        vendor="Twilio",
-        code=code,
-        message=message,
-        retry_after=parse_retry_after(response.headers.get("retry-after"), now),
-        table=ERRORS,
-    )
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:  # a proxy's HTML page, an empty body
-        return {}
-    return payload if isinstance(payload, dict) else {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from nexus_connector_twilio._answers import vendor_error
+from nexus_connector_twilio._answers import ERRORS
 from nexus_connector_twilio.testing import ACCOUNT_SID, FAULTS, MAGIC_TO, RETRY_AFTER
 
 from nexus_connector_core import (
@@ -22,7 +22,13 @@ from nexus_connector_core import (
     VendorError,
     VendorUnavailableError,
 )
-from nexus_connector_core.http import Redactor, transport_error
+from nexus_connector_core.http import (
+    Redactor,
+    answer_error,
+    error_fields,
+    json_body,
+    transport_error,
+)
 from nexus_connector_core.testing import FakeClock, Fault, FaultServer
 
 TO = "+14155550100"
@@ -34,6 +40,14 @@ def _answer(status: int, body: Any = None, **headers: str) -> httpx.Response:
     if body is None or isinstance(body, bytes):
         return httpx.Response(status, content=body or b"", headers=names)
     return httpx.Response(status, json=body, headers=names)
+
+
+def vendor_error(response: httpx.Response, now: float, redact: Redactor | None = None) -> Any:
+    """What the adapter raises for an error answer (HttpVendor.error_for with Twilio's table)."""
+    code, message = error_fields(json_body(response))
+    return answer_error(
+        response, vendor="Twilio", code=code, message=message, now=now, table=ERRORS, redact=redact
+    )
 
 
 def _twilio_body(status: int, code: int, message: str) -> dict[str, Any]:
