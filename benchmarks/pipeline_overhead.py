@@ -33,11 +33,8 @@ from typing import Any
 import httpx
 import msgspec
 import pybreaker
-from limits import parse
-from limits import storage as limits_storage
-from limits import strategies as limits_strategies
-from limits.aio import storage as aio_storage
-from limits.aio import strategies as aio_strategies
+from limits import parse, storage as limits_storage, strategies as limits_strategies
+from limits.aio import storage as aio_storage, strategies as aio_strategies
 from tenacity import retry, stop_after_attempt, wait_exponential
 
 from nexus_connector_core import (

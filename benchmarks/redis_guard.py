@@ -52,9 +52,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.connection
 import redis.connection
-from limits import parse
-from limits import storage as limits_storage
-from limits import strategies as limits_strategies
+from limits import parse, storage as limits_storage, strategies as limits_strategies
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 

@@ -28,11 +28,14 @@ instead of `Any`.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["declared_exports", "lazy_exports"]
+
 
 
 def lazy_exports(
@@ -68,3 +71,31 @@ def lazy_exports(
         return sorted({*getattr(sys.modules[package], "__all__", ()), *table})
 
     return module_getattr, module_dir
+
+
+def declared_exports(path: str) -> dict[str, str]:
+    """The public names a package's ``__init__.py`` (at `path`) declares, by module.
+
+    The declaration is the file's ``if TYPE_CHECKING:`` block of explicit re-exports, the
+    one list of the package's names, which type checkers read as it is::
+
+        if TYPE_CHECKING:
+            from ._errors import ConnectorError as ConnectorError
+            from ._manager import ConnectorManager as ConnectorManager
+
+    Read without importing anything, in a fraction of a millisecond.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    start = text.index("\nif TYPE_CHECKING:\n")
+    end = text.find("\nelse:", start)
+    block = text[start : end if end >= 0 else len(text)]
+    exports: dict[str, str] = {}
+    for statement in re.finditer(
+        r"^    from \.([\w.]+) import (\([^)]*\)|[^\n]*)", block, re.MULTILINE
+    ):
+        module, names = statement.group(1), statement.group(2).strip("()")
+        for item in names.split(","):
+            name, _, alias = item.strip().partition(" as ")
+            if name:
+                exports[alias.strip() or name] = module
+    return exports

@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from nexus_connector_core import (
     AsyncConnectorManager,

@@ -8,8 +8,7 @@ import re
 
 import msgspec
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from nexus_connector_core import (
     ADAPTER_PROTOCOLS,

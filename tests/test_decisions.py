@@ -10,8 +10,7 @@ from email.utils import format_datetime
 from typing import get_args
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from nexus_connector_core._resilience.backoff import Backoff, Jitter, Strategy, parse_retry_after
 from nexus_connector_core._resilience.breaker import BreakerRecord

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import nexus_connector_core
+from nexus_connector_core._lazy import declared_exports
 
 INIT = Path(nexus_connector_core.__file__)
 
@@ -21,18 +23,34 @@ def test_every_public_name_resolves() -> None:
     assert missing == []
 
 
-def test_the_lazy_table_and_the_type_checking_imports_agree() -> None:
-    tree = ast.parse(INIT.read_text(encoding="utf-8"))
-    checked: dict[str, str] = {}
+def _declared_by_ast(path: Path) -> dict[str, str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    declared: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             for stmt in node.body:
                 assert isinstance(stmt, ast.ImportFrom)
                 for alias in stmt.names:
-                    checked[alias.name] = str(stmt.module)
-    lazy = nexus_connector_core._EXPORTS
-    assert checked == lazy
-    assert set(nexus_connector_core.__all__) == {"__version__", *lazy}
+                    # An explicit re-export: `from ._x import A as A`, so type checkers and
+                    # the lazy table read the same one list.
+                    assert alias.asname == alias.name, f"write {alias.name} as {alias.name}"
+                    declared[alias.name] = str(stmt.module)
+    return declared
+
+
+@pytest.mark.parametrize("package", ["nexus_connector_core"], ids=lambda name: name)
+def test_the_lazy_table_is_read_from_the_one_declaration(package: str) -> None:
+    module = __import__(package)
+    path = Path(module.__file__)
+
+    assert declared_exports(str(path)) == _declared_by_ast(path)
+    assert set(module.__all__) == {"__version__", *_declared_by_ast(path)}
+
+
+def test_every_declared_name_is_in_its_modules_all() -> None:
+    for name, module in _declared_by_ast(INIT).items():
+        defining = importlib.import_module(f"nexus_connector_core.{module}")
+        assert name in defining.__all__, f"{name} is not in nexus_connector_core.{module}.__all__"
 
 
 def test_importing_the_package_loads_no_heavy_module() -> None:

@@ -6,8 +6,7 @@ import json
 from base64 import b64encode
 from urllib.parse import quote, quote_plus
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from nexus_connector_core import Secret
 from nexus_connector_core.http import MASK, Redactor, vendor_text

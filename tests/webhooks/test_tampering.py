@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import assume, given, strategies as st
 
 from nexus_connector_core import PluginRegistry
 from nexus_connector_core.webhooks import DEFAULT_TOLERANCE, WebhookVerificationError, verify

@@ -21,8 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from nexus_connector_twilio import TWILIO
 
 from nexus_connector_core import MemoryStateBackend, PluginRegistry
