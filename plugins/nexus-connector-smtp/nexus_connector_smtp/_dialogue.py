@@ -43,9 +43,7 @@ from nexus_connector_core import (
     VendorUnavailableError,
 )
 
-from ._mime import OutgoingMessage
-from ._options import TlsMode
-from ._replies import (
+from ._answers import (
     ConnectionLostError,
     MalformedReplyError,
     Reply,
@@ -54,6 +52,8 @@ from ._replies import (
     rejected,
     session_error,
 )
+from ._options import TlsMode
+from ._requests import OutgoingMessage
 
 __all__ = [
     "Command",

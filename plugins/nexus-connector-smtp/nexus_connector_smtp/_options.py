@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import ssl
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -13,6 +14,10 @@ TlsMode = Literal["none", "starttls", "implicit"]
 
 #: The submission port each TLS mode uses unless ``port`` says otherwise.
 DEFAULT_PORTS: dict[TlsMode, int] = {"none": 25, "starttls": 587, "implicit": 465}
+
+#: A host name or address: no space, line break or control character, at most 255
+#: characters (RFC 1035 names are shorter still).
+_HOST = re.compile(r"[^\s\x00-\x1f\x7f]{1,255}")
 
 
 class SmtpOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -26,34 +31,40 @@ class SmtpOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     #: The server's host name or address.
     host: str = "localhost"
-    #: Its port; by default 25, 587 or 465 as `tls` says.
-    port: int | None = None
+    #: Its port, from 1 to 65535; by default 25, 587 or 465 as `tls` says.
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
     #: ``"none"``, ``"starttls"`` or ``"implicit"``.
     tls: TlsMode = "starttls"
-    #: Seconds to connect and for each command's reply (the call's attempt timeout, when
-    #: shorter, wins: a whole attempt never outlasts it).
-    timeout: float = 30.0
+    #: Seconds to connect and for each command's reply, above 0 and at most 600 (the
+    #: call's attempt timeout, when shorter, wins: a whole attempt never outlasts it).
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 30.0
     #: The name this client gives in EHLO; by default the machine's fully qualified name.
     local_hostname: str | None = None
     #: Check the server's certificate and host name. Switch off only for a test server.
     validate_certs: bool = True
     #: A PEM file of CA certificates to trust instead of the system's (a private CA, tests).
     ca_file: str | None = None
-    #: The most messages `send_batch` sends over one connection; longer batches reconnect.
-    max_batch: int = 100
+    #: The most messages `send_batch` sends over one connection, from 1 to 10000; longer
+    #: batches reconnect.
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
     #: Allow AUTH over a connection without TLS (``tls = "none"``): the password then
     #: travels in clear. Only for a relay on a trusted network.
     allow_insecure_auth: bool = False
 
     def __post_init__(self) -> None:
-        if not self.host:
-            raise ValueError("host must not be empty")
-        if self.port is not None and not 0 < self.port < 65536:
-            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
-        if not 0 < self.timeout <= 600:
-            raise ValueError(f"timeout must be between 0 and 600 seconds, got {self.timeout}")
-        if self.max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
+        # A line break in local_hostname would end the EHLO command early and start
+        # another: refused here, not by the SMTP library in the middle of a call.
+        if not _HOST.fullmatch(self.host):
+            raise ValueError(
+                "host must be a host name or address of 1 to 255 characters, without "
+                f"spaces, line breaks or control characters; got {self.host[:60]!r}"
+            )
+        name = self.local_hostname
+        if name is not None and not (_HOST.fullmatch(name) and name.isascii()):
+            raise ValueError(
+                "local_hostname must be a host name of 1 to 255 ASCII characters (IDNA "
+                f"for others), without spaces or line breaks; got {name[:60]!r}"
+            )
 
     @property
     def server_port(self) -> int:

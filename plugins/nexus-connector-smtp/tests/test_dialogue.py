@@ -8,6 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from nexus_connector_smtp._answers import (
+    MAX_REPLY,
+    ConnectionLostError,
+    MalformedReplyError,
+    Reply,
+    read_reply_line,
+    session_error,
+)
 from nexus_connector_smtp._dialogue import (
     Command,
     Connect,
@@ -23,15 +31,7 @@ from nexus_connector_smtp._dialogue import (
     Rset,
     StartTls,
 )
-from nexus_connector_smtp._mime import OutgoingMessage
-from nexus_connector_smtp._replies import (
-    MAX_REPLY,
-    ConnectionLostError,
-    MalformedReplyError,
-    Reply,
-    read_reply_line,
-    session_error,
-)
+from nexus_connector_smtp._requests import OutgoingMessage
 
 from nexus_connector_core import (
     AuthenticationError,

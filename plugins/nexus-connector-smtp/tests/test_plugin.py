@@ -15,6 +15,7 @@ from nexus_connector_core import (
     AdapterSettings,
     AsyncEmailAdapter,
     ConfigError,
+    ConnectorManager,
     CredentialNotFoundError,
     EmailAdapter,
     PluginRegistry,
@@ -69,8 +70,11 @@ def test_the_port_defaults_to_the_tls_modes_own(tls: str, port: int) -> None:
     ("options", "message"),
     [
         ({"tls": "ssl"}, "Invalid enum value 'ssl'"),
-        ({"port": 70000}, "port must be between 1 and 65535"),
-        ({"max_batch": 0}, "max_batch must be at least 1"),
+        ({"port": 70000}, r"Expected `int` <= 65535 - at `\$.port`"),
+        ({"max_batch": 0}, r"Expected `int` >= 1 - at `\$.max_batch`"),
+        ({"timeout": float("nan")}, r"Expected `float` > 0.0 - at `\$.timeout`"),
+        ({"timeout": float("inf")}, r"Expected `float` <= 600.0 - at `\$.timeout`"),
+        ({"port": 2**70}, r"Expected `int` <= 65535 - at `\$.port`"),
         ({"hostname": "x"}, "Object contains unknown field `hostname`"),
     ],
 )
@@ -108,3 +112,25 @@ def test_health_check_says_why_the_server_refuses(make_manager: Any, starttls_se
     adapter = make_manager(starttls_server.table()).email.adapter
 
     assert "535 5.7.8" in (adapter.health_check() or "")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("local_hostname", "client.test\r\nRSET"),  # would end EHLO and send a command of its own
+        ("local_hostname", "client test"),
+        ("local_hostname", "bücher.example"),  # EHLO carries ASCII only
+        ("host", ""),
+        ("host", "smtp.example.com\n"),
+        ("host", "x" * 256),
+    ],
+)
+def test_a_host_name_smtp_cannot_carry_is_refused_at_load_naming_the_key(
+    key: str, value: str
+) -> None:
+    email = {"vendor": "smtp", "options": {"tls": "none", key: value}}
+
+    with pytest.raises(ConfigError) as raised:
+        ConnectorManager.from_config({"connectors": {"email": email}}, environ={})
+
+    assert raised.value.path == f"connectors.email.options.{key}"

@@ -1,4 +1,5 @@
-"""SMTP replies and lost connections, and the library errors they become.
+"""SMTP's answers: replies, lost connections, the reply-code table (`ERRORS`), and the errors
+they become. Pure: no I/O.
 
 The rules (RFC 5321 reply classes, judged by the first digit as its section 4.2.1 says):
 
@@ -6,7 +7,8 @@ The rules (RFC 5321 reply classes, judged by the first digit as its section 4.2.
   ``3yz`` to DATA: the step succeeded and the dialogue goes on.
 - ``421`` at any step: the server is closing the connection -> `VendorUnavailableError`.
 - other ``4xx``: a transient refusal -> `VendorUnavailableError` (retryable).
-- ``530``, ``534``, ``535``, ``538``, and any ``5xx`` to AUTH -> `AuthenticationError`.
+- the codes of `ERRORS` (``530``, ``534``, ``535``, ``538``), and any ``5xx`` to AUTH ->
+  `AuthenticationError`, saying what to do.
 - other ``5xx`` at the greeting, EHLO or STARTTLS -> `VendorError` (permanent).
 - other ``5xx`` to MAIL FROM, DATA or every RCPT TO -> `InvalidRequestError` (permanent).
 - a refusal of some recipients is no error: the receipt reports them one by one.
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from nexus_connector_core import (
     AuthenticationError,
@@ -39,10 +43,12 @@ from nexus_connector_core import (
 )
 
 __all__ = [
+    "ERRORS",
     "MAX_REPLY_LINE",
     "ConnectionLostError",
     "MalformedReplyError",
     "Reply",
+    "ReplyKind",
     "caused_by",
     "is_reply_code",
     "lost_error",
@@ -52,13 +58,44 @@ __all__ = [
     "session_error",
 ]
 
-#: Codes that mean "your credentials are the problem" wherever they come.
-_AUTH_CODES = frozenset({530, 534, 535, 538})
 _ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
 #: The longest reply line and whole reply taken, as aiosmtplib bounds them (smtplib bounds
 #: only the line, so a server could send continuation lines forever).
 MAX_REPLY_LINE = 8192
 MAX_REPLY = 4 * MAX_REPLY_LINE
+
+
+class ReplyKind(NamedTuple):
+    """What a reply code means beyond its class: the error to raise and what to do."""
+
+    error: type[ConnectorError]
+    hint: str
+
+
+_CREDENTIALS = "check connectors.<name>.credentials username and password"
+
+#: The reply codes that mean more than their class says (4yz: try again later; 5yz: this
+#: request will not do), wherever they come (RFC 4954, RFC 3207): the account or the
+#: connection's security is the problem, which no retry and no other message fixes.
+ERRORS: Mapping[int, ReplyKind] = {
+    530: ReplyKind(
+        AuthenticationError,
+        "the server wants authentication (or TLS) first: set connectors.<name>.credentials "
+        'username and password, with options.tls = "starttls" or "implicit"',
+    ),
+    534: ReplyKind(
+        AuthenticationError,
+        "the server allows this account no mechanism this client speaks (PLAIN, LOGIN, "
+        "CRAM-MD5): check the account at the provider (some want an app password)",
+    ),
+    535: ReplyKind(AuthenticationError, _CREDENTIALS),
+    538: ReplyKind(
+        AuthenticationError,
+        'the server wants TLS before AUTH: set options.tls = "starttls" or "implicit"',
+    ),
+}
+#: Any other 5yz to AUTH itself.
+_AUTH_REFUSED = ReplyKind(AuthenticationError, _CREDENTIALS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +221,11 @@ def session_error(step: str, reply: Reply) -> ConnectorError:
     """The error for a refusal before any message was handed over (greeting, EHLO,
     STARTTLS, AUTH): the server has nothing, so a retry is always safe."""
     message = f"the SMTP server refused {step}: {reply}"
-    if reply.code in _AUTH_CODES or (step == "AUTH" and reply.code >= 500):
-        return AuthenticationError(
-            f"{message}; check connectors.<name>.credentials username and password",
-            maybe_processed=False,
-        )
+    kind = ERRORS.get(reply.code)
+    if kind is None and step == "AUTH" and reply.code >= 500:
+        kind = _AUTH_REFUSED
+    if kind is not None:
+        return kind.error(f"{message}; {kind.hint}", maybe_processed=False)
     if reply.transient:
         return VendorUnavailableError(message, status_code=reply.code, maybe_processed=False)
     return VendorError(
@@ -203,7 +240,7 @@ def session_error(step: str, reply: Reply) -> ConnectorError:
 def refusal_error(what: str, reply: Reply, *, code: str) -> ConnectorError:
     """The error for a message the server refused (its sender, every recipient or its
     content); `code` names which (``sender_refused``, ...)."""
-    if reply.code in _AUTH_CODES:
+    if reply.code in ERRORS:
         return session_error("the message: authentication is required", reply)
     message = f"the SMTP server refused {what}: {reply}"
     if reply.transient:

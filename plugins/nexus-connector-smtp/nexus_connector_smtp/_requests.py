@@ -1,4 +1,5 @@
-"""How an `EmailMessage` of the email contract becomes an SMTP envelope and MIME bytes.
+"""The message as SMTP sees it: how an `EmailMessage` of the email contract becomes an SMTP
+envelope (MAIL FROM, RCPT TO) and MIME bytes (the content after DATA). Pure: no I/O.
 
 The MIME tree, outermost first (parts appear only when the message has them)::
 
