@@ -308,7 +308,24 @@ class InvalidRequestError(VendorError):
 
 
 class PaymentDeclinedError(VendorError):
-    """The payment method was declined; `code` is the vendor's decline code."""
+    """The payment method was declined; `code` is the vendor's decline code and
+    `decline_code` the card issuer's reason, when the vendor reports one apart (Stripe:
+    code ``card_declined``, decline_code ``insufficient_funds``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        decline_code: str | None = None,
+        status_code: int | None = None,
+        vendor_message: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(
+            message, code=code, status_code=status_code, vendor_message=vendor_message, **context
+        )
+        self.decline_code = decline_code
 
 
 class ObjectNotFoundError(VendorError):

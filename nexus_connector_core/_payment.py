@@ -100,7 +100,12 @@ class PaymentLookup(msgspec.Struct, frozen=True):
 
 
 class Payment(msgspec.Struct, frozen=True, kw_only=True):
-    """A payment as the vendor reports it; `captured` and `refunded` are running totals."""
+    """A payment as the vendor reports it; `captured` and `refunded` are running totals.
+
+    `replayed` is true when the vendor answered from its own idempotency store: a retry
+    with the same idempotency key found the first attempt's outcome (Stripe's
+    ``Idempotent-Replayed: true``), and no money moved again.
+    """
 
     vendor: str
     vendor_id: str
@@ -113,10 +118,11 @@ class Payment(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None = None
     metadata: Mapping[str, str] = {}
     raw: Any = None
+    replayed: bool = False
 
 
 class Refund(msgspec.Struct, frozen=True, kw_only=True):
-    """A refund of (part of) a payment."""
+    """A refund of (part of) a payment; `replayed` as for `Payment`."""
 
     vendor: str
     vendor_id: str
@@ -124,6 +130,7 @@ class Refund(msgspec.Struct, frozen=True, kw_only=True):
     amount: Money
     status: Literal["pending", "succeeded", "failed", "canceled"]
     raw: Any = None
+    replayed: bool = False
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from nexus_connector_core._adapters import AdapterSettings
@@ -302,7 +303,8 @@ def test_the_same_key_and_request_answer_as_the_first_time_without_a_second_char
     first = adapter.purchase(charge(), context(clock, idempotency_key="order-42"))
     again = adapter.purchase(charge(), context(clock, idempotency_key="order-42"))
 
-    assert again == first
+    assert again == msgspec.structs.replace(first, replayed=True)  # marked, like Stripe's
+    assert not first.replayed
     assert len(adapter.calls) == 2  # the vendor saw both requests
 
 
@@ -439,7 +441,7 @@ async def test_async_idempotency_key_replays_the_first_answer(clock: FakeClock) 
     first = await adapter.purchase(charge(), context(clock, idempotency_key="k"))
     again = await adapter.purchase(charge(), context(clock, idempotency_key="k"))
 
-    assert again == first
+    assert again == msgspec.structs.replace(first, replayed=True)
 
 
 async def test_async_latency_waits_on_the_clock(clock: FakeClock) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TypeVar, cast
 
+import msgspec
+
 from ..._adapters import AdapterSettings
 from ..._context import CallContext
 from ..._errors import (
@@ -37,6 +39,14 @@ DECLINING_PAYMENT_METHODS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
         "pm_card_chargeDeclined": ("card_declined", "Your card was declined."),
         "pm_card_insufficient_funds": ("insufficient_funds", "Your card has insufficient funds."),
+    }
+)
+
+#: The card issuer's reason each declining method reports, as Stripe's ``decline_code``.
+_DECLINE_CODES: Mapping[str, str] = MappingProxyType(
+    {
+        "pm_card_chargeDeclined": "generic_decline",
+        "pm_card_insufficient_funds": "insufficient_funds",
     }
 )
 
@@ -112,6 +122,7 @@ def _unexpected_state(record: _PaymentRecord, done: str, allowed: str) -> Invali
         f"payment {record.id} is {record.status}; only {allowed} payments can be {done}",
         code="payment_unexpected_state",
         status_code=400,
+        maybe_processed=False,  # refused: nothing moved
     )
 
 
@@ -122,6 +133,7 @@ def _check_amount(record: _PaymentRecord, amount: Money, limit: int, what: str) 
             f"{what} of {amount} does not match payment {record.id}'s currency {currency}",
             code="currency_mismatch",
             status_code=400,
+            maybe_processed=False,
         )
     if amount.amount > limit:
         raise InvalidRequestError(
@@ -129,6 +141,7 @@ def _check_amount(record: _PaymentRecord, amount: Money, limit: int, what: str) 
             f"{record.id}",
             code="amount_too_large",
             status_code=400,
+            maybe_processed=False,
         )
 
 
@@ -163,7 +176,9 @@ class _PaymentLedger(MemoryVendor):
                     )
                 if reply.error is not None:
                     raise copy.copy(reply.error)
-                return cast(_T, reply.result)
+                # Answered from the key's store, as Stripe marks it (Idempotent-Replayed).
+                assert isinstance(reply.result, Payment | Refund)
+                return cast(_T, msgspec.structs.replace(reply.result, replayed=True))
             reply = _KeyedReply(operation, request, now)
             try:
                 result = effect()
@@ -193,6 +208,7 @@ class _PaymentLedger(MemoryVendor):
                 "adapter returned",
                 code="resource_missing",
                 status_code=404,
+                maybe_processed=False,
             )
         return record
 
@@ -203,6 +219,7 @@ class _PaymentLedger(MemoryVendor):
             raise PaymentDeclinedError(
                 f"payment method {request.payment_method} was declined: {text}",
                 code=code,
+                decline_code=_DECLINE_CODES.get(request.payment_method),
                 status_code=402,
                 vendor_message=text,
             )
@@ -293,13 +310,13 @@ class MemoryPaymentAdapter(_PaymentLedger):
     currency or too large an amount is an `InvalidRequestError` with a Stripe-like code.
 
     Test convention, as Stripe's test tokens: payment method ``pm_card_chargeDeclined`` is
-    declined with code ``card_declined``, ``pm_card_insufficient_funds`` with
-    ``insufficient_funds``; every other method succeeds.
+    declined with code ``card_declined`` (decline code ``generic_decline``),
+    ``pm_card_insufficient_funds`` with ``insufficient_funds``; every other method succeeds.
 
     Like Stripe it honours ``ctx.idempotency_key`` on every mutating call: the same key with
     the same request answers as the first time (a decline included) without moving money
-    again; the same key with another request is an `IdempotencyConflictError`. Keys are
-    forgotten 24 hours after first use.
+    again, its result marked ``replayed``; the same key with another request is an
+    `IdempotencyConflictError`. Keys are forgotten 24 hours after first use.
 
     Attributes:
         calls: every ``(operation, request)`` served, replays and failed ones included.
