@@ -1,5 +1,5 @@
 """Test kit for applications and plugin authors: a fake clock, a fault-injecting HTTP
-server, and the conformance suites every state backend, email adapter and SMS adapter runs.
+server, and the conformance suites every state backend, email, SMS and payment adapter runs.
 
 Nothing here is imported by the library itself; the conformance suite needs pytest.
 """
@@ -17,6 +17,9 @@ __all__ = [
     "EmailAdapterConformance",
     "EmailFaultKind",
     "EmailHarness",
+    "PaymentAdapterConformance",
+    "PaymentFaultKind",
+    "PaymentHarness",
     "REJECTED_DOMAIN",
     "ReceivedAttachment",
     "ReceivedEmail",
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
         ReceivedEmail,
     )
     from ._fault_server import Fault, FaultServer, ReceivedRequest
+    from ._payment_conformance import PaymentAdapterConformance, PaymentFaultKind, PaymentHarness
     from ._storage_conformance import (
         CloudStorageAdapterConformance,
         CloudStorageHarness,
@@ -72,6 +76,10 @@ def __getattr__(name: str) -> Any:
         from . import _email_conformance
 
         return getattr(_email_conformance, name)
+    if name in ("PaymentAdapterConformance", "PaymentFaultKind", "PaymentHarness"):
+        from . import _payment_conformance
+
+        return getattr(_payment_conformance, name)
     if name in ("ReceivedSms", "SmsAdapterConformance", "SmsFaultKind", "SmsHarness"):
         from . import _sms_conformance
 
