@@ -26,10 +26,12 @@ def messages(count: int) -> list[EmailMessage]:
 async def test_a_batch_of_100_goes_over_one_connection_in_order(
     caller: Any, starttls_server: Any
 ) -> None:
-    batch = await caller.send_batch(starttls_server.table(), messages(100))
+    batch = await caller.send_batch(starttls_server.connector(), messages(100))
 
     assert starttls_server.connections == 1
-    assert [r.subject for r in starttls_server.received()] == [f"Order {i}" for i in range(100)]
+    assert [sent.message["Subject"] for sent in starttls_server.outbox] == [
+        f"Order {i}" for i in range(100)
+    ]
     assert [list(r.recipients) for r in batch.receipts] == [
         [f"customer{i}@example.com"] for i in range(100)
     ]
@@ -39,10 +41,10 @@ async def test_a_batch_of_100_goes_over_one_connection_in_order(
 async def test_a_batch_longer_than_max_batch_opens_a_connection_per_chunk(
     caller: Any, plain_server: Any
 ) -> None:
-    batch = await caller.send_batch(plain_server.table(max_batch=30), messages(100))
+    batch = await caller.send_batch(plain_server.connector(max_batch=30), messages(100))
 
     assert plain_server.connections == 4
-    assert len(batch.receipts) == len(plain_server.delivered) == 100
+    assert len(batch.receipts) == len(plain_server.outbox) == 100
 
 
 async def test_a_message_refused_in_a_batch_gets_rejections_and_the_rest_go(
@@ -51,7 +53,7 @@ async def test_a_message_refused_in_a_batch_gets_rejections_and_the_rest_go(
     plain_server.fail("mail", "451 4.3.0 Try this one later")
     plain_server.fail("rcpt", "550 5.1.1 no such user", address="customer2@example.com")
 
-    batch = await caller.send_batch(plain_server.table(), messages(4))
+    batch = await caller.send_batch(plain_server.connector(), messages(4))
 
     assert [set(r.rejected) for r in batch.receipts] == [
         {"customer0@example.com"},
@@ -62,7 +64,7 @@ async def test_a_message_refused_in_a_batch_gets_rejections_and_the_rest_go(
     assert batch.receipts[0].rejected["customer0@example.com"].reason == (
         "451 4.3.0 Try this one later"
     )
-    assert [d.rcpt_tos for d in plain_server.delivered] == [
+    assert [d.recipients for d in plain_server.outbox] == [
         ("customer1@example.com",),
         ("customer3@example.com",),
     ]
@@ -76,13 +78,13 @@ async def test_a_failure_after_some_messages_went_is_not_retried(
     plain_server.fail("rcpt", "421 4.3.2 Shutting down", address="customer2@example.com")
 
     with pytest.raises(VendorUnavailableError) as raised:
-        await caller.send_batch(plain_server.table(), messages(5), resilience=RETRY)
+        await caller.send_batch(plain_server.connector(), messages(5), resilience=RETRY)
 
     error = raised.value
     assert (error.status_code, error.maybe_processed) == (421, True)
     assert "2 of 5 messages were accepted" in "\n".join(error.__notes__)
-    assert caller.record.attempts == 1
-    assert len(plain_server.delivered) == 2
+    assert caller.records[-1].attempts == 1
+    assert len(plain_server.outbox) == 2
 
 
 async def test_a_batch_that_fails_before_any_message_went_is_retried(
@@ -90,8 +92,8 @@ async def test_a_batch_that_fails_before_any_message_went_is_retried(
 ) -> None:
     plain_server.fail("greeting", "421 4.3.2 Try again later")
 
-    batch = await caller.send_batch(plain_server.table(), messages(3), resilience=RETRY)
+    batch = await caller.send_batch(plain_server.connector(), messages(3), resilience=RETRY)
 
     assert len(batch.receipts) == 3
-    assert caller.record.attempts == 2
-    assert len(plain_server.delivered) == 3
+    assert caller.records[-1].attempts == 2
+    assert len(plain_server.outbox) == 3

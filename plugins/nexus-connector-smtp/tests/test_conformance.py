@@ -1,61 +1,81 @@
-"""The core's email adapter conformance suite, unchanged, against real aiosmtpd servers:
-over STARTTLS with AUTH, and over implicit TLS with AUTH.
+"""The core's email adapter conformance suite, unchanged, against real aiosmtpd servers
+(`nexus_connector_smtp.testing.SmtpDouble`): over STARTTLS with AUTH, and over implicit TLS
+with AUTH.
 
-SMTP has no reply that means "slow down" apart from the transient 4xx codes, so the
-``rate_limited`` fault is skipped; the others are a 421 greeting (``transient``), a 535 to
-AUTH (``auth``) and a connection dropped after the message content (``unknown_outcome``).
-A third run makes ``unknown_outcome`` a garbled answer to the content instead, which a
-batch reports as ``unknown`` and goes on.
+How the suite's faults map to SMTP:
+
+- ``transient``: a 421 at the greeting (the server takes nothing on that connection);
+- ``auth``: a 535 to AUTH;
+- ``unknown_outcome``: the connection dropped after the message content went out; a third
+  run makes it a garbled answer to the content instead, which a batch reports as
+  ``unknown`` and goes on;
+- ``rate_limited`` is skipped: SMTP has no reply that means only "slow down" (its transient
+  4xx replies are ``transient``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from nexus_connector_smtp.testing import SmtpDouble
 
 from nexus_connector_core import PluginRegistry
 from nexus_connector_core.testing import (
     EmailAdapterConformance,
+    EmailFaultKind,
     EmailHarness,
+    ReceivedEmail,
 )
 
-FAULTS = frozenset({"transient", "auth", "unknown_outcome", "rejected_recipient"})
+#: How each fault kind is armed on a server.
+FAULTS: Mapping[EmailFaultKind, Callable[[SmtpDouble], None]] = {
+    "transient": lambda smtp: smtp.fail("greeting", "421 4.3.2 Service not available"),
+    "auth": lambda smtp: smtp.fail("auth", "535 5.7.8 Authentication credentials invalid"),
+    "unknown_outcome": SmtpDouble.drop_after_data,
+}
+GARBLED: Mapping[EmailFaultKind, Callable[[SmtpDouble], None]] = {
+    **FAULTS,
+    "unknown_outcome": SmtpDouble.garble_after_data,
+}
 
 
 def _harness(
-    server: Any, registry: PluginRegistry, environ: dict[str, str], *, garbled: bool = False
+    server: SmtpDouble,
+    registry: PluginRegistry,
+    received: Callable[[SmtpDouble], list[ReceivedEmail]],
+    faults: Mapping[EmailFaultKind, Callable[[SmtpDouble], None]] = FAULTS,
 ) -> EmailHarness:
     return EmailHarness(
         vendor="smtp",
-        connector=server.table(),
-        received=server.received,
+        connector=server.connector(),
+        received=lambda: received(server),
         registry=registry,
-        environ=environ,
-        fail_next=server.fail_next_garbled if garbled else server.fail_next,
-        faults=FAULTS,  # type: ignore[arg-type]
+        fail_next=lambda kind: faults[kind](server),
+        faults=frozenset({*faults, "rejected_recipient"}),
     )
 
 
 class TestSmtpOverStartTls(EmailAdapterConformance):
     @pytest.fixture
     def harness(
-        self, starttls_server: Any, smtp_registry: PluginRegistry, smtp_environ: dict[str, str]
+        self, starttls_server: SmtpDouble, smtp_registry: PluginRegistry, received: Any
     ) -> EmailHarness:
-        return _harness(starttls_server, smtp_registry, smtp_environ)
+        return _harness(starttls_server, smtp_registry, received)
 
 
 class TestSmtpOverImplicitTls(EmailAdapterConformance):
     @pytest.fixture
     def harness(
-        self, implicit_server: Any, smtp_registry: PluginRegistry, smtp_environ: dict[str, str]
+        self, implicit_server: SmtpDouble, smtp_registry: PluginRegistry, received: Any
     ) -> EmailHarness:
-        return _harness(implicit_server, smtp_registry, smtp_environ)
+        return _harness(implicit_server, smtp_registry, received)
 
 
 class TestSmtpWithAGarbledAnswerToTheContent(EmailAdapterConformance):
     @pytest.fixture
     def harness(
-        self, starttls_server: Any, smtp_registry: PluginRegistry, smtp_environ: dict[str, str]
+        self, starttls_server: SmtpDouble, smtp_registry: PluginRegistry, received: Any
     ) -> EmailHarness:
-        return _harness(starttls_server, smtp_registry, smtp_environ, garbled=True)
+        return _harness(starttls_server, smtp_registry, received, GARBLED)

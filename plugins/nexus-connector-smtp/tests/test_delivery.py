@@ -29,38 +29,38 @@ RICH = EmailMessage(
 
 
 async def test_a_message_arrives_intact_over_starttls_with_auth(
-    caller: Any, starttls_server: Any
+    caller: Any, starttls_server: Any, received: Any
 ) -> None:
-    receipt = await caller.send(starttls_server.table(), RICH)
+    receipt = await caller.send(starttls_server.connector(), RICH)
 
-    [delivered] = starttls_server.delivered
+    [delivered] = starttls_server.outbox
     assert (delivered.tls, delivered.login) == (True, "mailer")
-    assert delivered.mail_from == "shop@example.com"
-    assert delivered.rcpt_tos == (
+    assert delivered.sender == "shop@example.com"
+    assert delivered.recipients == (
         "ada@example.com",
         "bob@example.com",
         "cy@example.com",
         "audit@example.com",
     )
-    [received] = starttls_server.received()
-    assert (received.sender.name, received.subject) == ("Zoë Shop", "Your order #1042 ✓")
-    assert received.text == RICH.text
-    assert (received.html or "").rstrip("\n") == RICH.html
-    assert {(a.filename, a.content_type, a.content) for a in received.attachments} == {
+    [got] = received(starttls_server)
+    assert (got.sender.name, got.subject) == ("Zoë Shop", "Your order #1042 ✓")
+    assert got.text == RICH.text
+    assert (got.html or "").rstrip("\n") == RICH.html
+    assert {(a.filename, a.content_type, a.content) for a in got.attachments} == {
         ("invoice.pdf", "application/pdf", RICH.attachments[0].content),
         ("every-byte.bin", "application/octet-stream", bytes(range(256))),
     }
-    assert (received.headers["x-order"], received.headers["message-id"]) == (
+    assert (got.headers["x-order"], got.headers["message-id"]) == (
         "1042",
         receipt.vendor_id,
     )
-    assert "bcc" not in received.headers
+    assert "bcc" not in got.headers
 
 
 async def test_the_receipt_is_keyed_by_message_id_with_the_servers_reply(
     caller: Any, starttls_server: Any
 ) -> None:
-    receipt = await caller.send(starttls_server.table(), RICH)
+    receipt = await caller.send(starttls_server.connector(), RICH)
 
     assert receipt.vendor == "smtp"
     assert receipt.vendor_id.startswith("<")
@@ -68,20 +68,20 @@ async def test_the_receipt_is_keyed_by_message_id_with_the_servers_reply(
     assert {s.status for s in receipt.recipients.values()} == {"queued"}
     assert {s.vendor_id for s in receipt.recipients.values()} == {receipt.vendor_id}
     assert receipt.raw["reply"].startswith("250 2.0.0 Ok: queued as Q")
-    assert caller.record.vendor_status_code == 250
+    assert caller.records[-1].vendor_status_code == 250
 
 
 async def test_implicit_tls_with_auth_delivers(caller: Any, implicit_server: Any) -> None:
-    await caller.send(implicit_server.table(), RICH)
+    await caller.send(implicit_server.connector(), RICH)
 
-    [delivered] = implicit_server.delivered
+    [delivered] = implicit_server.outbox
     assert delivered.login == "mailer"
 
 
 async def test_a_plain_server_without_auth_delivers(caller: Any, plain_server: Any) -> None:
-    await caller.send(plain_server.table(), RICH)
+    await caller.send(plain_server.connector(), RICH)
 
-    [delivered] = plain_server.delivered
+    [delivered] = plain_server.outbox
     assert (delivered.tls, delivered.login) == (False, None)
 
 
@@ -90,9 +90,9 @@ async def test_auth_login_is_used_when_the_server_offers_no_plain(
 ) -> None:
     server = start_server("starttls", auth_exclude_mechanism=["PLAIN"])
 
-    await caller.send(server.table(), RICH)
+    await caller.send(server.connector(), RICH)
 
-    assert [d.login for d in server.delivered] == ["mailer"]
+    assert [d.login for d in server.outbox] == ["mailer"]
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -110,23 +110,23 @@ async def test_non_ascii_credentials_log_in_encoded_as_utf8(
 
     other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[mechanism]
     server = start_server("starttls", authenticator=authenticator, auth_exclude_mechanism=[other])
-    table = server.table()
+    table = server.connector()
     table["credentials"] = {"username": "literal:zoë", "password": "literal:pässwörd-✓-42"}
 
     await caller.send(table, RICH)
 
     assert logins == [("zoë".encode(), "pässwörd-✓-42".encode())]
-    assert [d.login for d in server.delivered] == ["zoë"]
+    assert [d.login for d in server.outbox] == ["zoë"]
 
 
 async def test_an_unverified_certificate_is_accepted_only_when_validation_is_off(
     caller: Any, starttls_server: Any
 ) -> None:
-    table = starttls_server.table(ca_file=None, validate_certs=False)
+    table = starttls_server.connector(ca_file=None, validate_certs=False)
 
     await caller.send(table, RICH)
 
-    assert len(starttls_server.delivered) == 1
+    assert len(starttls_server.outbox) == 1
 
 
 async def test_an_inline_image_is_related_to_the_html_with_its_content_id(
@@ -141,9 +141,9 @@ async def test_an_inline_image_is_related_to_the_html_with_its_content_id(
         attachments=[logo],
     )
 
-    await caller.send(plain_server.table(), message)
+    await caller.send(plain_server.connector(), message)
 
-    mime = email.message_from_bytes(plain_server.delivered[0].content, policy=email.policy.default)
+    mime = email.message_from_bytes(plain_server.outbox[0].content, policy=email.policy.default)
     html = mime.get_body(("html",))
     related = next(p for p in mime.walk() if p.get_content_type() == "multipart/related")
     image = next(p for p in mime.walk() if p.get_content_type() == "image/png")
@@ -179,9 +179,9 @@ async def test_inline_images_are_related_to_the_html_whatever_the_attachment_ord
         attachments=[attachments[name] for name in order],
     )
 
-    await caller.send(plain_server.table(), message)
+    await caller.send(plain_server.connector(), message)
 
-    mime = email.message_from_bytes(plain_server.delivered[0].content, policy=email.policy.default)
+    mime = email.message_from_bytes(plain_server.outbox[0].content, policy=email.policy.default)
     assert [part.get_content_subtype() for part in mime.walk()] == tree
     image = next(p for p in mime.walk() if p.get_content_type() == "image/png")
     assert (image["Content-ID"], image.get_content_disposition()) == ("<logo>", "inline")
@@ -189,7 +189,7 @@ async def test_inline_images_are_related_to_the_html_whatever_the_attachment_ord
 
 @pytest.mark.parametrize("attachments", [[], [Attachment("a.txt", b"a", "text/plain")]])
 async def test_a_custom_content_header_arrives_on_the_message(
-    caller: Any, plain_server: Any, attachments: list[Attachment]
+    caller: Any, plain_server: Any, received: Any, attachments: list[Attachment]
 ) -> None:
     message = EmailMessage(
         sender="shop@example.com",
@@ -199,11 +199,11 @@ async def test_a_custom_content_header_arrives_on_the_message(
         headers={"Content-Language": "fr", "X-Order": "1042"},
     )
 
-    await caller.send(plain_server.table(), message)
+    await caller.send(plain_server.connector(), message)
 
-    [received] = plain_server.received()
-    assert (received.headers["content-language"], received.headers["x-order"]) == ("fr", "1042")
-    assert _body_text(plain_server.delivered[0].content) == "Bonjour"
+    [got] = received(plain_server)
+    assert (got.headers["content-language"], got.headers["x-order"]) == ("fr", "1042")
+    assert _body_text(plain_server.outbox[0].content) == "Bonjour"
 
 
 async def test_a_custom_content_transfer_encoding_is_refused_before_connecting(
@@ -217,7 +217,7 @@ async def test_a_custom_content_transfer_encoding_is_refused_before_connecting(
     )
 
     with pytest.raises(InvalidRequestError) as raised:
-        await caller.send(plain_server.table(), message)
+        await caller.send(plain_server.connector(), message)
 
     assert raised.value.code == "invalid_message"
     assert "Content-Transfer-Encoding" in str(raised.value)
@@ -237,7 +237,7 @@ async def test_a_non_ascii_envelope_address_is_refused_before_connecting(
     message = EmailMessage(sender="shop@example.com", to=["zoë@example.com"], text="Hi")
 
     with pytest.raises(InvalidRequestError) as raised:
-        await caller.send(plain_server.table(), message)
+        await caller.send(plain_server.connector(), message)
 
     assert raised.value.code == "smtputf8_unsupported"
     assert plain_server.connections == 0
@@ -259,7 +259,7 @@ async def test_a_custom_header_the_library_would_rewrite_is_refused_before_conne
     )
 
     with pytest.raises(InvalidRequestError) as raised:
-        await caller.send(plain_server.table(), message)
+        await caller.send(plain_server.connector(), message)
 
     [name] = headers
     assert raised.value.code == "invalid_message"

@@ -101,15 +101,15 @@ def test_a_username_without_a_password_names_the_missing_credential() -> None:
 def test_health_check_is_none_when_the_server_accepts_the_login(
     make_manager: Any, starttls_server: Any
 ) -> None:
-    adapter = make_manager(starttls_server.table()).email.adapter
+    adapter = make_manager(starttls_server.connector()).email.adapter
 
     assert adapter.health_check() is None
-    assert starttls_server.delivered == []
+    assert starttls_server.outbox == []
 
 
 def test_health_check_says_why_the_server_refuses(make_manager: Any, starttls_server: Any) -> None:
-    starttls_server.fail_next("auth")
-    adapter = make_manager(starttls_server.table()).email.adapter
+    starttls_server.fail("auth", "535 5.7.8 Authentication credentials invalid")
+    adapter = make_manager(starttls_server.connector()).email.adapter
 
     assert "535 5.7.8" in (adapter.health_check() or "")
 

@@ -60,13 +60,13 @@ async def test_an_unreadable_reply_to_the_content_is_maybe_processed_and_not_ret
     scripted_server.answer("content", reply)
 
     with pytest.raises(VendorUnavailableError) as raised:
-        await caller.send(scripted_server.table(), MESSAGE, resilience=RETRY)
+        await caller.send(scripted_server.connector(), MESSAGE, resilience=RETRY)
 
     error = raised.value
     assert error.maybe_processed is True
     assert "unreadable reply" in str(error)
     assert "may have accepted the message" in str(error)
-    assert caller.record.attempts == 1
+    assert caller.records[-1].attempts == 1
     assert len(scripted_server.received) == 1
 
 
@@ -76,10 +76,10 @@ async def test_a_3yz_to_the_content_is_no_answer_and_maybe_processed(
     scripted_server.answer("content", b"354 go ahead\r\n")
 
     with pytest.raises(VendorUnavailableError) as raised:
-        await caller.send(scripted_server.table(), MESSAGE, resilience=RETRY)
+        await caller.send(scripted_server.connector(), MESSAGE, resilience=RETRY)
 
     assert raised.value.maybe_processed is True
-    assert caller.record.attempts == 1
+    assert caller.records[-1].attempts == 1
 
 
 @pytest.mark.parametrize("reply", [b"251 2.1.5 will forward\r\n", b"200 ok\r\n", b"252 ok\r\n"])
@@ -88,7 +88,7 @@ async def test_any_2yz_to_the_content_is_the_server_taking_the_message(
 ) -> None:
     scripted_server.answer("content", reply)
 
-    receipt = await caller.send(scripted_server.table(), MESSAGE)
+    receipt = await caller.send(scripted_server.connector(), MESSAGE)
 
     assert receipt.recipients[ADA].status == "queued"
     assert receipt.raw["reply"] == reply.decode().strip()
@@ -100,7 +100,7 @@ async def test_any_2yz_to_the_sender_or_a_recipient_lets_the_message_go(
 ) -> None:
     scripted_server.answer(step, b"252 2.1.5 cannot verify, will try\r\n")
 
-    receipt = await caller.send(scripted_server.table(), MESSAGE)
+    receipt = await caller.send(scripted_server.connector(), MESSAGE)
 
     assert receipt.recipients[ADA].status == "queued"
     assert len(scripted_server.received) == 1
@@ -115,10 +115,10 @@ async def test_an_unreadable_reply_before_the_content_is_retried_by_both_twins(
 ) -> None:
     scripted_server.answer(step, b"garbage\r\n")
 
-    receipt = await caller.send(scripted_server.table(), MESSAGE, resilience=RETRY)
+    receipt = await caller.send(scripted_server.connector(), MESSAGE, resilience=RETRY)
 
     assert receipt.recipients[ADA].status == "queued"
-    assert caller.record.attempts == 2
+    assert caller.records[-1].attempts == 2
     assert scripted_server.connections == 2
     assert len(scripted_server.received) == 1
 
@@ -130,7 +130,7 @@ async def test_a_garbled_greeting_or_ehlo_is_unavailable_and_unprocessed_in_both
     scripted_server.answer(step, b"\x00\x01 nonsense\r\n")
 
     with pytest.raises(VendorUnavailableError) as raised:
-        await caller.send(scripted_server.table(), MESSAGE)
+        await caller.send(scripted_server.connector(), MESSAGE)
 
     error = raised.value
     assert (type(error), error.retryable, error.maybe_processed) == (
@@ -147,7 +147,7 @@ async def test_a_reply_of_endless_continuation_lines_is_cut_off_as_unreadable(
     scripted_server.answer("content", b"250-more\r\n" * 5000 + b"250 done\r\n")
 
     with pytest.raises(VendorUnavailableError) as raised:
-        await caller.send(scripted_server.table(), MESSAGE)
+        await caller.send(scripted_server.connector(), MESSAGE)
 
     assert raised.value.maybe_processed is True
 
@@ -160,7 +160,7 @@ async def test_an_unreadable_reply_to_a_batch_message_marks_it_unknown_not_rejec
 ) -> None:
     scripted_server.answer("content", b"garbage\r\n")
 
-    batch = await caller.send_batch(scripted_server.table(), messages(3), resilience=RETRY)
+    batch = await caller.send_batch(scripted_server.connector(), messages(3), resilience=RETRY)
 
     first, *rest = batch.receipts
     status = first.recipients["customer0@example.com"]
@@ -172,7 +172,7 @@ async def test_an_unreadable_reply_to_a_batch_message_marks_it_unknown_not_rejec
         "queued",
         "queued",
     ]
-    assert caller.record.attempts == 1
+    assert caller.records[-1].attempts == 1
 
 
 async def test_a_malformed_reply_breaks_the_connection_so_the_next_message_is_really_sent(
@@ -182,7 +182,7 @@ async def test_a_malformed_reply_breaks_the_connection_so_the_next_message_is_re
     # FROM: message 2 was reported rejected though it never went out.
     scripted_server.answer("content", b"garbage\r\n")
 
-    batch = await caller.send_batch(scripted_server.table(), messages(2))
+    batch = await caller.send_batch(scripted_server.connector(), messages(2))
 
     assert batch.receipts[1].recipients["customer1@example.com"].status == "queued"
     assert subjects(scripted_server) == ["Subject: Order 0", "Subject: Order 1"]
@@ -195,7 +195,7 @@ async def test_an_unreadable_reply_before_a_batch_messages_content_says_it_was_n
     scripted_server.answer("mail", b"250 OK\r\n")  # message 0
     scripted_server.answer("mail", b"garbage\r\n")  # message 1
 
-    batch = await caller.send_batch(scripted_server.table(), messages(3))
+    batch = await caller.send_batch(scripted_server.connector(), messages(3))
 
     status = batch.receipts[1].recipients["customer1@example.com"]
     assert status.status == "rejected"
@@ -212,9 +212,9 @@ async def test_a_batch_failure_after_an_unknown_message_is_maybe_processed_and_s
     scripted_server.answer("greeting", b"421 4.3.2 Shutting down\r\n")  # the reconnection
 
     with pytest.raises(VendorUnavailableError) as raised:
-        await caller.send_batch(scripted_server.table(), messages(2), resilience=RETRY)
+        await caller.send_batch(scripted_server.connector(), messages(2), resilience=RETRY)
 
     error = raised.value
     assert error.maybe_processed is True
     assert "1 may have been (the answer unreadable" in "\n".join(error.__notes__)
-    assert caller.record.attempts == 1
+    assert caller.records[-1].attempts == 1
