@@ -27,6 +27,7 @@ operation it happened in, whether retrying could help, and the original cause (c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, TypedDict, Unpack
 
 __all__ = [
@@ -284,7 +285,17 @@ class CircuitOpenError(ConnectorError):
 
 
 class VendorError(ConnectorError):
-    """The vendor answered, with an error: `code` and `vendor_message` are its own."""
+    """The vendor answered, with an error: `code` and `vendor_message` are its own.
+
+    `fields` holds what the vendor said about particular fields of the request, each
+    field's messages in the vendor's order, keyed by the field's name in the library's
+    contract, dotted from the request (``postal_code`` of an `Address`, ``address`` for a
+    whole address, ``to_address.postal_code`` or ``parcels[0].weight`` of a `Shipment`);
+    empty when the vendor named no field::
+
+        except InvalidRequestError as error:
+            error.fields  # {"street1": ("House number is missing",), "address": (...)}
+    """
 
     default_maybe_processed = True
 
@@ -295,12 +306,16 @@ class VendorError(ConnectorError):
         code: str | None = None,
         status_code: int | None = None,
         vendor_message: str | None = None,
+        fields: Mapping[str, Sequence[str]] | None = None,
         **context: Unpack[ErrorContext],
     ) -> None:
         super().__init__(message, **context)
         self.code = code
         self.status_code = status_code
         self.vendor_message = vendor_message
+        self.fields: Mapping[str, tuple[str, ...]] = {
+            field: tuple(messages) for field, messages in (fields or {}).items()
+        }
 
 
 class InvalidRequestError(VendorError):
