@@ -27,6 +27,11 @@ __all__ = [
     "SmsAdapterConformance",
     "SmsFaultKind",
     "SmsHarness",
+    "ReceivedParcel",
+    "ReceivedShippingRequest",
+    "ShippingAdapterConformance",
+    "ShippingFaultKind",
+    "ShippingHarness",
     "BackendHarness",
     "FakeClock",
     "Fault",
@@ -47,12 +52,19 @@ if TYPE_CHECKING:
     )
     from ._fault_server import Fault, FaultServer, ReceivedRequest
     from ._payment_conformance import PaymentAdapterConformance, PaymentFaultKind, PaymentHarness
+    from ._shipping_conformance import (
+        ReceivedParcel,
+        ReceivedShippingRequest,
+        ShippingAdapterConformance,
+        ShippingFaultKind,
+        ShippingHarness,
+    )
+    from ._sms_conformance import ReceivedSms, SmsAdapterConformance, SmsFaultKind, SmsHarness
     from ._storage_conformance import (
         CloudStorageAdapterConformance,
         CloudStorageHarness,
         StorageFaultKind,
     )
-    from ._sms_conformance import ReceivedSms, SmsAdapterConformance, SmsFaultKind, SmsHarness
 
 
 def __getattr__(name: str) -> Any:
@@ -84,6 +96,16 @@ def __getattr__(name: str) -> Any:
         from . import _sms_conformance
 
         return getattr(_sms_conformance, name)
+    if name in (
+        "ReceivedParcel",
+        "ReceivedShippingRequest",
+        "ShippingAdapterConformance",
+        "ShippingFaultKind",
+        "ShippingHarness",
+    ):
+        from . import _shipping_conformance
+
+        return getattr(_shipping_conformance, name)
     if name in ("CloudStorageAdapterConformance", "CloudStorageHarness", "StorageFaultKind"):
         from . import _storage_conformance
 

@@ -110,6 +110,13 @@ class _Carrier(MemoryVendor):
         super().__init__(settings)
         self._shipments: dict[str, _ShipmentRecord] = {}
         self._by_tracking_code: dict[str, _ShipmentRecord] = {}
+        self._labels: list[Label] = []
+
+    @property
+    def labels(self) -> list[Label]:
+        """Every label sold, in order (a copy), refunded ones included."""
+        with self._lock:
+            return list(self._labels)
 
     def _shipment(self, shipment_id: str) -> _ShipmentRecord:
         record = self._shipments.get(shipment_id)
@@ -199,6 +206,7 @@ class _Carrier(MemoryVendor):
             )
             record.record_event(0, ctx.clock.time())
             self._by_tracking_code[tracking_code] = record
+            self._labels.append(record.label)
             return record.label
 
     def _track(self, request: TrackRequest, ctx: CallContext) -> Tracking:
@@ -282,11 +290,12 @@ class _Carrier(MemoryVendor):
             return cancellation
 
     def _validate_address(self, address: Address) -> AddressValidation:
-        problems = []
+        problems: list[tuple[str, str]] = []  # (Address field, message)
         if _BLANK_POSTAL_CODE.fullmatch(address.postal_code):
-            problems.append(f"postal code {address.postal_code!r} is missing or blank")
+            message = f"postal code {address.postal_code!r} is missing or blank"
+            problems.append(("postal_code", message))
         if "invalid" in address.street1.lower():
-            problems.append(f"street {address.street1!r} was not found")
+            problems.append(("street1", f"street {address.street1!r} was not found"))
         changes: dict[str, str] = {}
         for field in ("street1", "street2", "city", "state", "postal_code"):
             value = getattr(address, field)
@@ -295,16 +304,22 @@ class _Carrier(MemoryVendor):
                 if normal != value:
                     changes[field] = normal
         normalised = msgspec.structs.replace(address, **changes)
-        messages = problems or [
+        messages = [message for _, message in problems] or [
             f"{field} corrected to {value!r}" for field, value in changes.items()
         ]
+        fields: dict[str, tuple[str, ...]] = {}
+        for field, message in problems:
+            fields[field] = (*fields.get(field, ()), message)
         address_id = "adr_" + secrets.token_hex(12)
         raw = {
             "id": address_id,
             "object": "Address",
             **msgspec.to_builtins(normalised),
             "verifications": {
-                "delivery": {"success": not problems, "errors": [{"message": m} for m in problems]}
+                "delivery": {
+                    "success": not problems,
+                    "errors": [{"field": f, "message": m} for f, m in problems],
+                }
             },
         }
         return AddressValidation(
@@ -313,6 +328,7 @@ class _Carrier(MemoryVendor):
             valid=not problems,
             address=None if problems else normalised,
             messages=messages,
+            fields=fields,
             raw=raw,
         )
 
@@ -342,12 +358,14 @@ class MemoryShippingAdapter(_Carrier):
     fixed status.
 
     Test conventions of `validate_address`: an address is invalid when its postal code is
-    blank, zeros or dashes (``"00000"``, ``"-"``) or its street1 contains ``invalid``;
-    otherwise it is valid and returned upper-cased with spaces collapsed, as USPS does,
-    each correction listed in `messages`.
+    blank, zeros or dashes (``"00000"``, ``"-"``) or its street1 contains ``invalid``, each
+    problem in `messages` and under its field in `AddressValidation.fields`
+    (``postal_code``, ``street1``); otherwise it is valid and returned upper-cased with
+    spaces collapsed, as USPS does, each correction listed in `messages`.
 
     Attributes:
         calls: every ``(operation, request)`` served, failed ones included.
+        labels: every label sold, in order.
     """
 
     def rates(self, request: Shipment, ctx: CallContext) -> list[Rate]:
