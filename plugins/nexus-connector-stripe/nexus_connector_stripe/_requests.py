@@ -177,6 +177,9 @@ def _guard(payment_id: str, amount: Money | None, operation: str) -> CurrencyGua
 
 
 def _create(request: PaymentRequest, capture_method: str) -> Call[Payment]:
+    _encodable(request.payment_method, "payment_method")
+    _encodable(request.description, "description")
+    _encodable(request.customer, "customer")
     form = [
         ("amount", str(request.amount.amount)),
         ("currency", request.amount.currency.lower()),
@@ -199,6 +202,8 @@ def _metadata(metadata: Mapping[str, str]) -> Form:
     if len(metadata) > most_keys:
         raise _bad_metadata(f"has {len(metadata)} keys; Stripe takes at most {most_keys}")
     for key, value in metadata.items():
+        _encodable(key, "metadata key")
+        _encodable(value, f"metadata[{key}]")
         if not key or len(key) > key_length or "[" in key or "]" in key:
             raise _bad_metadata(
                 f"key {key[:50]!r} must have 1 to {key_length} characters and no square brackets"
@@ -206,6 +211,21 @@ def _metadata(metadata: Mapping[str, str]) -> Form:
         if len(value) > value_length:
             raise _bad_metadata(f"value of {key!r} has more than {value_length} characters")
     return [(f"metadata[{key}]", value) for key, value in metadata.items()]
+
+
+def _encodable(text: str | None, field: str) -> None:
+    """Refuse text that has no UTF-8 form (a lone surrogate), which no form can carry."""
+    if text is None:
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            f"PaymentRequest.{field} holds a character that has no UTF-8 form (a lone "
+            "surrogate, from text decoded with errors='surrogateescape'); decode it properly",
+            code="text_invalid",
+            maybe_processed=False,
+        ) from None
 
 
 def _bad_metadata(problem: str) -> InvalidRequestError:

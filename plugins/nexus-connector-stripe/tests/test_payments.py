@@ -227,6 +227,27 @@ async def test_metadata_stripe_would_refuse_is_refused_before_sending(
     assert stripe_server.hits == 0
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"description": "bad \udc80"},
+        {"metadata": {"note": "\ud800"}},
+        {"metadata": {"\udfff": "x"}},
+    ],
+    ids=["description", "metadata-value", "metadata-key"],
+)
+async def test_text_without_a_utf8_form_is_refused_before_sending(
+    make_manager: Any, stripe_server: FaultServer, async_: bool, extra: dict[str, Any]
+) -> None:
+    manager = make_manager(async_=async_)
+
+    with pytest.raises(InvalidRequestError, match="no UTF-8 form") as caught:
+        await call(manager, async_, "purchase", visa(**extra))
+
+    assert not caught.value.maybe_processed
+    assert stripe_server.hits == 0
+
+
 async def test_a_refund_reason_stripe_does_not_take_is_refused_and_one_it_takes_is_sent(
     make_manager: Any, stripe_server: FaultServer, async_: bool
 ) -> None:
