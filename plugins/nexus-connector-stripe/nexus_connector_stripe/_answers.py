@@ -39,7 +39,7 @@ Every refusal below 500 (but 409 and 424) means Stripe moved no money
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -89,7 +89,7 @@ STATES: Mapping[str, PaymentStatus] = {
 }
 
 #: Refund statuses, as the refund states every vendor reports.
-REFUND_STATES: Mapping[str, str] = {
+REFUND_STATES: Mapping[str, Literal["pending", "succeeded", "failed", "canceled"]] = {
     "pending": "pending",
     "requires_action": "pending",
     "succeeded": "succeeded",
@@ -197,7 +197,7 @@ def read_refund(data: Any, vendor: str, replayed: bool = False) -> Refund:
         vendor_id=_text(data, "id"),
         payment_id=_text(data, "payment_intent"),
         amount=Money(_int(data, "amount"), _text(data, "currency").upper()),
-        status=REFUND_STATES[_text(data, "status")],  # type: ignore[arg-type]
+        status=REFUND_STATES[_text(data, "status")],
         raw=data,
         replayed=replayed,
     )
