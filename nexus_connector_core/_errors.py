@@ -335,10 +335,16 @@ class PaymentDeclinedError(VendorError):
         decline_code: str | None = None,
         status_code: int | None = None,
         vendor_message: str | None = None,
+        fields: Mapping[str, Sequence[str]] | None = None,
         **context: Unpack[ErrorContext],
     ) -> None:
         super().__init__(
-            message, code=code, status_code=status_code, vendor_message=vendor_message, **context
+            message,
+            code=code,
+            status_code=status_code,
+            vendor_message=vendor_message,
+            fields=fields,
+            **context,
         )
         self.decline_code = decline_code
 
