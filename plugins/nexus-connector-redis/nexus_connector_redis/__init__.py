@@ -2,36 +2,31 @@
 
 ``[state] backend = "redis"`` keeps circuit breakers, rate limiters, retry budgets,
 idempotency claims and OAuth tokens in Redis (or Redis Cluster), changed only by Lua scripts
-that run atomically on the server's clock.
+that run atomically on the server's clock. `nexus_connector_redis.testing` gives tests a
+real Redis.
 
 Names load on first use: discovering the plugin must not import redis-py.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__all__ = ["AsyncRedisStateBackend", "RedisOptions", "RedisStateBackend"]
+from nexus_connector_core import lazy_exports
 
-_EXPORTS = {
-    "AsyncRedisStateBackend": "_backend",
-    "RedisStateBackend": "_backend",
-    "RedisOptions": "_options",
-}
+from ._version import __version__
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__all__ = ["__version__", "AsyncRedisStateBackend", "RedisOptions", "RedisStateBackend"]
 
 if TYPE_CHECKING:
     from ._backend import AsyncRedisStateBackend, RedisStateBackend
     from ._options import RedisOptions
+else:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "AsyncRedisStateBackend": "_backend",
+            "RedisStateBackend": "_backend",
+            "RedisOptions": "_options",
+        },
+    )

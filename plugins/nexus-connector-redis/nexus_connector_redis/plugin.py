@@ -3,13 +3,15 @@ only when a manager uses it)."""
 
 from nexus_connector_core import Registrar, hookimpl
 
+_PACKAGE = "nexus_connector_redis"
+
 
 @hookimpl
 def register_state_backends(register: Registrar) -> None:
     register(
         "redis",
-        "nexus_connector_redis._backend:RedisStateBackend",
-        async_impl="nexus_connector_redis._backend:AsyncRedisStateBackend",
-        options="nexus_connector_redis._options:RedisOptions",
+        f"{_PACKAGE}._backend:RedisStateBackend",
+        async_impl=f"{_PACKAGE}._backend:AsyncRedisStateBackend",
+        options=f"{_PACKAGE}._options:RedisOptions",
         description="breakers, limiters, idempotency in Redis or Redis Cluster, for many workers",
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisStateBackend
+from nexus_connector_redis.testing import RedisCluster
 
 from nexus_connector_core import SYSTEM_CLOCK, BackendSettings
 from nexus_connector_core.testing import BackendHarness, StateBackendConformance
@@ -26,8 +27,8 @@ def _harness(url: str, prefix: str, *, cluster: bool = False) -> tuple[BackendHa
 @pytest.mark.redis
 class TestRedisStateBackend(StateBackendConformance):
     @pytest.fixture
-    async def harness(self, redis_server: Any, unique_prefix: str) -> AsyncIterator[BackendHarness]:
-        harness, sync, async_ = _harness(redis_server.url, unique_prefix)
+    async def harness(self, redis_url: str, unique_prefix: str) -> AsyncIterator[BackendHarness]:
+        harness, sync, async_ = _harness(redis_url, unique_prefix)
         yield harness
         sync.close()
         await async_.aclose()
@@ -38,7 +39,7 @@ class TestRedisStateBackend(StateBackendConformance):
 class TestRedisClusterStateBackend(StateBackendConformance):
     @pytest.fixture
     async def harness(
-        self, redis_cluster: Any, unique_prefix: str
+        self, redis_cluster: RedisCluster, unique_prefix: str
     ) -> AsyncIterator[BackendHarness]:
         harness, sync, async_ = _harness(redis_cluster.url, unique_prefix, cluster=True)
         yield harness

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nexus_connector_redis.testing import RedisCluster
 
 from nexus_connector_core.testing import Fault, FaultServer
 
@@ -51,24 +52,24 @@ def run_workers(tmp_path: Path, scenario: str, runs: list[dict[str, Any]]) -> li
                 worker.kill()
 
 
-def _args(redis_server: Any, prefix: str, **extra: Any) -> dict[str, Any]:
-    return {"url": redis_server.url, "prefix": prefix, **extra}
+def _args(redis_url: str, prefix: str, **extra: Any) -> dict[str, Any]:
+    return {"url": redis_url, "prefix": prefix, **extra}
 
 
 def test_a_token_bucket_of_n_admits_exactly_n_across_processes(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
-    args = _args(redis_server, unique_prefix, capacity=25, tries=20)
+    args = _args(redis_url, unique_prefix, capacity=25, tries=20)
     admitted = run_workers(tmp_path, "limit", [args] * PROCESSES)
     assert sum(admitted) == 25
     assert all(0 <= n <= 20 for n in admitted)
 
 
 def test_the_breaker_opens_for_every_process_once_the_threshold_is_reached_across_them(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
     # Each process fails twice: eight failures in all reach the window of 8 between them.
-    args = _args(redis_server, unique_prefix, window=8, tries=2)
+    args = _args(redis_url, unique_prefix, window=8, tries=2)
     assert sum(run_workers(tmp_path, "fail", [args] * PROCESSES)) == 8
     states = run_workers(tmp_path, "state", [args] * PROCESSES)
     assert states == ["open"] * PROCESSES
@@ -77,23 +78,23 @@ def test_the_breaker_opens_for_every_process_once_the_threshold_is_reached_acros
 
 
 def test_half_open_admits_exactly_the_permitted_trials_across_processes(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
-    args = _args(redis_server, unique_prefix, window=4, tries=4, open_for=0.5, trials=3)
+    args = _args(redis_url, unique_prefix, window=4, tries=4, open_for=0.5, trials=3)
     assert run_workers(tmp_path, "fail", [args]) == [4]  # opens the breaker
     trials = run_workers(tmp_path, "trial", [{**args, "wait": 0.6}] * 8)
     assert sum(trials) == 3
 
 
 def test_one_process_holds_a_token_refresh_lock(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
-    owners = run_workers(tmp_path, "token_lock", [_args(redis_server, unique_prefix)] * 6)
+    owners = run_workers(tmp_path, "token_lock", [_args(redis_url, unique_prefix)] * 6)
     assert sum(owner is not None for owner in owners) == 1
 
 
 def test_twenty_concurrent_duplicates_from_four_processes_reach_the_vendor_once(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
     release = threading.Event()
 
@@ -103,7 +104,7 @@ def test_twenty_concurrent_duplicates_from_four_processes_reach_the_vendor_once(
 
     with FaultServer() as server:
         server.default = vendor
-        args = _args(redis_server, unique_prefix, vendor_url=server.url, key="order-77", threads=5)
+        args = _args(redis_url, unique_prefix, vendor_url=server.url, key="order-77", threads=5)
         timer = threading.Timer(0.5, release.set)
         timer.start()
         per_process = run_workers(tmp_path, "idempotent_purchase", [args] * PROCESSES)
@@ -115,7 +116,7 @@ def test_twenty_concurrent_duplicates_from_four_processes_reach_the_vendor_once(
 
 
 def test_an_expired_token_shared_by_four_processes_is_refreshed_once(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
     issued: list[str] = []
     lock = threading.Lock()
@@ -131,18 +132,18 @@ def test_an_expired_token_shared_by_four_processes_is_refreshed_once(
 
     with FaultServer() as server:
         server.default = token_endpoint
-        args = _args(redis_server, unique_prefix, token_url=f"{server.url}/oauth/token", threads=5)
+        args = _args(redis_url, unique_prefix, token_url=f"{server.url}/oauth/token", threads=5)
         tokens = run_workers(tmp_path, "oauth_token", [args] * PROCESSES)
     assert issued == ["/oauth/token"]
     assert tokens == [["at-1"]] * PROCESSES
 
 
 def test_a_process_with_a_skewed_clock_changes_nothing(
-    tmp_path: Path, redis_server: Any, unique_prefix: str
+    tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:
     # The breaker opens for an hour; a host five minutes ahead must not see it half-open,
     # and a host five minutes behind must not find the spent bucket full again.
-    args = _args(redis_server, unique_prefix, window=4, tries=4, capacity=3)
+    args = _args(redis_url, unique_prefix, window=4, tries=4, capacity=3)
     assert run_workers(tmp_path, "fail", [args]) == [4]
     skewed = [{**args, "skew": 300.0}, {**args, "skew": -300.0}]
     assert run_workers(tmp_path, "state", skewed) == ["open", "open"]
@@ -153,7 +154,7 @@ def test_a_process_with_a_skewed_clock_changes_nothing(
 
 @pytest.mark.cluster
 def test_a_token_bucket_of_n_admits_exactly_n_across_processes_on_a_cluster(
-    tmp_path: Path, redis_cluster: Any, unique_prefix: str
+    tmp_path: Path, redis_cluster: RedisCluster, unique_prefix: str
 ) -> None:
     args = {"url": redis_cluster.url, "cluster": True, "prefix": unique_prefix}
     admitted = run_workers(tmp_path, "limit", [{**args, "capacity": 25, "tries": 20}] * PROCESSES)

@@ -12,8 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisStateBackend
 
 from nexus_connector_core import (
