@@ -29,6 +29,7 @@ KNOWN_PROVIDERS: Final[Mapping[tuple[str, str], str]] = {
     ("sms", "twilio"): "nexus-connector-twilio",
     ("payment", "stripe"): "nexus-connector-stripe",
     ("cloud_storage", "s3"): "nexus-connector-s3",
+    ("cloud_storage", "fsspec"): "nexus-connector-fsspec",
     ("shipping", "easypost"): "nexus-connector-easypost",
     ("state_backend", "redis"): "nexus-connector-redis",
     ("webhook_verifier", "twilio"): "nexus-connector-twilio",
