@@ -33,6 +33,8 @@ class AdapterSettings(msgspec.Struct, frozen=True, kw_only=True):
             policies.
         fail_open: whether calls go on when `state` cannot be reached (``[state]
             fail_mode``).
+        propagate_trace: whether an HTTP adapter sends the call's trace context (W3C
+            ``traceparent``) to the vendor (the connector's ``propagate_trace``).
     """
 
     connector: str
@@ -44,6 +46,7 @@ class AdapterSettings(msgspec.Struct, frozen=True, kw_only=True):
     state: Any = None
     resilience: Mapping[str, Any] = {}
     fail_open: bool = True
+    propagate_trace: bool = True
 
     def secret(self, name: str) -> str:
         """The value of credential `name`, for use in a request; never log it."""

@@ -158,7 +158,7 @@ class ConnectorCore(Generic[H, S]):
 
     def _policy(self, operation: Operation[Any, Any], index: int) -> VendorPolicy:
         vendor = self.settings.vendors[index]
-        return VendorPolicy(
+        policy = VendorPolicy(
             connector=self.name,
             vendor=vendor.key,
             operation=operation,
@@ -167,6 +167,8 @@ class ConnectorCore(Generic[H, S]):
             outage=self._runtime.outage,
             bulkhead=self._bulkhead,
         )
+        self._runtime.observer.telemetry.watch(policy)
+        return policy
 
     def _vendor_loop(self, operation: Operation[Any, Any], index: int) -> H:
         method = getattr(self.adapter_for(index), operation.name)

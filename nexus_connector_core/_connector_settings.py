@@ -58,6 +58,9 @@ class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     middleware: list[str] = []
     #: The resilience policies (checked separately, per operation).
     resilience: dict[str, Any] = {}
+    #: Send the call's trace context (W3C ``traceparent``) to HTTP vendors, when the
+    #: application traces with OpenTelemetry; ``false`` keeps it from this vendor.
+    propagate_trace: bool = True
 
 
 class VendorSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +87,7 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
     vendors: tuple[VendorSettings, ...]
     middleware: tuple[Registration, ...] = ()
     resilience: Mapping[str, ResilienceConfig] = {}
+    propagate_trace: bool = True
 
     @property
     def vendor(self) -> Registration:
@@ -115,6 +119,7 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
             state=state,
             resilience=self.resilience,
             fail_open=fail_open,
+            propagate_trace=self.propagate_trace,
         )
 
 
@@ -211,6 +216,7 @@ def _resolve_connector(
         vendors=vendors,
         middleware=tuple(middleware),
         resilience=resilience,
+        propagate_trace=raw.propagate_trace,
     )
 
 

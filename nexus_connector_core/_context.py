@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._clock import Clock
 from ._operations import Operation
+
+if TYPE_CHECKING:
+    from ._telemetry import CallTrace
 
 __all__ = ["CallContext"]
 
@@ -37,6 +40,9 @@ class CallContext:
         reached: whether an attempt of this call may have reached a vendor (`vendor`, when
             true). Set by the attempt loop, pessimistically while an attempt is in flight,
             so that a call cancelled or interrupted mid-attempt counts as maybe processed.
+        trace: the call's OpenTelemetry span and instruments (`CallTrace`), or None when the
+            application set no provider; an adapter may add attributes to the attempt's span
+            (``ctx.trace.attempt_attribute(...)``) and propagate it (``ctx.trace.inject``).
     """
 
     __slots__ = (
@@ -51,6 +57,7 @@ class CallContext:
         "request_sent",
         "status_code",
         "timeout",
+        "trace",
         "vendor",
     )
 
@@ -76,6 +83,9 @@ class CallContext:
         self.status_code: int | None = None
         self.request_sent: bool | None = None
         self.reached = False
+        #: The call's OpenTelemetry trace and metrics (`CallTrace`), or None when the
+        #: application set no provider.
+        self.trace: CallTrace | None = None
         self._extras: dict[str, Any] | None = None
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -14,6 +15,7 @@ import msgspec
 from ._clock import Clock
 from ._context import CallContext
 from ._errors import ConnectorError
+from ._telemetry import METRICS_API, TRACE_API, Telemetry
 
 __all__ = [
     "CallLogger",
@@ -128,8 +130,10 @@ class Observer:
     through, so errors from adapters say where they happened.
     """
 
-    def __init__(self, loggers: Sequence[CallLogger]) -> None:
+    def __init__(self, loggers: Sequence[CallLogger], telemetry: Telemetry | None = None) -> None:
         self.loggers = tuple(loggers)
+        #: OpenTelemetry traces and metrics, when the application set a provider.
+        self.telemetry = telemetry or Telemetry()
         # Stdlib loggers are asked on each call whether they would write (their level can
         # change at run time); the others always take records.
         self._conditional = tuple(lg for lg in self.loggers if isinstance(lg, LoggingCallLogger))
@@ -168,7 +172,7 @@ class Observer:
             error_message=str(error) if error is not None else None,
             retryable=getattr(error, "retryable", None) if error is not None else None,
             idempotency_key=ctx.idempotency_key,
-            trace_id=ctx.extra("trace_id"),
+            trace_id=ctx.trace.trace_id if ctx.trace is not None else None,
             fallback_from=tuple(ctx.extra("fallback_from") or ()),
             replayed=bool(ctx.extra("idempotent_replay")),
             cached=bool(ctx.extra("cache_hit")),
@@ -186,21 +190,36 @@ class Observer:
                 connector=ctx.connector, vendor=ctx.vendor, operation=ctx.operation.name
             )
 
+    def _failed(self, ctx: CallContext, clock: Clock, start: float, error: BaseException) -> None:
+        self._contextualise(error, ctx)
+        duration = clock.monotonic() - start
+        trace = ctx.trace
+        if trace is not None:
+            trace.finish(ctx, duration, error)
+        loggers = self._active(False)
+        if loggers:
+            self._emit(loggers, ctx, clock, duration, error)
+
     def wrap(self, handler: Callable[[Any, CallContext], Any]) -> Callable[[Any, CallContext], Any]:
         """The synchronous observe step around `handler`."""
+        begin = self.telemetry.begin
+        active = self._active
+        modules = sys.modules
 
         def observe(request: Any, ctx: CallContext) -> Any:
             clock = ctx.clock
             start = clock.monotonic()
+            if TRACE_API in modules or METRICS_API in modules:  # else no provider can be set
+                ctx.trace = begin(ctx)
             try:
                 result = handler(request, ctx)
             except BaseException as error:
-                self._contextualise(error, ctx)
-                loggers = self._active(False)
-                if loggers:
-                    self._emit(loggers, ctx, clock, clock.monotonic() - start, error)
+                self._failed(ctx, clock, start, error)
                 raise
-            loggers = self._active(True)
+            trace = ctx.trace
+            if trace is not None:
+                trace.finish(ctx, clock.monotonic() - start, None)
+            loggers = active(True)
             if loggers:
                 self._emit(loggers, ctx, clock, clock.monotonic() - start, None)
             return result
@@ -211,19 +230,24 @@ class Observer:
         self, handler: Callable[[Any, CallContext], Awaitable[Any]]
     ) -> Callable[[Any, CallContext], Awaitable[Any]]:
         """The asynchronous observe step around `handler`."""
+        begin = self.telemetry.begin
+        active = self._active
+        modules = sys.modules
 
         async def observe(request: Any, ctx: CallContext) -> Any:
             clock = ctx.clock
             start = clock.monotonic()
+            if TRACE_API in modules or METRICS_API in modules:  # else no provider can be set
+                ctx.trace = begin(ctx)
             try:
                 result = await handler(request, ctx)
             except BaseException as error:
-                self._contextualise(error, ctx)
-                loggers = self._active(False)
-                if loggers:
-                    self._emit(loggers, ctx, clock, clock.monotonic() - start, error)
+                self._failed(ctx, clock, start, error)
                 raise
-            loggers = self._active(True)
+            trace = ctx.trace
+            if trace is not None:
+                trace.finish(ctx, clock.monotonic() - start, None)
+            loggers = active(True)
             if loggers:
                 self._emit(loggers, ctx, clock, clock.monotonic() - start, None)
             return result

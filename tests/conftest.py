@@ -6,6 +6,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,62 @@ def make_distribution(
     yield make
     for module in made:
         sys.modules.pop(module, None)
+
+
+class Telemetry:
+    """What an application's OpenTelemetry SDK collected during a test."""
+
+    def __init__(self, spans: Any, metrics: Any) -> None:
+        self.span_exporter = spans
+        self.metric_reader = metrics
+
+    def spans(self) -> list[Any]:
+        return list(self.span_exporter.get_finished_spans())
+
+    def points(self, name: str) -> list[Any]:
+        """The data points of metric `name` collected so far."""
+        data = self.metric_reader.get_metrics_data()
+        found = []
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        found.extend(metric.data.data_points)
+        return found
+
+
+@pytest.fixture
+def otel() -> Iterator[Telemetry]:
+    """An OpenTelemetry SDK configured as an application would (global tracer and meter
+    providers, in-memory exporters), removed after the test: the API lets a provider be
+    set once per process, so the fixture resets the API's globals as OpenTelemetry's own
+    test utilities do."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.util._once import Once
+
+    def reset() -> None:
+        trace._TRACER_PROVIDER = None
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        metrics_internal._METER_PROVIDER = None
+        metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    reset()
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    try:
+        yield Telemetry(exporter, reader)
+    finally:
+        reset()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()

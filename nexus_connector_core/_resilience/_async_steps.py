@@ -111,6 +111,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
         if makes_key and ctx.idempotency_key is None:
             ctx.idempotency_key = "nc-" + os.urandom(16).hex()
         ctx.vendor = vendor
+        trace = ctx.trace
         retries = 0
         delay = 0.0
         last_error: BaseException | None = None
@@ -136,8 +137,14 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
                 except StateBackendUnavailableError as exc:
                     policy.backend_down(exc)
                 else:
+                    if admission.state != policy.last_breaker_state:
+                        policy.breaker_seen(admission.state, trace)
                     if not admission.allowed:
+                        if trace is not None:
+                            trace.event("rejected", policy.rejected(admission))
                         raise policy.rejection(admission, last_error, reached)
+                    if admission.wait and trace is not None:
+                        trace.event("rate_limit.wait", {"nexus_connector.wait": admission.wait})
             if bulkhead is not None or (admission is not None and admission.wait):
                 attempt_timeout = await _prepare(
                     policy, backend, ctx, admission, last_error=last_error, reached=reached
@@ -148,6 +155,8 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
             ctx.request_sent = None
             before = ctx.reached
             ctx.reached = True  # until the attempt ends: a call cut off now may have been sent
+            if trace is not None:
+                trace.attempt_started(ctx, admission.state if admission is not None else None)
             start = now()
             try:
                 if attempt_timeout is not None and watchdogs is not None:
@@ -166,10 +175,14 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
             except Exception as raised:
                 ctx.reached = before
                 error, slow = policy.failed_attempt(raised, ctx, start, reached)
+                if trace is not None:
+                    trace.attempt_ended(ctx, error)
                 if admission is not None:
                     failed = policy.counts_as_failure(error)
                     await _record(policy, backend, admission, failed, slow or now() - start)
                 wait = policy.retry_delay(error, retries, delay, ctx)
+                if trace is not None and wait is not None:
+                    trace.event("retry", policy.retrying(ctx, error, wait))
                 if wait is None:
                     settle(error, reached)
                     if error is raised:
@@ -192,6 +205,8 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
             finally:
                 if bulkhead is not None:
                     bulkhead.release()
+            if trace is not None:
+                trace.attempt_ended(ctx, None)
             if admission is not None:
                 duration = now() - start
                 if not (admission.settled and duration < slow_after):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -33,6 +33,9 @@ from .config import ResilienceConfig
 from .errors import error_classes
 from .outage import StateOutage
 from .watchdog import Watchdogs
+
+if TYPE_CHECKING:
+    from .._telemetry import CallTrace
 
 __all__ = ["UNGUARDED", "VendorPolicy", "settle"]
 
@@ -82,6 +85,10 @@ class VendorPolicy:
         self.makes_key = honours_keys and not operation.idempotent
         self.honours_keys = honours_keys
         self.outage = outage
+        #: The breaker state the last admission met (for the breaker gauge and health).
+        self.last_breaker_state: str | None = None
+        #: Which breaker: the operation's own, or the connector's ("*").
+        self.breaker_scope = operation.name if config.circuit_breaker.scope == "operation" else "*"
         self.bulkhead = bulkhead
         self.plan = self._plan(config)
         # A success at least this slow must be recorded even when the admission was settled.
@@ -265,6 +272,36 @@ class VendorPolicy:
         if ctx.deadline is not None and ctx.clock.monotonic() + delay >= ctx.deadline:
             return None  # waiting would outlast the deadline: the vendor's error says more
         return delay
+
+    def breaker_seen(self, state: str, trace: CallTrace | None) -> None:
+        """An admission met the breaker in `state`, another than the last one seen here."""
+        if trace is not None:
+            trace.event(
+                "breaker",
+                {
+                    "nexus_connector.vendor": self.vendor,
+                    "nexus_connector.breaker_state": state,
+                    "nexus_connector.breaker_state_before": self.last_breaker_state or "unknown",
+                },
+            )
+        self.last_breaker_state = state
+
+    def rejected(self, admission: Admission) -> dict[str, Any]:
+        """The attributes of the event of an attempt our own guard refused."""
+        return {
+            "nexus_connector.vendor": self.vendor,
+            "nexus_connector.reason": admission.reason or "refused",
+            "nexus_connector.retry_after": admission.retry_after,
+        }
+
+    def retrying(self, ctx: CallContext, error: BaseException, wait: float) -> dict[str, Any]:
+        """The attributes of a retry event."""
+        return {
+            "nexus_connector.vendor": self.vendor,
+            "nexus_connector.attempt": ctx.attempt,
+            "nexus_connector.wait": wait,
+            "error.type": type(error).__name__,
+        }
 
     def backend_down(self, error: StateBackendUnavailableError) -> None:
         """Fail open (go on without the guard, logged) or closed (raise), as configured."""

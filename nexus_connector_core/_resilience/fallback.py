@@ -68,3 +68,11 @@ class FallbackChain:
     def falling_back(self, index: int, ctx: CallContext) -> None:
         """Note that vendor `index` was given up on for the next."""
         ctx.extras.setdefault("fallback_from", []).append(self.vendors[index])
+        if ctx.trace is not None:
+            ctx.trace.event(
+                "fallback",
+                {
+                    "nexus_connector.vendor": self.vendors[index],
+                    "nexus_connector.fallback_to": self.vendors[index + 1],
+                },
+            )

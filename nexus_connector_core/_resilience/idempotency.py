@@ -379,6 +379,7 @@ class IdempotencyGuard:
             raise self.conflict(key, claim)
         return None
 
+
 class Replay:
     """A stored result, handed back instead of calling the vendor."""
 

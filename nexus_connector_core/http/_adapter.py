@@ -42,6 +42,7 @@ from .._context import CallContext
 from .._credentials import Secret
 from .._errors import ConfigError, ConnectorError, VendorError
 from .._resilience.backoff import parse_retry_after
+from .._telemetry import CallTrace
 from ._errors import TRANSPORT_ERRORS, ErrorTable, status_error, transport_error
 from ._redact import Redactor, vendor_text
 from ._transport import AsyncDeadlineTransport, DeadlineTransport, exchange
@@ -172,6 +173,9 @@ class HttpVendor:
         self.timeout = timeout
         self.redact = Redactor(secrets, pairs=pairs, named=named)
         self._credentials_path = f"connectors.{settings.connector}.credentials"
+        #: Whether the call's trace context goes to the vendor (``propagate_trace``).
+        self.propagate_trace = settings.propagate_trace
+        self._host = httpx.URL(base_url).host
         self._verify = tls_context() if verify is True else verify
         self._client_options: dict[str, Any] = {
             "base_url": base_url,
@@ -250,6 +254,16 @@ class HttpVendor:
         """The answer's body decoded from JSON, or None when it is not JSON."""
         return json_body(response)
 
+    def _traced(self, trace: CallTrace, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The request's arguments with the trace context in its headers (unless the
+        connector keeps it from the vendor); the attempt's span names the server."""
+        trace.attempt_attribute("server.address", self._host)
+        if not self.propagate_trace:
+            return kwargs
+        headers = dict(kwargs.get("headers") or {})
+        trace.inject(headers)
+        return {**kwargs, "headers": headers}
+
     def _answer(self, response: httpx.Response, ctx: CallContext, check: bool) -> httpx.Response:
         ctx.status_code = response.status_code
         if check and not response.is_success:
@@ -286,6 +300,8 @@ class HttpAdapter(HttpVendor):
         ``headers``...). With `check`, a non-2xx answer raises the error it means.
         """
         timeout = self.timeout_for(ctx)
+        if ctx.trace is not None:
+            kwargs = self._traced(ctx.trace, kwargs)
         with exchange(timeout, ctx):
             try:
                 response = self._client.request(method, path, timeout=timeout, **kwargs)
@@ -314,6 +330,8 @@ class AsyncHttpAdapter(HttpVendor):
     ) -> httpx.Response:
         """Send one request and read its whole answer within the attempt's time."""
         timeout = self.timeout_for(ctx)
+        if ctx.trace is not None:
+            kwargs = self._traced(ctx.trace, kwargs)
         with exchange(timeout, ctx):
             try:
                 response = await self._client.request(method, path, timeout=timeout, **kwargs)

@@ -361,8 +361,10 @@ async def make_manager(
         fallback: Sequence[tuple[str, FaultServer]] = (),
         base_url: str | None = None,
         options: Mapping[str, Any] | None = None,
+        propagate_trace: bool = True,
     ) -> ConnectorManager | AsyncConnectorManager:
         table = {
+            "propagate_trace": propagate_trace,
             "vendor": vendor,
             "options": {"base_url": base_url or fault_server.url, **(options or {})},
             "resilience": dict(resilience),

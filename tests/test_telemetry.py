@@ -1,0 +1,162 @@
+"""OpenTelemetry traces and metrics of calls, as an application's SDK collects them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from nexus_connector_core import (
+    AsyncConnectorManager,
+    ConnectorManager,
+    Money,
+    PaymentRequest,
+    PluginRegistry,
+    VendorUnavailableError,
+)
+from nexus_connector_core.testing import FakeClock
+
+SECRET = "sk_live_telemetry_secret_0123456789"
+KEY = "order-42-idempotency-key"
+ORDER = PaymentRequest(amount=Money(1999, "USD"), payment_method="pm_card_visa")
+
+
+def _config(**table: Any) -> dict[str, Any]:
+    payment = {
+        "vendor": "memory",  # honours idempotency keys, so a keyed purchase is retried
+        "credentials": {"api_key": "env:PSP_KEY"},
+        "resilience": {"retry": {"max_attempts": 3, "base": 0.5, "jitter": "none"}},
+        **table,
+    }
+    return {"connectors": {"payment": payment}, "observability": {"loggers": ["memory"]}}
+
+
+def _manager(registry: PluginRegistry, clock: FakeClock, **table: Any) -> ConnectorManager:
+    return ConnectorManager.from_config(
+        _config(**table), registry=registry, clock=clock, environ={"PSP_KEY": SECRET}
+    )
+
+
+def _everything_shown(otel: Any) -> str:
+    """Every name, attribute and event of every span, and every metric attribute."""
+    parts = []
+    for span in otel.spans():
+        parts += [span.name, repr(dict(span.attributes or {})), repr(span.status.description)]
+        for event in span.events:
+            parts += [event.name, repr(dict(event.attributes or {}))]
+    data = otel.metric_reader.get_metrics_data()
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                parts += [repr(dict(p.attributes)) for p in metric.data.data_points]
+    return "\n".join(parts)
+
+
+def test_a_call_failing_twice_then_succeeding_is_one_span_with_three_attempts(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    with _manager(registry, clock, options={"fail_first": 2}) as manager:
+        manager.payment.purchase(ORDER, idempotency_key=KEY)
+        record = manager.call_log[-1]
+
+    spans = otel.spans()
+    (call,) = [s for s in spans if s.name == "payment.purchase"]
+    attempts = sorted((s for s in spans if s is not call), key=lambda s: s.start_time)
+    assert call.kind is SpanKind.CLIENT
+    assert [s.name for s in attempts] == [f"payment.purchase attempt {n}" for n in (1, 2, 3)]
+    assert all(s.parent is not None and s.parent.span_id == call.context.span_id for s in attempts)
+    assert [s.status.status_code for s in attempts] == [StatusCode.ERROR] * 2 + [StatusCode.UNSET]
+    assert [s.attributes["error.type"] for s in attempts[:2]] == ["VendorUnavailableError"] * 2
+    assert [s.attributes["nexus_connector.attempt"] for s in attempts] == [1, 2, 3]
+    assert call.status.status_code is StatusCode.UNSET
+    assert call.attributes["nexus_connector.attempts"] == 3
+    assert call.attributes["nexus_connector.connector"] == "payment"
+    retries = [e for e in call.events if e.name == "nexus_connector.retry"]
+    assert [e.attributes["nexus_connector.wait"] for e in retries] == [0.5, 1.0]
+    assert record.trace_id == f"{call.context.trace_id:032x}"
+
+
+def test_the_metrics_count_the_call_its_attempts_and_retries(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    with _manager(registry, clock, options={"fail_first": 2}) as manager:
+        manager.payment.purchase(ORDER)
+        (gauge,) = otel.points("nexus_connector.breaker.state")
+
+    assert gauge.value == 0  # closed
+    assert gauge.attributes["nexus_connector.vendor"] == "memory"
+    (calls,) = otel.points("nexus_connector.calls")
+    (attempts,) = otel.points("nexus_connector.attempts")
+    (retries,) = otel.points("nexus_connector.retries")
+    (duration,) = otel.points("nexus_connector.duration")
+    assert (calls.value, attempts.value, retries.value, duration.count) == (1, 3, 2, 1)
+    assert dict(calls.attributes) == {
+        "nexus_connector.connector": "payment",
+        "nexus_connector.vendor": "memory",
+        "nexus_connector.operation": "purchase",
+        "nexus_connector.outcome": "ok",
+    }
+
+
+def test_a_failed_call_is_an_error_span_and_an_error_outcome(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    from opentelemetry.trace import StatusCode
+
+    with _manager(registry, clock, options={"fail_first": 5}) as manager:
+        with pytest.raises(VendorUnavailableError):
+            manager.payment.purchase(ORDER)
+
+    (call,) = [s for s in otel.spans() if s.name == "payment.purchase"]
+    assert call.status.status_code is StatusCode.ERROR
+    assert call.attributes["error.type"] == "VendorUnavailableError"
+    assert any(e.name == "exception" for e in call.events)
+    (calls,) = otel.points("nexus_connector.calls")
+    assert calls.attributes["nexus_connector.outcome"] == "error"
+    assert calls.attributes["error.type"] == "VendorUnavailableError"
+
+
+def test_no_secret_and_no_idempotency_key_appear_in_spans_events_or_metrics(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    with _manager(registry, clock, options={"fail_first": 2}) as manager:
+        manager.payment.purchase(ORDER, idempotency_key=KEY)
+        manager.payment.purchase(ORDER, idempotency_key=KEY)  # replayed
+
+    shown = _everything_shown(otel)
+    assert SECRET not in shown
+    assert KEY not in shown
+    (replays,) = otel.points("nexus_connector.idempotency.replays")
+    assert replays.value == 1
+    calls = [s for s in otel.spans() if s.name == "payment.purchase"]
+    assert (
+        calls[0].attributes["nexus_connector.idempotency_key_hash"]
+        == (calls[1].attributes["nexus_connector.idempotency_key_hash"])
+    )
+
+
+async def test_the_async_manager_traces_the_same_way(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    manager = AsyncConnectorManager.from_config(
+        _config(options={"fail_first": 1}),
+        registry=registry,
+        clock=clock,
+        environ={"PSP_KEY": SECRET},
+    )
+    try:
+        await manager.payment.purchase(ORDER)
+    finally:
+        await manager.aclose()
+
+    names = sorted(s.name for s in otel.spans())
+    assert names == ["payment.purchase", "payment.purchase attempt 1", "payment.purchase attempt 2"]
+
+
+def test_without_a_provider_a_call_has_no_trace(registry: PluginRegistry, clock: FakeClock) -> None:
+    with _manager(registry, clock) as manager:
+        manager.payment.purchase(ORDER)
+
+        assert manager.call_log[-1].trace_id is None
