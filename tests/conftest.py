@@ -34,6 +34,22 @@ def registry() -> PluginRegistry:
     return PluginRegistry()
 
 
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for the tests that need one, by the repository's rule
+    (`nexus_connector_redis.testing.redis_url`): ``REDIS_URL`` when set, else a
+    ``redis-server`` started on a free 127.0.0.1 port for the session; without either the
+    test is skipped, or fails with ``NEXUS_REQUIRE_SERVICES=1``."""
+    if os.environ.get("NEXUS_REQUIRE_SERVICES") != "1":
+        pytest.importorskip(
+            "nexus_connector_redis", reason="pip install -e plugins/nexus-connector-redis"
+        )
+    from nexus_connector_redis.testing import redis_url as serving
+
+    with serving(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
 #: make_distribution(name, entry_points={"ep": "module"}, modules={"module": "source"})
 MakeDistribution = Callable[..., Path]
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -296,24 +294,8 @@ def test_check_fails_with_exit_5_when_the_state_backend_is_unreachable(
     assert password not in out
 
 
-def _local_redis() -> str:
-    """REDIS_URL, or the server on the usual local port (as the Redis plugin's tests find one)."""
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            if s.recv(7).startswith(b"+PONG"):
-                return url
-    except OSError:
-        pass
-    if os.environ.get("NEXUS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"no Redis answers at {url}")
-    pytest.skip(f"no Redis answers at {url}")
-
-
-def test_check_passes_when_the_state_backend_answers(tmp_path: Path) -> None:
-    code, out, _ = _run("check", "--config", str(_redis_config(tmp_path, _local_redis())), "--json")
+def test_check_passes_when_the_state_backend_answers(tmp_path: Path, redis_url: str) -> None:
+    code, out, _ = _run("check", "--config", str(_redis_config(tmp_path, redis_url)), "--json")
     assert code == 0, out
     assert json.loads(out)["state"] == {
         "backend": "redis",

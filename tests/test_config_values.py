@@ -5,20 +5,17 @@ setting of the resilience tables, ``[state]`` and the memory vendor's options go
 a `ConfigError` at load, or a documented call error (a `ConnectorError`) from the call,
 ever escapes.
 
-Redis: ``REDIS_URL``, else the server on 127.0.0.1:6379 (as the Redis plugin's tests find
-one); without one the Redis cases skip (fail with ``NEXUS_REQUIRE_SERVICES=1``). Random
-text is never used as a Redis URL: a host name would wait on DNS.
+Redis: the ``redis_url`` fixture (``REDIS_URL``, else a ``redis-server`` started for the
+session on a free port); without one the Redis cases skip (fail with
+``NEXUS_REQUIRE_SERVICES=1``). Random text is never used as a Redis URL: a host name would
+wait on DNS.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
-import socket
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 import pytest
@@ -283,32 +280,13 @@ def test_any_config_value_on_the_memory_backend_is_refused_or_served(
 @pytest.mark.redis
 @settings(_FAST, max_examples=200)
 @given(config=configs(redis=True), mode=_MODES)
-def test_any_config_value_on_redis_is_refused_or_served(config: dict[str, Any], mode: str) -> None:
-    url = _local_redis()
+def test_any_config_value_on_redis_is_refused_or_served(
+    redis_url: str, config: dict[str, Any], mode: str
+) -> None:
     state = config["state"]
     if isinstance(state.get("url"), str):
-        state["url"] = state["url"].replace(_REDIS, url)
+        state["url"] = state["url"].replace(_REDIS, redis_url)
     _only_documented_errors(config, mode)
-
-
-@functools.cache
-def _redis_answering_at(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(7).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def _local_redis() -> str:
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    if _redis_answering_at(url):
-        return url
-    if os.environ.get("NEXUS_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"no Redis answers at {url}")
-    pytest.skip(f"no Redis answers at {url}")
 
 
 # -- the edges of every range work ----------------------------------------------------------
@@ -332,10 +310,12 @@ def _at(edge: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("edge", ["low", "high"])
 @pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_every_setting_at_the_edge_of_its_range_serves_a_call(edge: str, backend: str) -> None:
+def test_every_setting_at_the_edge_of_its_range_serves_a_call(
+    edge: str, backend: str, request: pytest.FixtureRequest
+) -> None:
     state: dict[str, Any] = {"prefix": f"edge-{uuid.uuid4().hex[:12]}"}
     if backend == "redis":
-        state |= {"backend": "redis", "url": _local_redis()}
+        state |= {"backend": "redis", "url": request.getfixturevalue("redis_url")}
     config = {
         "state": state,
         "connectors": {"payment": {"vendor": "memory", "resilience": _at(edge)}},
