@@ -187,11 +187,15 @@ class S3StorageAdapter(_S3, HttpAdapter):
         try:
             call = next(flow)
             while True:
+                # Each call is let go before the flow makes the next: a part's data is held
+                # only while it is being sent.
                 try:
                     answer = self._send(call, ctx)
                 except BaseException as exc:  # noqa: BLE001 - the flow cleans up, then re-raises
+                    del call
                     call = flow.throw(exc)
                 else:
+                    del call
                     call = flow.send(answer)
         except StopIteration as stop:
             result: T = stop.value
@@ -306,8 +310,10 @@ class AsyncS3StorageAdapter(_S3, AsyncHttpAdapter):
                 try:
                     answer = await self._send(call, ctx)
                 except BaseException as exc:  # noqa: BLE001 - the flow cleans up, then re-raises
+                    del call
                     call = flow.throw(exc)
                 else:
+                    del call
                     call = flow.send(answer)
         except StopIteration as stop:
             result: T = stop.value

@@ -82,6 +82,25 @@ class PartReader(io.RawIOBase):
         self._position = min(max(base + offset, 0), self.size)
         return self._position
 
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes (all that is left for -1): a chunk itself when the read covers
+        exactly one, else one joined copy, never a buffer and its copy."""
+        left = self.size - self._position
+        size = left if size is None or size < 0 else min(size, left)
+        pieces: list[bytes] = []
+        while size > 0:
+            index = self._index(self._position)
+            chunk = self._chunks[index]
+            offset = self._position - self._starts[index]
+            count = min(len(chunk) - offset, size)
+            pieces.append(chunk if count == len(chunk) else chunk[offset : offset + count])
+            self._position += count
+            size -= count
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def readall(self) -> bytes:
+        return self.read()
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         written = 0
@@ -166,6 +185,10 @@ class S3Requests:
             getattr(self.client, self._methods[operation])(Bucket=self.bucket, **params)
         except _Signed as signed:
             request = signed.request
+            # botocore keeps the exception in a local of a frame its traceback holds: a
+            # cycle that would keep the request (a part's data) alive until the next
+            # garbage collection. Cut it, so a part is freed once sent.
+            signed.__traceback__ = None
         except BotoCoreError as exc:
             raise self._refused(exc) from None
         else:  # pragma: no cover - botocore always reaches before-send

@@ -98,9 +98,12 @@ class Transfers:
         answer = yield self.requests.call("CreateMultipartUpload", Key=request.key, **described)
         upload_id = self._parse("CreateMultipartUpload", answer)["UploadId"]
         try:
-            size, parts = 0, []
+            size, parts, number = 0, [], 0
             part_size = _part_size(request, self.part_size)
-            for number, part in enumerate(_parts(_drain(ahead, chunks), part_size), start=1):
+            # Not enumerate(): it keeps its last tuple, so the previous part would stay in
+            # memory while the next one is read.
+            for part in _parts(_drain(ahead, chunks), part_size):
+                number += 1  # noqa: SIM113 - see above
                 if number > MAX_PARTS:
                     raise InvalidRequestError(
                         f"the object needs more than {MAX_PARTS} parts of {part_size} bytes, "

@@ -351,3 +351,32 @@ def test_no_secret_appears_in_an_error(
 
     assert secret not in str(caught.value)
     assert all(secret not in str(arg) for arg in caught.value.args)
+
+
+def test_each_part_is_let_go_before_the_next_is_read(
+    make_manager: MakeManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import weakref
+
+    from nexus_connector_s3 import _requests
+
+    made: list[weakref.ref[Any]] = []
+    alive_at_creation: list[int] = []
+    original = _requests.PartReader.__init__
+
+    def tracked(self: Any, chunks: Any) -> None:
+        original(self, chunks)
+        if self.size >= 5 * MIB:
+            alive_at_creation.append(sum(ref() is not None for ref in made))
+            made.append(weakref.ref(self))
+
+    monkeypatch.setattr(_requests.PartReader, "__init__", tracked)
+    manager = make_manager(options=SMALL_PARTS, direct=True)
+    gc.disable()  # freed by reference counting alone, not by a lucky collection
+    try:
+        manager.connector("files").put("big.bin", chunks(content(16 * MIB)))
+    finally:
+        gc.enable()
+
+    assert alive_at_creation == [0, 0, 0]  # parts 1-3 of 5 MiB (the 4th is smaller)
