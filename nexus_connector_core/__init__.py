@@ -104,6 +104,12 @@ if TYPE_CHECKING:
         VendorUnavailableError as VendorUnavailableError,
         WebhookVerificationError as WebhookVerificationError,
     )
+    from ._health import (
+        ConnectorHealth as ConnectorHealth,
+        HealthReport as HealthReport,
+        RecentCalls as RecentCalls,
+        VendorHealth as VendorHealth,
+    )
     from ._lazy import lazy_exports as lazy_exports
     from ._limit_key import limit_key as limit_key
     from ._manager import ConnectorManager as ConnectorManager

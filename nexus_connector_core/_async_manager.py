@@ -15,8 +15,10 @@ from ._async_connectors import (
     AsyncShippingConnector,
     AsyncSmsConnector,
 )
+from ._errors import ConnectorError, StateBackendUnavailableError
+from ._health import CHECK_TIMEOUT, ConnectorHealth, HealthReport, VendorHealth, acheck_adapter
 from ._manager_base import ManagerBase
-from ._state import AsyncStateBackend
+from ._state import AsyncStateBackend, BreakerSnapshot
 
 __all__ = ["AsyncConnectorManager"]
 
@@ -76,6 +78,34 @@ class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
     def shipping(self) -> AsyncShippingConnector:
         """The connector named ``shipping``."""
         return self.connector("shipping", "shipping")
+
+    async def health(self, *, checks: bool = True, timeout: float = CHECK_TIMEOUT) -> HealthReport:
+        """The health of every connector (see `HealthReport`): each vendor's breaker from the
+        state backend (every worker's view), this process's recent calls, and, with
+        `checks`, each adapter's own ``health_check()``, given `timeout` seconds each."""
+        connectors: dict[str, ConnectorHealth] = {}
+        for name in self.config.connectors:
+            connector = self.connector(name)
+            vendors: list[VendorHealth] = []
+            backend_down = False
+            for vendor in connector.vendors:
+                snapshots: list[BreakerSnapshot] = []
+                try:
+                    for plan in self._breaker_plans(connector, vendor):
+                        snapshots.append(await self.state.breaker(plan))
+                except StateBackendUnavailableError:
+                    backend_down = True
+                check = None
+                if checks:
+                    try:
+                        adapter = connector.adapter_for(vendor)
+                    except ConnectorError as exc:
+                        check = f"adapter cannot start ({type(exc).__name__})"
+                    else:
+                        check = await acheck_adapter(adapter, timeout)
+                vendors.append(self._vendor_health(vendor, snapshots, check))
+            connectors[name] = self._connector_health(connector, tuple(vendors), backend_down)
+        return self._report(connectors)
 
     async def aclose(self) -> None:
         """Release every adapter; later calls raise. Calling it again does nothing."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, Self, TypeVar
 
 from ._clock import SYSTEM_CLOCK, Clock
@@ -19,9 +20,18 @@ from ._observe import (
 )
 from ._plugins import PluginRegistry
 from ._runtime import Runtime
-from ._state import AsyncStateBackend, BackendSettings, StateBackend
+from ._health import (
+    ConnectorHealth,
+    HealthReport,
+    VendorHealth,
+    connector_status,
+    report_status,
+)
+from ._state import AsyncStateBackend, BackendSettings, BreakerSnapshot, GuardPlan, StateBackend
 
 __all__ = ["ManagerBase"]
+
+_BREAKER_ORDER = {"closed": 0, "half_open": 1, "open": 2}
 
 C = TypeVar("C", bound=ConnectorCore[Any, Any])
 S = TypeVar("S", StateBackend, AsyncStateBackend)
@@ -143,6 +153,65 @@ class ManagerBase(Generic[C, S]):
             connectors = list(self._connectors.values())
             self._connectors.clear()
         return connectors
+
+    # -- health: what both twins share (the I/O is theirs) ----------------------------------
+
+    def _breaker_plans(self, connector: C, vendor: str) -> list[GuardPlan]:
+        """The distinct breakers of `vendor` in `connector` (one, or one per operation)."""
+        plans: dict[str, GuardPlan] = {}
+        for operation in connector.category.operations:
+            plan = connector.guard_plan(operation, vendor)
+            if plan is not None and plan.breaker is not None:
+                plans.setdefault(plan.breaker_key, plan)
+        return list(plans.values())
+
+    @staticmethod
+    def _vendor_health(
+        vendor: str, snapshots: list[BreakerSnapshot], check: str | None
+    ) -> VendorHealth:
+        worst = max(snapshots, key=lambda s: _BREAKER_ORDER[s.state], default=None)
+        return VendorHealth(
+            vendor=vendor,
+            breaker=worst.state if worst is not None else None,
+            retry_after=worst.retry_after if worst is not None else 0.0,
+            window_calls=sum(s.calls for s in snapshots),
+            window_failures=sum(s.failures for s in snapshots),
+            check=check,
+        )
+
+    def _connector_health(
+        self, connector: C, vendors: tuple[VendorHealth, ...], backend_down: bool
+    ) -> ConnectorHealth:
+        recent = self._runtime.observer.stats.summary(connector.name, self.clock)
+        status, found = connector_status(vendors, recent.serving, recent.error_rate)
+        reasons: tuple[str, ...] = found
+        if backend_down:
+            closed = not self._runtime.outage.fail_open
+            if closed:
+                status = "unhealthy"
+            elif status == "healthy":
+                status = "degraded"
+            outage = "state backend unreachable" + (
+                " (fail_mode closed: calls fail)" if closed else " (calls go unguarded)"
+            )
+            reasons = (outage, *reasons)
+        return ConnectorHealth(
+            name=connector.name,
+            category=connector.category.key,
+            status=status,
+            reasons=reasons,
+            vendors=vendors,
+            recent=recent,
+        )
+
+    def _report(self, connectors: dict[str, ConnectorHealth]) -> HealthReport:
+        dropped = sum(getattr(sink, "dropped", 0) for sink in self._runtime.observer.loggers)
+        return HealthReport(
+            status=report_status(connectors, dropped),
+            checked_at=datetime.fromtimestamp(self.clock.time(), UTC),
+            connectors=connectors,
+            dropped_log_records=dropped,
+        )
 
     def __repr__(self) -> str:
         names = ", ".join(self.config.connectors)

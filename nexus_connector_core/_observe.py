@@ -15,6 +15,7 @@ import msgspec
 from ._clock import Clock
 from ._context import CallContext
 from ._errors import ConnectorError
+from ._health import CallStats
 from ._telemetry import METRICS_API, TRACE_API, Telemetry
 
 __all__ = [
@@ -134,6 +135,8 @@ class Observer:
         self.loggers = tuple(loggers)
         #: OpenTelemetry traces and metrics, when the application set a provider.
         self.telemetry = telemetry or Telemetry()
+        #: Every connector's recent calls in this process, for health.
+        self.stats = CallStats()
         # Stdlib loggers are asked on each call whether they would write (their level can
         # change at run time); the others always take records.
         self._conditional = tuple(lg for lg in self.loggers if isinstance(lg, LoggingCallLogger))
@@ -192,7 +195,9 @@ class Observer:
 
     def _failed(self, ctx: CallContext, clock: Clock, start: float, error: BaseException) -> None:
         self._contextualise(error, ctx)
-        duration = clock.monotonic() - start
+        ended = clock.monotonic()
+        duration = ended - start
+        self.stats.failed(ctx.connector, error, duration, ended)
         trace = ctx.trace
         if trace is not None:
             trace.finish(ctx, duration, error)
@@ -205,6 +210,7 @@ class Observer:
         begin = self.telemetry.begin
         active = self._active
         modules = sys.modules
+        succeeded = self.stats.succeeded
 
         def observe(request: Any, ctx: CallContext) -> Any:
             clock = ctx.clock
@@ -216,12 +222,14 @@ class Observer:
             except BaseException as error:
                 self._failed(ctx, clock, start, error)
                 raise
+            ended = clock.monotonic()
+            succeeded(ctx.connector, ctx.vendor, ended - start, ended)
             trace = ctx.trace
             if trace is not None:
-                trace.finish(ctx, clock.monotonic() - start, None)
+                trace.finish(ctx, ended - start, None)
             loggers = active(True)
             if loggers:
-                self._emit(loggers, ctx, clock, clock.monotonic() - start, None)
+                self._emit(loggers, ctx, clock, ended - start, None)
             return result
 
         return observe
@@ -233,6 +241,7 @@ class Observer:
         begin = self.telemetry.begin
         active = self._active
         modules = sys.modules
+        succeeded = self.stats.succeeded
 
         async def observe(request: Any, ctx: CallContext) -> Any:
             clock = ctx.clock
@@ -244,12 +253,14 @@ class Observer:
             except BaseException as error:
                 self._failed(ctx, clock, start, error)
                 raise
+            ended = clock.monotonic()
+            succeeded(ctx.connector, ctx.vendor, ended - start, ended)
             trace = ctx.trace
             if trace is not None:
-                trace.finish(ctx, clock.monotonic() - start, None)
+                trace.finish(ctx, ended - start, None)
             loggers = active(True)
             if loggers:
-                self._emit(loggers, ctx, clock, clock.monotonic() - start, None)
+                self._emit(loggers, ctx, clock, ended - start, None)
             return result
 
         return observe

@@ -52,6 +52,7 @@ _WORDS: list[tuple[str, str]] = [
     ("_async_steps", "_steps"),
     ("_async_entry", "_entry"),
     ("averify", "verify"),
+    ("acheck_adapter", "check_adapter"),
     ("areceive", "receive"),
     ("Asynchronously", "Synchronously"),
     ("asynchronously", "synchronously"),

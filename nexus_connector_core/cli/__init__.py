@@ -13,11 +13,12 @@ from ._check import check
 from ._demo import demo
 from ._plugins import plugins
 from ._secrets import secrets
+from ._status import status
 from ._webhook import webhook
 
 __all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "EXIT_STATE", "cli", "main"]
 
-for command in (plugins, check, call, demo, secrets, webhook):
+for command in (plugins, check, status, call, demo, secrets, webhook):
     cli.add_command(command)
 
 

@@ -1,0 +1,103 @@
+"""``nexus-connector status``: each connector's health, as every worker shares it.
+
+Breaker states and their windows come from the state backend (on Redis, the whole fleet's
+view); with ``--checks`` each adapter's own health check runs too. ``--watch SECONDS``
+redraws the table in place until interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .._config import load_config
+from .._errors import ConfigError, ConnectorError
+from .._health import HealthReport
+from .._manager import ConnectorManager
+from ._app import EXIT_CALL_FAILED, config_option, echo_json, json_option, report_config_error
+
+_COLOURS = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
+
+
+@click.command()
+@config_option
+@json_option
+@click.option("--checks", is_flag=True, help="Also run each adapter's own health check.")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.5, max=3600),
+    default=None,
+    metavar="SECONDS",
+    help="Redraw every SECONDS seconds until interrupted (Ctrl-C).",
+)
+def status(config_path: Path | None, as_json: bool, checks: bool, watch: float | None) -> None:
+    """Show every connector's vendors, breaker states and health.
+
+    Exits 1 when a connector is unhealthy (no vendor can be called), 3 when the config is
+    invalid.
+    """
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        report_config_error(exc, as_json)
+        return
+    try:
+        manager = ConnectorManager(config)
+    except ConnectorError as exc:
+        click.secho(f"could not build the manager: {exc}", fg="red", err=True)
+        sys.exit(EXIT_CALL_FAILED)
+    with manager:
+        while True:
+            report = manager.health(checks=checks)
+            if as_json:
+                echo_json(report)
+            else:
+                if watch is not None:
+                    click.clear()
+                _print(report, config.source)
+            if watch is None:
+                break
+            try:
+                time.sleep(watch)
+            except KeyboardInterrupt:
+                break
+    if not report.ok:
+        sys.exit(EXIT_CALL_FAILED)
+
+
+def _print(report: HealthReport, source: str) -> None:
+    click.echo(
+        f"{source}: "
+        + click.style(report.status, fg=_COLOURS[report.status], bold=True)
+        + f" at {report.checked_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    rows = [("CONNECTOR", "STATUS", "VENDOR", "BREAKER", "WINDOW", "CHECK")]
+    for name, connector in report.connectors.items():
+        for index, vendor in enumerate(connector.vendors):
+            breaker = (vendor.breaker or "-").replace("_", "-")
+            if vendor.breaker == "open":
+                breaker += f" ({vendor.retry_after:.0f}s)"
+            rows.append(
+                (
+                    name if index == 0 else "",
+                    connector.status if index == 0 else "",
+                    vendor.vendor,
+                    breaker,
+                    f"{vendor.window_failures}/{vendor.window_calls} failed",
+                    vendor.check or "-",
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        if number and row[1]:
+            cells[1] = click.style(cells[1], fg=_COLOURS[row[1]])
+        click.echo("  ".join(cells).rstrip())
+    for name, connector in report.connectors.items():
+        for reason in connector.reasons:
+            click.echo(f"  {name}: {reason}")
+    if report.dropped_log_records:
+        click.echo(f"  integration log: {report.dropped_log_records} records dropped")
