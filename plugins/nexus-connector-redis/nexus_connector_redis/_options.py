@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import msgspec
@@ -121,9 +122,12 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     url: str = "redis://127.0.0.1:6379/0"
     password: Secret | None = None
     cluster: bool = False
-    pool_size: int = 64
-    timeout: float = 0.25
-    connect_timeout: float = 0.25
+    #: Connections per process, from 1 to 100000.
+    pool_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 64
+    #: Seconds a command may take, above 0 and at most 60.
+    timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
+    #: Seconds to connect, above 0 and at most 60.
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
 
     def __post_init__(self) -> None:
         # Each message starts with the key it is about: the config names that key.
@@ -135,10 +139,6 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
                 "password: set here and in the url too; keep this one (a secret reference) "
                 "and take the password out of the url"
             )
-        if not 1 <= self.pool_size <= 100_000:
-            raise ValueError(f"pool_size: must be from 1 to 100000, got {self.pool_size}")
-        if not (0 < self.timeout <= 60 and 0 < self.connect_timeout <= 60):
-            raise ValueError("timeout and connect_timeout must be between 0 and 60 seconds")
 
     def __repr__(self) -> str:
         # The URL's user name and password are never shown, not even in a repr.

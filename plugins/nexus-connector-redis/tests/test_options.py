@@ -226,3 +226,24 @@ def test_the_options_repr_shows_no_user_name_or_password() -> None:
         "RedisOptions(url='redis://cache.internal:6380?...', cluster=False, pool_size=64, "
         "timeout=0.25, connect_timeout=0.25)"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pool_size", 0),
+        ("pool_size", 2**70),
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("timeout", 0.0),
+        ("connect_timeout", -1.0),
+        ("connect_timeout", 60.000001),
+    ],
+)
+def test_a_number_out_of_its_range_is_a_config_error_at_its_own_key(
+    registry: PluginRegistry, key: str, value: float
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _state(registry, **{key: value})
+
+    assert [problem.path for problem in caught.value.problems] == [f"state.{key}"]
