@@ -6,8 +6,8 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
