@@ -161,9 +161,6 @@ class S3StorageAdapter(_S3, HttpAdapter):
     URLs are presigned with Signature Version 4 (GET or PUT, up to 7 days).
     """
 
-    def __init__(self, settings: AdapterSettings) -> None:
-        super().__init__(settings)
-
     def _send(self, call: Call, ctx: CallContext) -> Answer:
         content: Any = _chunks_of(call.body) if isinstance(call.body, PartReader) else call.body
         if not call.cleanup:
@@ -280,9 +277,6 @@ class AsyncS3StorageAdapter(_S3, AsyncHttpAdapter):
     httpx does the I/O. Signing hashes the payload on plain-HTTP endpoints (one part at a
     time); over HTTPS S3 takes it unsigned.
     """
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        super().__init__(settings)
 
     async def _send(self, call: Call, ctx: CallContext) -> Answer:
         content: Any = _achunks_of(call.body) if isinstance(call.body, PartReader) else call.body

@@ -380,3 +380,25 @@ def test_each_part_is_let_go_before_the_next_is_read(
         gc.enable()
 
     assert alive_at_creation == [0, 0, 0]  # parts 1-3 of 5 MiB (the 4th is smaller)
+
+
+async def test_the_async_adapter_leaves_the_event_loop_free_while_s3_is_slow(
+    make_manager: MakeManager, double: S3Double
+) -> None:
+    manager = make_manager(async_=True)
+    await call(manager, "put", "k", b"v")
+    double.fail_when(lambda r: r.method == "GET", Fault.stall(0.3))  # then hangs up
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    running = asyncio.create_task(ticker())
+    with pytest.raises(VendorUnavailableError):
+        await call(manager, "get", "k")
+    running.cancel()
+
+    assert ticks >= 10  # the loop kept serving other tasks while the request waited
