@@ -201,12 +201,6 @@ def smtp_registry() -> PluginRegistry:
 
 
 @pytest.fixture
-def smtp_environ() -> dict[str, str]:
-    """The environment the credentials' ``env:`` references read."""
-    return dict(ENVIRON)
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

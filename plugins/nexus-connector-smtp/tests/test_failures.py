@@ -281,9 +281,8 @@ async def test_the_attempt_timeout_running_out_before_the_content_says_not_sent(
 
 
 async def test_wrong_credentials_are_an_authentication_error_never_retried(
-    caller: Any, starttls_server: Any, smtp_environ: dict[str, str]
+    caller: Any, starttls_server: Any
 ) -> None:
-    smtp_environ["SMTP_PASSWORD"] = "wrong-password-here"
     table = starttls_server.connector()
     table["credentials"] = {"username": "env:SMTP_USERNAME", "password": "literal:wrong-password"}
 
