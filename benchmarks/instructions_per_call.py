@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-_BODY = r'''
+_BODY = r"""
 import asyncio, sys, types
 from nexus_connector_core import (AsyncConnectorManager, ConnectorManager, PluginRegistry,
     SmsMessage, SmsReceipt, hookimpl)
@@ -43,7 +43,8 @@ def register_sms_vendors(register):
     register("bench", Adapter, async_impl=AsyncAdapter)
 
 registry = PluginRegistry()
-registry.register(types.SimpleNamespace(__name__="bench", register_sms_vendors=register_sms_vendors))
+plugin = types.SimpleNamespace(__name__="bench", register_sms_vendors=register_sms_vendors)
+registry.register(plugin)
 config = {"connectors": {"sms": {"vendor": "bench", "resilience": {
     "timeout": 10.0, "deadline": 30.0,
     "retry": {"max_attempts": 3, "budget": {"ratio": 0.2}},
@@ -63,7 +64,7 @@ else:
         for _ in range(200): await send(MESSAGE)
         for _ in range(calls): await send(MESSAGE)
     asyncio.run(main())
-'''
+"""
 
 
 def _instructions(checkout: Path, calls: int, mode: str) -> int:
@@ -106,7 +107,9 @@ def main() -> None:
         checkouts.insert(0, (f"{args.compare}", args.compare.resolve()))
     for mode in ("sync", "async"):
         for name, checkout in checkouts:
-            print(f"{mode:5}  {per_call(checkout, args.calls, mode):10.0f} instructions/call  {name}")
+            print(
+                f"{mode:5}  {per_call(checkout, args.calls, mode):10.0f} instructions/call  {name}"
+            )
 
 
 if __name__ == "__main__":
