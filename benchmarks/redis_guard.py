@@ -56,8 +56,8 @@ from limits import parse, storage as limits_storage, strategies as limits_strate
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from nexus_connector_core import (
-    SYSTEM_CLOCK,
+from nexus_connector_core import SYSTEM_CLOCK
+from nexus_connector_core.state import (
     BackendSettings,
     BreakerPolicy,
     BudgetPolicy,

@@ -133,14 +133,6 @@ if TYPE_CHECKING:
         RefundRequest as RefundRequest,
         VoidRequest as VoidRequest,
     )
-    from ._pipeline import (
-        AsyncHandler as AsyncHandler,
-        Handler as Handler,
-        Middleware as Middleware,
-        MiddlewareFactory as MiddlewareFactory,
-        StepSettings as StepSettings,
-        TransformMiddleware as TransformMiddleware,
-    )
     from ._plugins import (
         PluginFailure as PluginFailure,
         PluginInfo as PluginInfo,
@@ -184,23 +176,6 @@ if TYPE_CHECKING:
         SmsState as SmsState,
         SmsStatus as SmsStatus,
         SmsStatusRequest as SmsStatusRequest,
-    )
-    from ._state import (
-        Admission as Admission,
-        AsyncStateBackend as AsyncStateBackend,
-        BackendSettings as BackendSettings,
-        BreakerPolicy as BreakerPolicy,
-        BreakerSnapshot as BreakerSnapshot,
-        BudgetPolicy as BudgetPolicy,
-        GuardPlan as GuardPlan,
-        IdempotencyClaim as IdempotencyClaim,
-        LimitPolicy as LimitPolicy,
-        StateBackend as StateBackend,
-        StoredToken as StoredToken,
-    )
-    from ._state_memory import (
-        AsyncMemoryStateBackend as AsyncMemoryStateBackend,
-        MemoryStateBackend as MemoryStateBackend,
     )
     from .hookspecs import Registrar as Registrar, hookimpl as hookimpl
 else:

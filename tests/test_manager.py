@@ -26,11 +26,10 @@ from nexus_connector_core import (
     PluginRegistry,
     Registrar,
     SmsMessage,
-    StepSettings,
-    TransformMiddleware,
     VendorUnavailableError,
     hookimpl,
 )
+from nexus_connector_core.pipeline import StepSettings, TransformMiddleware
 from nexus_connector_core.testing import FakeClock
 
 MESSAGE = EmailMessage(

@@ -66,3 +66,30 @@ def test_importing_the_package_loads_no_heavy_module() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="NoSuchThing"):
         nexus_connector_core.NoSuchThing  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "nexus_connector_core.state",
+        "nexus_connector_core.pipeline",
+        "nexus_connector_core.http",
+        "nexus_connector_core.auth",
+        "nexus_connector_core.webhooks",
+        "nexus_connector_core.testing",
+        "nexus_connector_core.asgi",
+    ],
+)
+def test_every_name_of_a_public_subpackage_resolves(module: str) -> None:
+    imported = importlib.import_module(module)
+
+    assert [name for name in imported.__all__ if not hasattr(imported, name)] == []
+
+
+def test_the_top_level_keeps_what_an_application_uses_not_the_backend_or_middleware_spi() -> None:
+    spi = {"StateBackend", "GuardPlan", "Admission", "Middleware", "StepSettings", "Handler"}
+
+    assert spi.isdisjoint(nexus_connector_core.__all__)
+    assert {"ConnectorManager", "EmailMessage", "Money", "ConnectorError"} <= set(
+        nexus_connector_core.__all__
+    )

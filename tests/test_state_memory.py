@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from nexus_connector_core import (
-    SYSTEM_CLOCK,
+from nexus_connector_core import SYSTEM_CLOCK
+from nexus_connector_core.state import (
     AsyncMemoryStateBackend,
     BackendSettings,
     GuardPlan,

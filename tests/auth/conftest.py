@@ -36,7 +36,6 @@ from nexus_connector_core import (
     AuthenticationError,
     CallContext,
     ConnectorManager,
-    MemoryStateBackend,
     PluginRegistry,
     Registrar,
     SmsMessage,
@@ -46,6 +45,7 @@ from nexus_connector_core import (
     hookimpl,
 )
 from nexus_connector_core.auth import OAuth2ClientCredentials, OAuth2RefreshToken
+from nexus_connector_core.state import MemoryStateBackend
 from nexus_connector_core.testing import FakeClock, Fault, FaultServer
 from nexus_connector_core.testing._fault_server import ReceivedRequest
 

@@ -22,10 +22,8 @@ import pytest
 
 from nexus_connector_core import (
     AdapterSettings,
-    AsyncMemoryStateBackend,
     AuthenticationError,
     CredentialRefreshError,
-    MemoryStateBackend,
     RateLimitConfig,
     ResilienceConfig,
     RetryConfig,
@@ -34,6 +32,7 @@ from nexus_connector_core import (
 )
 from nexus_connector_core.auth import OAuth2ClientCredentials, token_resilience
 from nexus_connector_core.auth._token_endpoint import TokenEndpoint
+from nexus_connector_core.state import AsyncMemoryStateBackend, MemoryStateBackend
 from nexus_connector_core.testing import FakeClock, Fault, ReceivedRequest
 
 HOUR = 3600.0

@@ -20,12 +20,8 @@ from typing import Any
 
 import pytest
 
-from nexus_connector_core import (
-    AsyncMemoryStateBackend,
-    MemoryStateBackend,
-    PluginRegistry,
-    StateBackendUnavailableError,
-)
+from nexus_connector_core import PluginRegistry, StateBackendUnavailableError
+from nexus_connector_core.state import AsyncMemoryStateBackend, MemoryStateBackend
 from nexus_connector_core.testing import FakeClock
 from nexus_connector_core.webhooks import (
     DEFAULT_LEASE,

@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from nexus_connector_core import (
-    AsyncMemoryStateBackend,
-    ConfigError,
-    MemoryStateBackend,
-    PluginError,
-    PluginRegistry,
-    Secret,
-)
+from nexus_connector_core import ConfigError, PluginError, PluginRegistry, Secret
+from nexus_connector_core.state import AsyncMemoryStateBackend, MemoryStateBackend
 from nexus_connector_core.testing import FakeClock
 from nexus_connector_core.webhooks import (
     DEFAULT_MAX_BODY,

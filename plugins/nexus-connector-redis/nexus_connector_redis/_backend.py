@@ -22,14 +22,14 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 
-from nexus_connector_core import (
+from nexus_connector_core import StateBackendUnavailableError
+from nexus_connector_core.state import (
     Admission,
     BackendSettings,
     BreakerSnapshot,
     GuardPlan,
     IdempotencyClaim,
     StateBackend,
-    StateBackendUnavailableError,
     StoredToken,
 )
 

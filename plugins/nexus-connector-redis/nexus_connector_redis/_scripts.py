@@ -14,7 +14,7 @@ import re
 from importlib.resources import files
 from string import Template
 
-from nexus_connector_core import BreakerPolicy, GuardPlan
+from nexus_connector_core.state import BreakerPolicy, GuardPlan
 
 __all__ = ["SCRIPTS", "GuardScripts", "Script", "guard_scripts"]
 

@@ -10,7 +10,8 @@ import pytest
 from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisStateBackend
 from nexus_connector_redis.testing import RedisCluster
 
-from nexus_connector_core import SYSTEM_CLOCK, BackendSettings
+from nexus_connector_core import SYSTEM_CLOCK
+from nexus_connector_core.state import BackendSettings
 from nexus_connector_core.testing import BackendHarness, StateBackendConformance
 
 

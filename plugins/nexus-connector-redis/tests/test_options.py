@@ -17,7 +17,6 @@ from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisSta
 
 from nexus_connector_core import (
     SYSTEM_CLOCK,
-    BackendSettings,
     ConfigError,
     ConnectorManager,
     PluginRegistry,
@@ -27,6 +26,7 @@ from nexus_connector_core import (
     load_config,
 )
 from nexus_connector_core.cli import cli
+from nexus_connector_core.state import BackendSettings
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,12 @@ from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisSta
 from nexus_connector_core import (
     SYSTEM_CLOCK,
     AsyncConnectorManager,
-    BackendSettings,
-    BreakerPolicy,
     ConnectorManager,
-    GuardPlan,
     PluginRegistry,
     SmsMessage,
     StateBackendUnavailableError,
 )
+from nexus_connector_core.state import BackendSettings, BreakerPolicy, GuardPlan
 
 SMS = SmsMessage("+14155550100", "Your code is 4242")
 PLAN = GuardPlan(scope="sms:memory", breaker_key="sms:memory", breaker=BreakerPolicy())

@@ -36,7 +36,8 @@ def _wait_for(go: str) -> None:
 def _backend(args: dict[str, Any]) -> Any:
     from nexus_connector_redis import RedisOptions, RedisStateBackend
 
-    from nexus_connector_core import SYSTEM_CLOCK, BackendSettings
+    from nexus_connector_core import SYSTEM_CLOCK
+    from nexus_connector_core.state import BackendSettings
 
     options = RedisOptions(url=args["url"], cluster=args.get("cluster", False), timeout=5.0)
     return RedisStateBackend(
@@ -45,7 +46,7 @@ def _backend(args: dict[str, Any]) -> Any:
 
 
 def _plans(args: dict[str, Any]) -> tuple[Any, Any]:
-    from nexus_connector_core import BreakerPolicy, GuardPlan, LimitPolicy
+    from nexus_connector_core.state import BreakerPolicy, GuardPlan, LimitPolicy
 
     scope = f"{args['prefix']}-scope"
     breaker = GuardPlan(

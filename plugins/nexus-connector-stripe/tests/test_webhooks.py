@@ -22,7 +22,8 @@ from hypothesis import given, strategies as st
 from nexus_connector_stripe import STRIPE, StripeEvent, read_event
 from nexus_connector_stripe.testing import signature_header
 
-from nexus_connector_core import MemoryStateBackend, PluginRegistry
+from nexus_connector_core import PluginRegistry
+from nexus_connector_core.state import MemoryStateBackend
 from nexus_connector_core.testing import FakeClock
 from nexus_connector_core.webhooks import Headers, WebhookEvent, WebhookVerificationError, verify
 

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import given, strategies as st
 from nexus_connector_twilio import TWILIO
 
-from nexus_connector_core import MemoryStateBackend, PluginRegistry
+from nexus_connector_core import PluginRegistry
+from nexus_connector_core.state import MemoryStateBackend
 from nexus_connector_core.testing import FakeClock
 from nexus_connector_core.webhooks import (
     Headers,

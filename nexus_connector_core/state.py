@@ -1,0 +1,52 @@
+"""The state-backend interface: for plugin authors who keep the shared state elsewhere.
+
+A state backend keeps what every worker of an application must agree on — circuit breakers,
+rate limiters, retry budgets, idempotency claims, OAuth tokens, webhook ids — behind small
+atomic operations (`StateBackend`, and its asynchronous twin `AsyncStateBackend`), and
+decides by the policies it is handed (`BreakerPolicy`, `LimitPolicy`, `BudgetPolicy`, in a
+`GuardPlan`). `MemoryStateBackend` is the embedded one; ``nexus-connector-redis`` the one for
+many workers and hosts. Every backend passes
+`nexus_connector_core.testing.StateBackendConformance`; a plugin registers its own under
+``register_state_backends``.
+"""
+
+from __future__ import annotations
+
+from ._state import (
+    MAX_COUNT_WINDOW,
+    MAX_TIME_WINDOW,
+    MAX_TOKEN_INTERVAL,
+    Admission,
+    AsyncStateBackend,
+    BackendSettings,
+    BreakerPolicy,
+    BreakerSnapshot,
+    BudgetPolicy,
+    GuardPlan,
+    IdempotencyClaim,
+    LimitPolicy,
+    StateBackend,
+    StoredToken,
+    policy_of,
+)
+from ._state_memory import AsyncMemoryStateBackend, MemoryStateBackend
+
+__all__ = [
+    "MAX_COUNT_WINDOW",
+    "MAX_TIME_WINDOW",
+    "MAX_TOKEN_INTERVAL",
+    "Admission",
+    "AsyncMemoryStateBackend",
+    "AsyncStateBackend",
+    "BackendSettings",
+    "BreakerPolicy",
+    "BreakerSnapshot",
+    "BudgetPolicy",
+    "GuardPlan",
+    "IdempotencyClaim",
+    "LimitPolicy",
+    "MemoryStateBackend",
+    "StateBackend",
+    "StoredToken",
+    "policy_of",
+]
