@@ -14,7 +14,7 @@ from nexus_connector_core.state import (
     MemoryStateBackend,
 )
 from nexus_connector_core.testing import FakeClock, StateBackendConformance
-from nexus_connector_core.testing._conformance import BackendHarness
+from nexus_connector_core.testing._state_conformance import BackendHarness
 
 #: Writes between two sweeps of expired state (the backend's `_SWEEP_MASK` + 1).
 SWEEP_EVERY = 4096
