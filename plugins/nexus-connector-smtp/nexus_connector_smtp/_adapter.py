@@ -348,6 +348,8 @@ class _SmtplibConnection(Connection):
         if smtp is None or smtp.sock is None:
             raise smtplib.SMTPServerDisconnected("not connected")
         smtp.sock.settimeout(timeout)
+        if isinstance(smtp, StrictSmtp):
+            smtp.reply_by = time.monotonic() + timeout  # the whole reply, by the step's end
         return smtp
 
     def refusal(self, exc: Exception) -> Reply | None:

@@ -12,6 +12,8 @@ import base64
 import binascii
 import hmac
 import smtplib
+import time
+from typing import Any
 
 from ._answers import MAX_REPLY_LINE, MalformedReplyError, read_reply_line
 
@@ -26,19 +28,61 @@ _AUTH_OK = (235, 503)
 class StrictSmtp(smtplib.SMTP):
     """smtplib's client, reading replies strictly (`read_reply_line`): a reply that is no
     SMTP reply closes the connection and raises `MalformedReplyError`, whichever smtplib
-    method read it."""
+    method read it. A reply must also come whole by `reply_by` (`time.monotonic()`): the
+    socket's timeout bounds each read, not the reply, so a server trickling its reply a
+    byte at a time would otherwise hold a call past its deadline."""
+
+    def __init__(
+        self,
+        host: str = "",
+        port: int = 0,
+        local_hostname: str | None = None,
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        #: When the reply being read must have come (the step's end), or None.
+        self.reply_by: float | None = time.monotonic() + timeout
+        self._pending = b""
+        self._pending_from: object = None
+        # Connects, and so reads the greeting: by `reply_by` too.
+        super().__init__(host, port, local_hostname, timeout, **kwargs)
+
+    def _recv(self) -> bytes:
+        sock = self.sock
+        if sock is None:
+            raise smtplib.SMTPServerDisconnected("not connected")
+        if self.reply_by is not None:
+            left = self.reply_by - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the reply did not come whole within the step's time")
+            current = sock.gettimeout()
+            sock.settimeout(left if current is None else min(current, left))
+        return sock.recv(4096)
+
+    def _readline(self, limit: int) -> bytes:
+        """One line (its newline included), of at most `limit` bytes; b"" at EOF."""
+        if self._pending_from is not self.sock:  # a new socket (TLS): nothing carries over
+            self._pending, self._pending_from = b"", self.sock
+        buffer = self._pending
+        while (end := buffer.find(b"\n", 0, limit)) < 0 and len(buffer) < limit:
+            chunk = self._recv()
+            if not chunk:
+                self._pending = b""
+                return buffer
+            buffer += chunk
+        cut = end + 1 if end >= 0 else limit
+        self._pending = buffer[cut:]
+        return buffer[:cut]
 
     def getreply(self) -> tuple[int, bytes]:
         """The next reply: its code and its lines' text, joined by newlines."""
-        if self.file is None:
-            if self.sock is None:
-                raise smtplib.SMTPServerDisconnected("not connected")
-            self.file = self.sock.makefile("rb")
+        if self.sock is None:
+            raise smtplib.SMTPServerDisconnected("not connected")
         texts: list[bytes] = []
         read = 0
         while True:
             try:
-                line = self.file.readline(MAX_REPLY_LINE + 1)
+                line = self._readline(MAX_REPLY_LINE + 1)
             except OSError as exc:  # a timeout included
                 self.close()
                 raise smtplib.SMTPServerDisconnected(

@@ -62,6 +62,7 @@ import itertools
 import socketserver
 import ssl
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage as MimeMessage
@@ -433,17 +434,20 @@ class ScriptedSmtpServer(_Served):
         self.connections = 0
         self.received: list[bytes] = []
         self.commands: list[str] = []
-        self._script: dict[str, list[bytes]] = {}
+        self._script: dict[str, list[tuple[bytes, float | None]]] = {}
         self._lock = threading.Lock()
         self._server: _ScriptedTCPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def answer(self, step: str, reply: bytes, *, times: int = 1) -> None:
-        """Answer the next `times` occurrences of `step` with `reply` (raw bytes)."""
+    def answer(
+        self, step: str, reply: bytes, *, times: int = 1, trickle: float | None = None
+    ) -> None:
+        """Answer the next `times` occurrences of `step` with `reply` (raw bytes); with
+        `trickle`, one byte every `trickle` seconds (a server that answers, slowly)."""
         if step not in _SCRIPTED_REPLIES:
             raise ValueError(f"no step {step!r}; the steps are {', '.join(_SCRIPTED_REPLIES)}")
         with self._lock:
-            self._script.setdefault(step, []).extend([reply] * times)
+            self._script.setdefault(step, []).extend([(reply, trickle)] * times)
 
     def connector(self, **options: Any) -> dict[str, Any]:
         """The table of an ``smtp`` connector that sends to this server (`options` added to
@@ -468,16 +472,25 @@ class ScriptedSmtpServer(_Served):
             self._thread.join()
             self._server = self._thread = None
 
-    def _reply_to(self, step: str) -> bytes:
+    def _reply_to(self, step: str, wfile: io.BufferedIOBase) -> bytes:
+        """Write the reply to `step` (trickled when so scripted), and return it."""
         with self._lock:
             queued = self._script.get(step)
-            return queued.pop(0) if queued else _SCRIPTED_REPLIES[step]
+            reply, trickle = queued.pop(0) if queued else (_SCRIPTED_REPLIES[step], None)
+        if trickle is None:
+            wfile.write(reply)
+            return reply
+        for index in range(len(reply)):
+            time.sleep(trickle)  # the vendor's slowness, on its own thread
+            wfile.write(reply[index : index + 1])
+            wfile.flush()
+        return reply
 
     def _serve(self, rfile: io.BufferedIOBase, wfile: io.BufferedIOBase) -> None:
         """One connection: the greeting, then each command's reply until QUIT or EOF."""
         with self._lock:
             self.connections += 1
-        wfile.write(self._reply_to("greeting"))
+        self._reply_to("greeting", wfile)
         while line := rfile.readline():
             step = line.split(b" ", 1)[0].strip().lower().decode("ascii", "replace")
             with self._lock:
@@ -485,15 +498,14 @@ class ScriptedSmtpServer(_Served):
             if step not in _SCRIPTED_REPLIES:
                 wfile.write(b"502 5.5.2 Command not recognized\r\n")
                 continue
-            reply = self._reply_to(step)
-            wfile.write(reply)
+            reply = self._reply_to(step, wfile)
             if step == "data" and reply.startswith(b"354"):
                 content = self._content(rfile)
                 if content is None:
                     return  # the client left mid-content: nothing was sent
                 with self._lock:
                     self.received.append(content)
-                wfile.write(self._reply_to("content"))
+                self._reply_to("content", wfile)
             if step == "quit":
                 return
 
