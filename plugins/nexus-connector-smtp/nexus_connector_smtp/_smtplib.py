@@ -45,7 +45,7 @@ class StrictSmtp(smtplib.SMTP):
         self._pending = b""
         self._pending_from: object = None
         # Connects, and so reads the greeting: by `reply_by` too.
-        super().__init__(host, port, local_hostname, timeout, **kwargs)
+        super().__init__(host, port, local_hostname, timeout=timeout, **kwargs)
 
     def _recv(self) -> bytes:
         sock = self.sock
