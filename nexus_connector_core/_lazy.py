@@ -37,7 +37,6 @@ from typing import Any
 __all__ = ["declared_exports", "lazy_exports"]
 
 
-
 def lazy_exports(
     package: str, exports: Mapping[str, str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
