@@ -117,6 +117,7 @@ class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
                 await connector.aclose()
             except Exception as exc:  # noqa: BLE001 - close the others, then report
                 errors.append(exc)
+        await self._aclose_log_sinks()  # unasync: self._close_log_sinks()
         if self._owns_state:
             await self._runtime.state.aclose()
         if errors:

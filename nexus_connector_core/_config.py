@@ -29,6 +29,7 @@ from ._credentials import CredentialProvider, CredentialProviderSettings, Secret
 from ._errors import ConfigError, ConnectorError
 from ._plugins import PluginRegistry, default_registry
 from ._registration import Registration
+from ._sql_log_config import SqlLogConfig
 
 __all__ = [
     "EMBEDDED_DEFAULTS",
@@ -65,10 +66,13 @@ class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     """The ``[observability]`` table."""
 
     #: Where integration-log records go: ``logging`` (stdlib, JSON, logger
-    #: ``nexus_connector.calls``) and/or ``memory`` (a ring of recent records).
-    loggers: tuple[Literal["logging", "memory"], ...] = ("logging",)
+    #: ``nexus_connector.calls``), ``memory`` (a ring of recent records) and/or ``sql``
+    #: (a SQLite or PostgreSQL table, written in the background: ``[observability.sql]``).
+    loggers: tuple[Literal["logging", "memory", "sql"], ...] = ("logging",)
     #: How many records the ``memory`` logger keeps.
     ring_size: Annotated[int, between(1, 1_000_000)] = 1000
+    #: The ``sql`` logger's database (its defaults when ``sql`` is listed without a table).
+    sql: SqlLogConfig | None = None
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -223,9 +227,7 @@ def load_config(
             connectors[name] = settings
 
     state = _state(data.get("state", {}), registry, problems, providers)
-    observability = problems.convert(
-        data.get("observability", {}), ObservabilityConfig, ("observability",)
-    )
+    observability = _observability(data.get("observability", {}), problems, providers, config_dir)
     error = problems.error()
     if error is not None or observability is None or state is None:
         raise error or ConfigError("invalid configuration")
@@ -302,8 +304,36 @@ def _state(
     return StateSettings(backend=backend, options=options, fail_mode=fail_mode, prefix=prefix)
 
 
+def _observability(
+    table: Any, problems: Problems, providers: _ProviderLookup, config_dir: Path | None
+) -> ObservabilityConfig | None:
+    """The ``[observability]`` table: the SQL sink's password resolved like a credential,
+    a relative SQLite path made absolute against the config file's folder."""
+    sql = table.get("sql") if isinstance(table, dict) else None
+    if isinstance(sql, dict):
+        path = ("observability", "sql")
+        _resolve_secret_options(sql, SqlLogConfig, providers, problems, path)
+    observability: ObservabilityConfig | None = problems.convert(
+        table, ObservabilityConfig, ("observability",)
+    )
+    if observability is None:
+        return None
+    if observability.sql is None and "sql" in observability.loggers:
+        observability = msgspec.structs.replace(observability, sql=SqlLogConfig())
+    if observability.sql is not None:
+        folder = config_dir or Path.cwd()
+        observability = msgspec.structs.replace(
+            observability, sql=observability.sql.resolved(folder)
+        )
+    return observability
+
+
 def _resolve_secret_options(
-    table: dict[str, Any], options_type: Any, providers: _ProviderLookup, problems: Problems
+    table: dict[str, Any],
+    options_type: Any,
+    providers: _ProviderLookup,
+    problems: Problems,
+    path: tuple[str, ...] = ("state",),
 ) -> bool:
     """Resolve the backend's secret options (its fields typed `Secret`, such as Redis's
     ``password``) like a connector's credentials: ``env:NAME``, ``file:PATH``, a provider's
@@ -321,7 +351,7 @@ def _resolve_secret_options(
                 raise ConfigError("expected a secret reference such as env:NAME or file:PATH")
             table[field.encode_name] = resolve_reference(value, providers)
         except ConnectorError as exc:
-            problems.add(("state", field.encode_name), exc.message)
+            problems.add((*path, field.encode_name), exc.message)
             del table[field.encode_name]
             resolved = False
     return resolved

@@ -5,12 +5,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Config, ConfigSource, load_config
 from ._connector_base import ConnectorCore
 from ._errors import ConnectorError
+from ._health import (
+    ConnectorHealth,
+    HealthReport,
+    VendorHealth,
+    connector_status,
+    report_status,
+)
 from ._observe import (
     CallLogger,
     IntegrationLogRecord,
@@ -20,14 +27,10 @@ from ._observe import (
 )
 from ._plugins import PluginRegistry
 from ._runtime import Runtime
-from ._health import (
-    ConnectorHealth,
-    HealthReport,
-    VendorHealth,
-    connector_status,
-    report_status,
-)
 from ._state import AsyncStateBackend, BackendSettings, BreakerSnapshot, GuardPlan, StateBackend
+
+if TYPE_CHECKING:
+    from ._sql_log import LogSink
 
 __all__ = ["ManagerBase"]
 
@@ -69,8 +72,15 @@ class ManagerBase(Generic[C, S]):
             if kind == "memory":
                 self._memory_log = MemoryCallLogger(config.observability.ring_size)
                 configured.append(self._memory_log)
-            else:
+            elif kind == "logging":
                 configured.append(LoggingCallLogger())
+        # -- sinks writing in the background (sql): started here, closed with the manager
+        self._log_sinks: tuple[LogSink, ...] = ()
+        if "sql" in config.observability.loggers:
+            from ._sql_log import open_log_sinks
+
+            self._log_sinks = tuple(open_log_sinks(config.observability))
+            configured.extend(self._log_sinks)
         self._runtime: Runtime[S] = Runtime(
             self.clock,
             Observer([*configured, *loggers]),
@@ -135,6 +145,23 @@ class ManagerBase(Generic[C, S]):
     def call_log(self) -> list[IntegrationLogRecord]:
         """The most recent integration-log records, oldest first (``memory`` logger)."""
         return self._memory_log.records() if self._memory_log else []
+
+    @property
+    def log_sinks(self) -> tuple[LogSink, ...]:
+        """The integration-log sinks that write in the background (``sql``), each with its
+        `dropped` count; the manager closes them when it closes."""
+        return self._log_sinks
+
+    def _close_log_sinks(self) -> None:
+        # Each sink bounds its own wait (close_timeout) and never raises.
+        for sink in self._log_sinks:
+            sink.close()
+
+    async def _aclose_log_sinks(self) -> None:
+        if self._log_sinks:
+            import asyncio
+
+            await asyncio.to_thread(self._close_log_sinks)
 
     @property
     def unguarded_calls(self) -> int:
