@@ -2,23 +2,32 @@
 
 Exit codes: 0 success; 1 a call or health check failed; 2 bad usage; 3 invalid
 configuration; 4 a plugin failed to load or conflicts with another; 5 the state backend
-cannot be reached (``check``).
+cannot be reached (``check``); 6 the integration log's database cannot be read (``log``).
 """
 
 from __future__ import annotations
 
-from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_PLUGIN, EXIT_STATE, cli
+from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_LOG, EXIT_PLUGIN, EXIT_STATE, cli
 from ._call import call
 from ._check import check
 from ._demo import demo
+from ._log import log
 from ._plugins import plugins
 from ._secrets import secrets
 from ._status import status
 from ._webhook import webhook
 
-__all__ = ["EXIT_CALL_FAILED", "EXIT_CONFIG", "EXIT_PLUGIN", "EXIT_STATE", "cli", "main"]
+__all__ = [
+    "EXIT_CALL_FAILED",
+    "EXIT_CONFIG",
+    "EXIT_LOG",
+    "EXIT_PLUGIN",
+    "EXIT_STATE",
+    "cli",
+    "main",
+]
 
-for command in (plugins, check, status, call, demo, secrets, webhook):
+for command in (plugins, check, status, call, demo, secrets, webhook, log):
     cli.add_command(command)
 
 

@@ -16,6 +16,7 @@ from .._version import __version__
 __all__ = [
     "EXIT_CALL_FAILED",
     "EXIT_CONFIG",
+    "EXIT_LOG",
     "EXIT_PLUGIN",
     "EXIT_STATE",
     "cli",
@@ -29,6 +30,8 @@ EXIT_CALL_FAILED = 1
 EXIT_CONFIG = 3
 EXIT_PLUGIN = 4
 EXIT_STATE = 5
+#: The integration log's database cannot be read (``log``).
+EXIT_LOG = 6
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +41,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def cli() -> None:
     """Nexus Connector: call email, SMS, payment, storage and shipping vendors through one
     resilient pipeline. Exit codes: 0 ok, 1 call failed, 2 usage, 3 config, 4 plugins,
-    5 state backend unreachable."""
+    5 state backend unreachable, 6 integration log unreadable."""
 
 
 def config_option(func: F) -> F:
