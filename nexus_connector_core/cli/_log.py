@@ -57,6 +57,16 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
     return None if value is None else parse_time(value, datetime.now(UTC))
 
 
+def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A connector, vendor or operation name to match: printable text, as config keys are
+    (bytes the shell could not decode are surrogates, which are not printable)."""
+    if value is not None and not (value.isprintable() and 0 < len(value) <= 256):
+        raise click.BadParameter(
+            "expected a name as the config writes it (1 to 256 printable characters)"
+        )
+    return value
+
+
 def _sql_config(config_path: Path | None) -> SqlLogConfig:
     try:
         config = load_config(config_path)
@@ -133,7 +143,7 @@ def log() -> None:
 
 
 @log.command()
-@click.option("--connector", default=None, help="Only this connector's calls.")
+@click.option("--connector", callback=_name, help="Only this connector's calls.")
 @click.option("--status", type=_STATUS, default=None, help="Only calls that ended so.")
 @click.option(
     "-n",
@@ -182,9 +192,9 @@ def tail(
 
 
 @log.command()
-@click.option("--connector", default=None, help="Only this connector's calls.")
-@click.option("--vendor", default=None, help="Only calls this vendor answered last.")
-@click.option("--operation", default=None, help="Only this operation (send, capture, ...).")
+@click.option("--connector", callback=_name, help="Only this connector's calls.")
+@click.option("--vendor", callback=_name, help="Only calls this vendor answered last.")
+@click.option("--operation", callback=_name, help="Only this operation (send, capture, ...).")
 @click.option("--status", type=_STATUS, default=None, help="Only calls that ended so.")
 @click.option("--since", callback=_since, default=None, help=f"From this time: {_SINCE_HELP}.")
 @click.option("--until", callback=_since, default=None, help="Before this time (same forms).")

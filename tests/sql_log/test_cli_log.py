@@ -231,6 +231,16 @@ def test_a_time_the_command_cannot_read_is_a_usage_error(value: str, tmp_path: P
     assert "expected an ISO 8601 time" in err
 
 
+@pytest.mark.parametrize("name", ["", "a\udcff", "tab\there", "x" * 257])
+def test_a_name_no_config_could_hold_is_a_usage_error(name: str, tmp_path: Path) -> None:
+    config = SqlLogConfig(url=f"sqlite:///{tmp_path}/log.db")
+    code, _, err = _run(
+        "log", "query", "--config", str(_config_file(tmp_path, config)), "--vendor", name
+    )
+    assert code == 2
+    assert "1 to 256 printable characters" in err
+
+
 def test_times_are_iso_8601_or_relative_to_now() -> None:
     now = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
     assert parse_time("-90s", now) == now - timedelta(seconds=90)
