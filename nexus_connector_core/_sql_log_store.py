@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -359,7 +360,7 @@ class SqliteLog(_SqlLog):
                     timeout=self.config.write_timeout,
                     isolation_level=None,  # transactions are begun and ended explicitly
                 )
-                connection.execute("PRAGMA journal_mode=WAL")
+                _use_wal(connection, self.config.write_timeout)
                 connection.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise LogUnavailableError(
@@ -401,6 +402,25 @@ class SqliteLog(_SqlLog):
 
     def _time_value(self, value: Any) -> datetime:
         return datetime.fromisoformat(value)
+
+
+def _use_wal(connection: sqlite3.Connection, patience: float) -> None:
+    """Put the file in WAL mode (once for good: the mode is stored in the file). Switching
+    takes a lock SQLite does not wait for, even with a busy timeout, so connections opening a
+    new file together retry here, up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    pause = 0.001
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        else:
+            return
 
 
 def _iso(value: datetime) -> str:

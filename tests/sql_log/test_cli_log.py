@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import shlex
 import subprocess
 import sys
 import threading
@@ -349,3 +350,19 @@ def test_tail_follow_prints_records_as_they_are_written(
     finally:
         process.terminate()
         process.wait(WAIT)
+
+
+def test_the_examples_of_the_cli_guide_run(
+    sqlite_config: SqlLogConfig, logged: list[IntegrationLogRecord], tmp_path: Path
+) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("## Reading the integration log")[1].split("```")[1]
+    examples = [line for line in section.splitlines() if line.startswith("nexus-connector log")]
+    assert len(examples) == 4
+    path = str(_config_file(tmp_path, sqlite_config))
+    for example in examples:
+        args = shlex.split(example.split(" | ")[0])[1:]
+        if "--follow" in args:
+            continue  # runs until interrupted: test_tail_follow_prints_... runs it
+        code, _, err = _run(*args, "--config", path)
+        assert (code, err) == (0, ""), example

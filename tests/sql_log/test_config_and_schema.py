@@ -3,11 +3,13 @@ credential; the table the sink creates has a column for every field of a record.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from nexus_connector_core import ConfigError, load_config
@@ -17,6 +19,7 @@ from nexus_connector_core._sql_log_config import SqlLogConfig
 from nexus_connector_core._sql_log_store import (
     COLUMNS,
     FIELDS,
+    LogDatabase,
     LogFilter,
     LogUnavailableError,
     open_database,
@@ -144,27 +147,41 @@ def test_the_table_has_a_column_for_every_field_of_a_record() -> None:
         assert f"`{postgres_type.split()[0]}" in row, name
 
 
-def test_creating_the_table_twice_or_at_once_is_harmless(sql_config: SqlLogConfig) -> None:
-    database = open_database(sql_config)
+def test_creating_the_table_twice_or_at_once_is_harmless(
+    sql_config: SqlLogConfig, admin: Callable[[SqlLogConfig], Any]
+) -> None:
     failures: list[BaseException] = []
-    start = threading.Barrier(4)
+    rounds = 30 if sql_config.dialect == "sqlite" else 5
+    for round_ in range(rounds):  # a race shows in some rounds only
+        # A new SQLite file (or PostgreSQL table) each round: four workers start at once.
+        config = msgspec.structs.replace(
+            sql_config,
+            table=f"{sql_config.table}_{round_}",
+            url=sql_config.url.replace("log.db", f"log{round_}.db"),
+        )
+        database = open_database(config)
+        start = threading.Barrier(4)
 
-    def create() -> None:
-        connection = database.connect()
-        try:
-            start.wait(10)
-            database.ensure_schema(connection)
-            database.ensure_schema(connection)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-        finally:
-            connection.close()
+        def create(database: LogDatabase = database, start: threading.Barrier = start) -> None:
+            try:
+                start.wait(10)
+                connection = database.connect()
+                try:
+                    database.ensure_schema(connection)
+                    database.ensure_schema(connection)
+                finally:
+                    connection.close()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
 
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+        threads = [threading.Thread(target=create) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        if config.dialect == "postgresql":
+            with admin(config) as connection:
+                connection.execute(f'DROP TABLE "{config.table}"')
     assert failures == []
 
 
@@ -208,3 +225,31 @@ def test_a_table_that_is_not_a_log_is_left_alone(
     with admin(sqlite_config) as connection:
         columns = connection.execute(f'PRAGMA table_info("{sqlite_config.table}")').fetchall()
     assert [c[1] for c in columns] == ["name"]
+
+
+# -- the docs' examples -------------------------------------------------------------------
+
+DOCS = Path(__file__).parents[2] / "docs"
+
+
+def _toml_blocks(doc: str) -> list[str]:
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    return [b for b in re.findall(r"```toml\n(.*?)```", text, re.S) if "[observability.sql]" in b]
+
+
+def test_the_documented_defaults_are_the_defaults(tmp_path: Path) -> None:
+    (block,) = _toml_blocks("configuration.md")
+    path = tmp_path / "connectors.toml"
+    path.write_text(block, encoding="utf-8")
+    documented = load_config(path).observability.sql
+    assert documented == SqlLogConfig().resolved(tmp_path.resolve())
+
+
+def test_the_observability_guide_example_loads(tmp_path: Path) -> None:
+    (block,) = _toml_blocks("observability.md")
+    path = tmp_path / "connectors.toml"
+    path.write_text(block, encoding="utf-8")
+    config = load_config(path)
+    assert config.observability.loggers == ("logging", "sql")
+    assert config.observability.sql is not None
+    assert config.observability.sql.sqlite_path == tmp_path.resolve() / "integration-log.db"
