@@ -239,7 +239,6 @@ class _Writer:
                 self.wake.clear()
                 while self.buffer:
                     self._write_next()
-                self._report_drops()
                 if self._stopping:
                     break
         except BaseException:  # pragma: no cover - a bug here must not end logging silently
@@ -269,6 +268,8 @@ class _Writer:
                 self._write(self._rows(records))
         finally:
             self._in_hand = 0
+            # Said here, not once the buffer is empty: under a steady overload it never is.
+            self._report_drops()
             if marker is not None:
                 marker.done.set()
 

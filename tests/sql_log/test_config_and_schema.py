@@ -253,3 +253,40 @@ def test_the_observability_guide_example_loads(tmp_path: Path) -> None:
     assert config.observability.loggers == ("logging", "sql")
     assert config.observability.sql is not None
     assert config.observability.sql.sqlite_path == tmp_path.resolve() / "integration-log.db"
+
+
+def test_postgresql_writes_to_a_table_in_a_schema_of_its_own(
+    postgres_config: SqlLogConfig,
+    admin: Callable[[SqlLogConfig], Any],
+    make_record: Callable[..., IntegrationLogRecord],
+) -> None:
+    schema = postgres_config.table.replace("nexus_log_test", "nexus_schema")
+    config = msgspec.structs.replace(postgres_config, table=f"{schema}.integration_log")
+    with admin(postgres_config) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        records = [make_record(), make_record(status="error")]
+        sink = SqlCallLogger(config)
+        for record in records:
+            sink.emit(record)
+        sink.close()
+        database = open_database(config)
+        connection = database.connect(readonly=True)
+        try:
+            assert [r for _, r in database.select(connection, LogFilter())] == records
+        finally:
+            connection.close()
+        with admin(postgres_config) as connection:
+            indexes = connection.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s ORDER BY indexname",
+                (schema,),
+            ).fetchall()
+        assert [i[0] for i in indexes] == [
+            "integration_log_connector_timestamp_idx",
+            "integration_log_id_key",
+            "integration_log_pkey",
+            "integration_log_timestamp_idx",
+        ]
+    finally:
+        with admin(postgres_config) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -157,7 +157,9 @@ class BlockingDatabase:
 
 
 def test_a_full_buffer_drops_new_records_and_counts_them(
-    sqlite_config: SqlLogConfig, make_record: Callable[..., IntegrationLogRecord]
+    sqlite_config: SqlLogConfig,
+    make_record: Callable[..., IntegrationLogRecord],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     database = BlockingDatabase(sqlite_config)
     config = _settings(sqlite_config, buffer_size=3, batch_size=2, flush_interval=0.001)
@@ -169,8 +171,10 @@ def test_a_full_buffer_drops_new_records_and_counts_them(
         _in_thread(lambda: [sink.emit(make_record()) for _ in range(10)])
         assert (sink.dropped, sink.pending) == (7, 5)
         database.release.set()
-        assert sink.flush(WAIT)
+        with caplog.at_level(logging.WARNING, SINK_LOGGER_NAME):
+            assert sink.flush(WAIT)
         assert (sink.written, sink.dropped, sink.pending) == (5, 7, 0)
+        assert "7 integration-log records dropped so far" in caplog.text
     finally:
         database.release.set()
         sink.close()
