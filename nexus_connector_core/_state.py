@@ -1,11 +1,17 @@
 """Where policy state that every worker must agree on lives: the state-backend protocols.
 
-A backend keeps four kinds of state behind small atomic operations:
+A backend keeps these kinds of state behind small atomic operations:
 
 - the *guard* (circuit breaker + rate limiter + retry budget), admitted in one operation and
   recorded in one, so a remote backend needs one round trip each way per attempt;
 - idempotency records (in-flight markers with an owner and a TTL, then stored outcomes);
-- OAuth tokens and the lock that makes one worker refresh them for all.
+- OAuth tokens and the lock that makes one worker refresh them for all;
+- SLO counters: counts of calls in time buckets (a minute, an hour) that every worker adds
+  to in batches (`slo_add`, idempotent by batch id) and that are summed over a range of
+  buckets (`slo_read`);
+- leases: a named lease one owner holds at a time (the leader that evaluates alert rules),
+  with data only its holder may store (`lease_store`), so a deposed leader cannot
+  overwrite its successor's.
 
 Rules an implementation must keep (the conformance suite checks them): time windows and
 budgets count in whole seconds of the backend's clock; a breaker's generation only ever
@@ -21,6 +27,7 @@ backend passes the conformance suite in `nexus_connector_core.testing`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
@@ -37,10 +44,15 @@ __all__ = [
     "BudgetPolicy",
     "GuardPlan",
     "IdempotencyClaim",
+    "Lease",
     "LimitPolicy",
     "MAX_COUNT_WINDOW",
+    "MAX_SLO_BUCKETS",
+    "SLO_BATCH_MEMORY",
     "MAX_TIME_WINDOW",
     "MAX_TOKEN_INTERVAL",
+    "SloCounts",
+    "SloQuery",
     "StateBackend",
     "StoredToken",
     "policy_of",
@@ -55,6 +67,10 @@ MAX_COUNT_WINDOW = 10_000
 MAX_TIME_WINDOW = 3_600
 #: The longest interval between two rate-limit tokens (``per / rate``): a day.
 MAX_TOKEN_INTERVAL = DAY
+#: The most buckets one `SloQuery` may span.
+MAX_SLO_BUCKETS = 10_000
+#: Seconds a backend remembers an `slo_add` batch id, so the same batch adds once.
+SLO_BATCH_MEMORY = 600.0
 
 
 def _refuse(condition: bool, message: str) -> None:
@@ -244,6 +260,56 @@ class StoredToken(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float
 
 
+class SloCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Counts to add to one time bucket of one series (`slo_add`).
+
+    Attributes:
+        series: what is counted (a connector's name); a backend keeps series apart.
+        resolution: the bucket's length in seconds (60 or 3600).
+        bucket: the bucket's number: its start time (epoch seconds) // `resolution`.
+        counts: field -> how much to add (fields are short names such as ``send|s``).
+        keep: seconds to keep the bucket from now (each addition renews it).
+    """
+
+    series: str
+    resolution: int
+    bucket: int
+    counts: dict[str, int]
+    keep: float
+
+
+class SloQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Buckets `first` to `last` (inclusive) of one series at one resolution (`slo_read`);
+    at most `MAX_SLO_BUCKETS` of them."""
+
+    series: str
+    resolution: int
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        _refuse(self.resolution > 0, f"resolution must be positive, got {self.resolution}")
+        span = self.last - self.first + 1
+        _refuse(
+            0 < span <= MAX_SLO_BUCKETS,
+            f"last must be from first to first + {MAX_SLO_BUCKETS - 1}, got {span} buckets",
+        )
+
+
+class Lease(msgspec.Struct, frozen=True, kw_only=True):
+    """A named lease as it stands (`lease_acquire`, `lease_read`).
+
+    Attributes:
+        holder: the owner holding it now, or None when nobody does.
+        data: what its holders last stored (`lease_store`), kept past the lease itself.
+        expires_in: seconds until the holder's lease ends unless renewed (0 when free).
+    """
+
+    holder: str | None = None
+    data: bytes | None = None
+    expires_in: float = 0.0
+
+
 class BackendSettings(msgspec.Struct, frozen=True, kw_only=True):
     """What a state backend's constructor receives."""
 
@@ -324,6 +390,39 @@ class StateBackend(Protocol):
         """Release the refresh lock without storing a token (the refresh failed)."""
         ...
 
+    # -- SLO counters --------------------------------------------------------------------
+
+    def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> None:
+        """Add `counts` to their buckets. `batch` names this addition: the same batch id
+        added again within `SLO_BATCH_MEMORY` seconds adds nothing, so a batch whose answer
+        was lost may be sent again. Each series' counts are added atomically."""
+        ...
+
+    def slo_read(self, queries: Sequence[SloQuery]) -> list[dict[str, int]]:
+        """For each query, every field's sum over its buckets (fields never added: absent;
+        expired buckets count nothing)."""
+        ...
+
+    # -- leases --------------------------------------------------------------------------
+
+    def lease_acquire(self, name: str, owner: str, *, ttl: float) -> Lease:
+        """Take the lease `name` for `ttl` seconds if it is free, or renew it if `owner`
+        holds it; the lease as it stands after (`owner` got it when ``holder == owner``)."""
+        ...
+
+    def lease_read(self, name: str) -> Lease:
+        """The lease as it stands; it changes nothing."""
+        ...
+
+    def lease_store(self, name: str, owner: str, data: bytes, *, keep: float) -> bool:
+        """Store `data` with the lease, kept `keep` seconds, if `owner` holds it now; False,
+        changing nothing, if not (a deposed holder cannot overwrite its successor's)."""
+        ...
+
+    def lease_release(self, name: str, owner: str) -> None:
+        """Give the lease up if `owner` holds it (its data stays)."""
+        ...
+
     def ping(self) -> None:
         """Check that the backend answers, within its timeout (``nexus-connector check``);
         raise `StateBackendUnavailableError` when it does not."""
@@ -375,6 +474,18 @@ class AsyncStateBackend(Protocol):
     async def token_set(self, key: str, owner: str, token: StoredToken) -> None: ...
 
     async def token_unlock(self, key: str, owner: str) -> None: ...
+
+    async def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> None: ...
+
+    async def slo_read(self, queries: Sequence[SloQuery]) -> list[dict[str, int]]: ...
+
+    async def lease_acquire(self, name: str, owner: str, *, ttl: float) -> Lease: ...
+
+    async def lease_read(self, name: str) -> Lease: ...
+
+    async def lease_store(self, name: str, owner: str, data: bytes, *, keep: float) -> bool: ...
+
+    async def lease_release(self, name: str, owner: str) -> None: ...
 
     async def ping(self) -> None: ...
 

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resilience.breaker import BreakerRecord
 from ._resilience.budget import BudgetRecord
 from ._resilience.ratelimit import gcra
 from ._state import (
+    SLO_BATCH_MEMORY,
     Admission,
     BackendSettings,
     BreakerPolicy,
     BreakerSnapshot,
     GuardPlan,
     IdempotencyClaim,
+    Lease,
+    SloCounts,
+    SloQuery,
     StoredToken,
 )
 
@@ -44,6 +49,100 @@ def _owner() -> str:
     return os.urandom(9).hex()
 
 
+class _SloBuckets:
+    """SLO counters: (series, resolution, bucket) -> field counts, each bucket expiring."""
+
+    __slots__ = ("_adds", "_batches", "_buckets", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, int, int], tuple[dict[str, int], float]] = {}
+        self._batches: dict[str, float] = {}
+        self._adds = 0
+
+    def add(self, batch: str, counts: Sequence[SloCounts], now: float) -> None:
+        with self._lock:
+            seen = self._batches.get(batch)
+            if seen is not None and seen > now:
+                return
+            self._batches[batch] = now + SLO_BATCH_MEMORY
+            for item in counts:
+                key = (item.series, item.resolution, item.bucket)
+                found = self._buckets.get(key)
+                fields = found[0] if found is not None and found[1] > now else {}
+                for field, count in item.counts.items():
+                    fields[field] = fields.get(field, 0) + count
+                self._buckets[key] = (fields, now + item.keep)
+            self._adds += 1
+            if not self._adds & 63:
+                self._sweep(now)
+
+    def read(self, queries: Sequence[SloQuery], now: float) -> list[dict[str, int]]:
+        results = []
+        with self._lock:
+            for query in queries:
+                sums: dict[str, int] = {}
+                series, resolution = query.series, query.resolution
+                for bucket in range(query.first, query.last + 1):
+                    found = self._buckets.get((series, resolution, bucket))
+                    if found is None or found[1] <= now:
+                        continue
+                    for field, count in found[0].items():
+                        sums[field] = sums.get(field, 0) + count
+                results.append(sums)
+        return results
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (_, expires) in self._buckets.items() if expires <= now]:
+            del self._buckets[key]
+        for batch in [b for b, expires in self._batches.items() if expires <= now]:
+            del self._batches[batch]
+
+
+class _Leases:
+    """Named leases, and the data their holders store."""
+
+    __slots__ = ("_data", "_held", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[str, float]] = {}
+        self._data: dict[str, tuple[bytes, float]] = {}
+
+    def _lease(self, name: str, now: float) -> Lease:
+        held = self._held.get(name)
+        stored = self._data.get(name)
+        data = stored[0] if stored is not None and stored[1] > now else None
+        if held is None or held[1] <= now:
+            return Lease(data=data)
+        return Lease(holder=held[0], data=data, expires_in=held[1] - now)
+
+    def acquire(self, name: str, owner: str, ttl: float, now: float) -> Lease:
+        with self._lock:
+            held = self._held.get(name)
+            if held is None or held[1] <= now or held[0] == owner:
+                self._held[name] = (owner, now + ttl)
+            return self._lease(name, now)
+
+    def read(self, name: str, now: float) -> Lease:
+        with self._lock:
+            return self._lease(name, now)
+
+    def store(self, name: str, owner: str, data: bytes, keep: float, now: float) -> bool:
+        with self._lock:
+            held = self._held.get(name)
+            if held is None or held[1] <= now or held[0] != owner:
+                return False
+            self._data[name] = (data, now + keep)
+            return True
+
+    def release(self, name: str, owner: str, now: float) -> None:
+        with self._lock:
+            held = self._held.get(name)
+            if held is not None and held[0] == owner:
+                del self._held[name]
+
+
 class MemoryStateBackend:
     """Breakers, limiters, budgets, idempotency claims and tokens in this process's memory.
 
@@ -63,6 +162,8 @@ class MemoryStateBackend:
         self._tokens: dict[str, StoredToken] = {}
         self._token_locks: dict[str, tuple[str, float]] = {}
         self._writes = 0
+        self._slo = _SloBuckets()
+        self._leases = _Leases()
 
     # -- guard -----------------------------------------------------------------------------
 
@@ -255,6 +356,26 @@ class MemoryStateBackend:
         for key in [k for k, tat in self._tats.items() if tat <= now]:
             del self._tats[key]
 
+    # -- SLO counters and leases (their own locks: off the guard's) -------------------------
+
+    def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> None:
+        self._slo.add(batch, counts, self._now())
+
+    def slo_read(self, queries: Sequence[SloQuery]) -> list[dict[str, int]]:
+        return self._slo.read(queries, self._now())
+
+    def lease_acquire(self, name: str, owner: str, *, ttl: float) -> Lease:
+        return self._leases.acquire(name, owner, ttl, self._now())
+
+    def lease_read(self, name: str) -> Lease:
+        return self._leases.read(name, self._now())
+
+    def lease_store(self, name: str, owner: str, data: bytes, *, keep: float) -> bool:
+        return self._leases.store(name, owner, data, keep, self._now())
+
+    def lease_release(self, name: str, owner: str) -> None:
+        self._leases.release(name, owner, self._now())
+
     def ping(self) -> None:
         """Always answers: the state is in this process."""
 
@@ -319,6 +440,24 @@ class AsyncMemoryStateBackend:
 
     async def token_unlock(self, key: str, owner: str) -> None:
         self.sync.token_unlock(key, owner)
+
+    async def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> None:
+        self.sync.slo_add(batch, counts)
+
+    async def slo_read(self, queries: Sequence[SloQuery]) -> list[dict[str, int]]:
+        return self.sync.slo_read(queries)
+
+    async def lease_acquire(self, name: str, owner: str, *, ttl: float) -> Lease:
+        return self.sync.lease_acquire(name, owner, ttl=ttl)
+
+    async def lease_read(self, name: str) -> Lease:
+        return self.sync.lease_read(name)
+
+    async def lease_store(self, name: str, owner: str, data: bytes, *, keep: float) -> bool:
+        return self.sync.lease_store(name, owner, data, keep=keep)
+
+    async def lease_release(self, name: str, owner: str) -> None:
+        self.sync.lease_release(name, owner)
 
     async def ping(self) -> None:
         """Always answers: the state is in this process."""

@@ -1,7 +1,8 @@
 """The state-backend interface: for plugin authors who keep the shared state elsewhere.
 
 A state backend keeps what every worker of an application must agree on — circuit breakers,
-rate limiters, retry budgets, idempotency claims, OAuth tokens, webhook ids — behind small
+rate limiters, retry budgets, idempotency claims, OAuth tokens, webhook ids, SLO counters,
+leases — behind small
 atomic operations (`StateBackend`, and its asynchronous twin `AsyncStateBackend`), and
 decides by the policies it is handed (`BreakerPolicy`, `LimitPolicy`, `BudgetPolicy`, in a
 `GuardPlan`). `MemoryStateBackend` is the embedded one; ``nexus-connector-redis`` the one for
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 from ._state import (
     MAX_COUNT_WINDOW,
+    MAX_SLO_BUCKETS,
     MAX_TIME_WINDOW,
     MAX_TOKEN_INTERVAL,
+    SLO_BATCH_MEMORY,
     Admission,
     AsyncStateBackend,
     BackendSettings,
@@ -24,7 +27,10 @@ from ._state import (
     BudgetPolicy,
     GuardPlan,
     IdempotencyClaim,
+    Lease,
     LimitPolicy,
+    SloCounts,
+    SloQuery,
     StateBackend,
     StoredToken,
     policy_of,
@@ -34,7 +40,9 @@ from ._state_memory import AsyncMemoryStateBackend, MemoryStateBackend
 __all__ = [
     "MAX_COUNT_WINDOW",
     "MAX_TIME_WINDOW",
+    "MAX_SLO_BUCKETS",
     "MAX_TOKEN_INTERVAL",
+    "SLO_BATCH_MEMORY",
     "Admission",
     "AsyncMemoryStateBackend",
     "AsyncStateBackend",
@@ -44,8 +52,11 @@ __all__ = [
     "BudgetPolicy",
     "GuardPlan",
     "IdempotencyClaim",
+    "Lease",
     "LimitPolicy",
     "MemoryStateBackend",
+    "SloCounts",
+    "SloQuery",
     "StateBackend",
     "StoredToken",
     "policy_of",

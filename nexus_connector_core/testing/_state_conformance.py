@@ -2,8 +2,9 @@
 
 A backend's tests subclass `StateBackendConformance` and provide one fixture, ``harness``,
 that returns a `BackendHarness`. The suite then checks the circuit breaker, the rate limiter,
-the retry budget, idempotency claims and token locks through the `StateBackend` protocol and
-its async twin, including under concurrent callers. It needs pytest and pytest-asyncio.
+the retry budget, idempotency claims, token locks, SLO counters and leases through the
+`StateBackend` protocol and its async twin, including under concurrent callers. It needs
+pytest and pytest-asyncio.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from .._state import (
     GuardPlan,
     IdempotencyClaim,
     LimitPolicy,
+    SloCounts,
+    SloQuery,
     StateBackend,
     StoredToken,
 )
@@ -616,6 +619,139 @@ class StateBackendConformance:
         self.sync.token_unlock(key, owner)
         assert self.sync.token_lock(key, ttl=_LONG)
 
+    # -- SLO counters ----------------------------------------------------------------------
+
+    def counts(
+        self, bucket: int, keep: float = _LONG, resolution: int = 60, **fields: int
+    ) -> SloCounts:
+        """Counts to add to bucket `bucket` of the test's series."""
+        return SloCounts(
+            series=self.key("s"), resolution=resolution, bucket=bucket, counts=fields, keep=keep
+        )
+
+    def sums(self, first: int, last: int, resolution: int = 60) -> dict[str, int]:
+        """The test's series summed over buckets `first` to `last`."""
+        query = SloQuery(series=self.key("s"), resolution=resolution, first=first, last=last)
+        return self.sync.slo_read([query])[0]
+
+    def test_slo_read_of_buckets_never_added_to_is_empty(self) -> None:
+        assert self.sums(100, 200) == {}
+
+    def test_slo_read_sums_each_field_over_the_buckets_in_its_range(self) -> None:
+        self.sync.slo_add(
+            self.key("b1"),
+            [
+                self.counts(10, **{"send|s": 3, "send|f": 1}),
+                self.counts(11, **{"send|s": 2}),
+                self.counts(12, **{"send|s": 7, "send|0.5": 4}),
+            ],
+        )
+        assert self.sums(10, 12) == {"send|s": 12, "send|f": 1, "send|0.5": 4}
+        assert self.sums(11, 11) == {"send|s": 2}
+        assert self.sums(13, 20) == {}
+
+    def test_slo_add_adds_to_what_is_there(self) -> None:
+        self.sync.slo_add(self.key("b1"), [self.counts(10, **{"send|s": 3})])
+        self.sync.slo_add(self.key("b2"), [self.counts(10, **{"send|s": 4, "send|f": 1})])
+        assert self.sums(10, 10) == {"send|s": 7, "send|f": 1}
+
+    def test_slo_add_of_a_batch_sent_again_adds_nothing(self) -> None:
+        batch = [self.counts(10, **{"send|s": 3})]
+        self.sync.slo_add(self.key("b1"), batch)
+        self.sync.slo_add(self.key("b1"), batch)
+        assert self.sums(10, 10) == {"send|s": 3}
+
+    def test_slo_series_and_resolutions_are_kept_apart(self) -> None:
+        other = SloCounts(
+            series=self.key("other"), resolution=60, bucket=10, counts={"x": 5}, keep=_LONG
+        )
+        self.sync.slo_add(
+            self.key("b1"),
+            [self.counts(10, x=1), self.counts(10, resolution=3600, x=2), other],
+        )
+        assert self.sums(10, 10) == {"x": 1}
+        assert self.sums(10, 10, resolution=3600) == {"x": 2}
+
+    def test_slo_bucket_expires_after_keep(self) -> None:
+        self.sync.slo_add(self.key("b1"), [self.counts(10, keep=_SHORT, x=1)])
+        self.sync.slo_add(self.key("b2"), [self.counts(11, x=1)])
+        self.wait_out(_SHORT)
+        assert self.sums(10, 11) == {"x": 1}
+
+    def test_threads_racing_slo_add_lose_no_count(self) -> None:
+        batches = iter(range(1000))
+
+        def add() -> None:
+            for _ in range(5):
+                self.sync.slo_add(self.key(f"b{next(batches)}"), [self.counts(10, x=1, y=2)])
+
+        _race(8, add)
+        assert self.sums(10, 10) == {"x": 40, "y": 80}
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def test_a_free_lease_goes_to_the_first_owner_who_asks(self) -> None:
+        lease = self.sync.lease_acquire(self.key("l"), "a", ttl=_LONG)
+        assert lease.holder == "a"
+        assert lease.expires_in == self.approx(_LONG)
+        assert self.sync.lease_acquire(self.key("l"), "b", ttl=_LONG).holder == "a"
+        assert self.sync.lease_read(self.key("l")).holder == "a"
+
+    def test_a_lease_nobody_took_is_free(self) -> None:
+        lease = self.sync.lease_read(self.key("l"))
+        assert (lease.holder, lease.data, lease.expires_in) == (None, None, 0.0)
+
+    def test_a_lease_not_renewed_passes_to_another_owner_after_its_ttl(self) -> None:
+        self.sync.lease_acquire(self.key("l"), "a", ttl=_SHORT)
+        self.wait_out(_SHORT)
+        assert self.sync.lease_read(self.key("l")).holder is None
+        assert self.sync.lease_acquire(self.key("l"), "b", ttl=_LONG).holder == "b"
+
+    def test_the_holder_renews_its_lease(self) -> None:
+        self.sync.lease_acquire(self.key("l"), "a", ttl=_SHORT)
+        assert self.sync.lease_acquire(self.key("l"), "a", ttl=_LONG).holder == "a"
+        self.wait_out(_SHORT)
+        assert self.sync.lease_acquire(self.key("l"), "b", ttl=_LONG).holder == "a"
+
+    def test_only_the_holder_stores_data_with_a_lease(self) -> None:
+        name = self.key("l")
+        self.sync.lease_acquire(name, "a", ttl=_LONG)
+        assert self.sync.lease_store(name, "a", b"state-1", keep=_LONG)
+        assert not self.sync.lease_store(name, "b", b"intruder", keep=_LONG)
+        assert self.sync.lease_read(name).data == b"state-1"
+
+    def test_a_successor_reads_the_data_its_predecessor_stored(self) -> None:
+        name = self.key("l")
+        self.sync.lease_acquire(name, "a", ttl=_SHORT)
+        self.sync.lease_store(name, "a", b"state-1", keep=_LONG)
+        self.wait_out(_SHORT)
+        assert not self.sync.lease_store(name, "a", b"stale", keep=_LONG)
+        successor = self.sync.lease_acquire(name, "b", ttl=_LONG)
+        assert (successor.holder, successor.data) == ("b", b"state-1")
+
+    def test_lease_data_expires_after_keep(self) -> None:
+        name = self.key("l")
+        self.sync.lease_acquire(name, "a", ttl=_LONG)
+        self.sync.lease_store(name, "a", b"state-1", keep=_SHORT)
+        self.wait_out(_SHORT)
+        assert self.sync.lease_read(name).data is None
+
+    def test_only_the_holder_releases_a_lease_and_its_data_stays(self) -> None:
+        name = self.key("l")
+        self.sync.lease_acquire(name, "a", ttl=_LONG)
+        self.sync.lease_store(name, "a", b"state-1", keep=_LONG)
+        self.sync.lease_release(name, "b")
+        assert self.sync.lease_read(name).holder == "a"
+        self.sync.lease_release(name, "a")
+        lease = self.sync.lease_read(name)
+        assert (lease.holder, lease.data) == (None, b"state-1")
+        assert self.sync.lease_acquire(name, "b", ttl=_LONG).holder == "b"
+
+    def test_threads_racing_for_a_lease_get_one_holder(self) -> None:
+        owners = iter(f"owner-{n}" for n in range(8))
+        leases = _race(8, lambda: self.sync.lease_acquire(self.key("l"), next(owners), ttl=_LONG))
+        assert len({lease.holder for lease in leases}) == 1
+
     # -- concurrent callers ----------------------------------------------------------------
 
     def test_threads_racing_a_limiter_get_exactly_its_capacity(self) -> None:
@@ -679,6 +815,25 @@ class StateBackendConformance:
         assert not await self.twin.idempotency_extend(self.key("i"), "intruder", ttl=_LONG)
         self.wait_out(_SHORT)
         assert self.begin().status == "in_flight"
+
+    @pytest.mark.asyncio
+    async def test_async_twin_shares_slo_counters(self) -> None:
+        await self.twin.slo_add(self.key("b1"), [self.counts(10, x=1)])
+        self.sync.slo_add(self.key("b2"), [self.counts(10, x=2)])
+        await self.twin.slo_add(self.key("b1"), [self.counts(10, x=100)])
+        query = SloQuery(series=self.key("s"), resolution=60, first=10, last=10)
+        assert await self.twin.slo_read([query, query]) == [{"x": 3}, {"x": 3}]
+
+    @pytest.mark.asyncio
+    async def test_async_twin_shares_leases(self) -> None:
+        name = self.key("l")
+        assert (await self.twin.lease_acquire(name, "a", ttl=_LONG)).holder == "a"
+        assert self.sync.lease_acquire(name, "b", ttl=_LONG).holder == "a"
+        assert await self.twin.lease_store(name, "a", b"state-1", keep=_LONG)
+        assert not await self.twin.lease_store(name, "b", b"intruder", keep=_LONG)
+        assert (await self.twin.lease_read(name)).data == b"state-1"
+        await self.twin.lease_release(name, "a")
+        assert self.sync.lease_acquire(name, "b", ttl=_LONG).holder == "b"
 
     @pytest.mark.asyncio
     async def test_async_twin_keeps_tokens_and_locks(self) -> None:

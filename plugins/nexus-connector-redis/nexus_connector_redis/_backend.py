@@ -24,11 +24,15 @@ from redis.exceptions import NoScriptError
 
 from nexus_connector_core import StateBackendUnavailableError
 from nexus_connector_core.state import (
+    SLO_BATCH_MEMORY,
     Admission,
     BackendSettings,
     BreakerSnapshot,
     GuardPlan,
     IdempotencyClaim,
+    Lease,
+    SloCounts,
+    SloQuery,
     StateBackend,
     StoredToken,
 )
@@ -91,6 +95,10 @@ def _flag(value: bool) -> str:
 
 _STATES: dict[bytes, Any] = {b"0": "closed", b"1": "open", b"2": "half_open"}
 _FIRST, _RETRY = ["0", "0"], ["1", "0"]
+
+
+#: One script call: the script, its keys and its arguments.
+Call = tuple[Script, list[str], list[Any]]
 
 
 class _Codec:
@@ -221,6 +229,60 @@ class _Codec:
             return None
         return StoredToken(value=bytes(value), expires_at=float(expires_at))
 
+    # -- SLO counters and leases -------------------------------------------------------------
+
+    def _slo_base(self, series: str) -> str:
+        # One hash tag per series: a series' buckets and batch markers share a slot.
+        return f"{self.prefix}:{{slo:{series}}}"
+
+    def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> list[Call]:
+        """One script call per series (each adds its buckets atomically)."""
+        by_series: dict[str, list[SloCounts]] = {}
+        for item in counts:
+            by_series.setdefault(item.series, []).append(item)
+        calls: list[Call] = []
+        for series, items in by_series.items():
+            base = self._slo_base(series)
+            keys = [f"{base}:batch:{batch}"]
+            args: list[Any] = [_ms(SLO_BATCH_MEMORY)]
+            for item in items:
+                keys.append(f"{base}:{item.resolution}:{item.bucket}")
+                args += [_ms(item.keep), len(item.counts)]
+                for field, count in item.counts.items():
+                    args += [field, count]
+            calls.append((SCRIPTS["slo_add"], keys, args))
+        return calls
+
+    def slo_read(self, queries: Sequence[SloQuery]) -> list[Call]:
+        calls: list[Call] = []
+        for query in queries:
+            base = self._slo_base(query.series)
+            keys = [
+                f"{base}:{query.resolution}:{bucket}"
+                for bucket in range(query.first, query.last + 1)
+            ]
+            calls.append((SCRIPTS["slo_read"], keys, []))
+        return calls
+
+    @staticmethod
+    def sums(reply: Sequence[Any]) -> dict[str, int]:
+        return {bytes(reply[i]).decode(): int(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
+
+    def lease_keys(self, name: str) -> list[str]:
+        base = f"{self.prefix}:{{lease:{name}}}"
+        return [f"{base}:holder", f"{base}:data"]
+
+    @staticmethod
+    def lease(reply: Sequence[Any]) -> Lease:
+        holder, data, left = reply
+        if holder is None or int(left) <= 0:
+            return Lease(data=None if data is None else bytes(data))
+        return Lease(
+            holder=bytes(holder).decode(),
+            data=None if data is None else bytes(data),
+            expires_in=int(left) / 1000,
+        )
+
 
 def _unavailable(options: RedisOptions, exc: BaseException) -> StateBackendUnavailableError:
     """The outage, named by the reply's code or redis-py's class: never the reply's text, which
@@ -248,6 +310,20 @@ def _ms(seconds: float) -> int:
     if not seconds < _MAX_TTL:  # also NaN and infinity: keep the key as long as allowed
         seconds = _MAX_TTL
     return max(int(seconds * 1000), 1)
+
+
+def _pipelined(client: Any, calls: Sequence[Call]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    return list(pipe.execute())
+
+
+async def _apipelined(client: Any, calls: Sequence[Call]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for script, keys, args in calls:
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    return list(await pipe.execute())
 
 
 def _retry_none() -> redis.retry.Retry:
@@ -393,6 +469,47 @@ class RedisStateBackend:
     def token_unlock(self, key: str, owner: str) -> None:
         _, lock = self._codec.token_keys(key)
         self._eval(SCRIPTS["token_unlock"], [lock], [owner])
+
+    # -- SLO counters and leases -------------------------------------------------------------
+
+    def _evals(self, calls: Sequence[Call]) -> list[Any]:
+        """Several script calls in one round trip (a pipeline), loading the scripts the server
+        lacks and sending the calls again (each is safe to repeat: reads, or additions made
+        once by their batch id)."""
+        if not calls:
+            return []
+        client = self._client or self._connected()
+        try:
+            try:
+                return _pipelined(client, calls)
+            except NoScriptError:
+                for script in {call[0].sha: call[0] for call in calls}.values():
+                    client.script_load(script.source)
+                return _pipelined(client, calls)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
+    def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> None:
+        self._evals(self._codec.slo_add(batch, counts))
+
+    def slo_read(self, queries: Sequence[SloQuery]) -> list[dict[str, int]]:
+        return [self._codec.sums(reply) for reply in self._evals(self._codec.slo_read(queries))]
+
+    def lease_acquire(self, name: str, owner: str, *, ttl: float) -> Lease:
+        keys = self._codec.lease_keys(name)
+        return self._codec.lease(self._eval(SCRIPTS["lease_acquire"], keys, [owner, _ms(ttl)]))
+
+    def lease_read(self, name: str) -> Lease:
+        return self._codec.lease(
+            self._eval(SCRIPTS["lease_read"], self._codec.lease_keys(name), [])
+        )
+
+    def lease_store(self, name: str, owner: str, data: bytes, *, keep: float) -> bool:
+        keys = self._codec.lease_keys(name)
+        return bool(self._eval(SCRIPTS["lease_store"], keys, [owner, data, _ms(keep)]))
+
+    def lease_release(self, name: str, owner: str) -> None:
+        self._eval(SCRIPTS["lease_release"], self._codec.lease_keys(name)[:1], [owner])
 
     def ping(self) -> None:
         """One PING within the configured timeout; `StateBackendUnavailableError` if none."""
@@ -566,6 +683,46 @@ class AsyncRedisStateBackend:
     async def token_unlock(self, key: str, owner: str) -> None:
         _, lock = self._codec.token_keys(key)
         await self._eval(SCRIPTS["token_unlock"], [lock], [owner])
+
+    async def _evals(self, calls: Sequence[Call]) -> list[Any]:
+        """As `RedisStateBackend._evals`, awaited."""
+        if not calls:
+            return []
+        if not self._ready:
+            await self._start()
+        client = self._client
+        try:
+            try:
+                return await _apipelined(client, calls)
+            except NoScriptError:
+                for script in {call[0].sha: call[0] for call in calls}.values():
+                    await client.script_load(script.source)
+                return await _apipelined(client, calls)
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
+    async def slo_add(self, batch: str, counts: Sequence[SloCounts]) -> None:
+        await self._evals(self._codec.slo_add(batch, counts))
+
+    async def slo_read(self, queries: Sequence[SloQuery]) -> list[dict[str, int]]:
+        replies = await self._evals(self._codec.slo_read(queries))
+        return [self._codec.sums(reply) for reply in replies]
+
+    async def lease_acquire(self, name: str, owner: str, *, ttl: float) -> Lease:
+        keys = self._codec.lease_keys(name)
+        reply = await self._eval(SCRIPTS["lease_acquire"], keys, [owner, _ms(ttl)])
+        return self._codec.lease(reply)
+
+    async def lease_read(self, name: str) -> Lease:
+        keys = self._codec.lease_keys(name)
+        return self._codec.lease(await self._eval(SCRIPTS["lease_read"], keys, []))
+
+    async def lease_store(self, name: str, owner: str, data: bytes, *, keep: float) -> bool:
+        keys = self._codec.lease_keys(name)
+        return bool(await self._eval(SCRIPTS["lease_store"], keys, [owner, data, _ms(keep)]))
+
+    async def lease_release(self, name: str, owner: str) -> None:
+        await self._eval(SCRIPTS["lease_release"], self._codec.lease_keys(name)[:1], [owner])
 
     async def ping(self) -> None:
         """One PING within the configured timeout; `StateBackendUnavailableError` if none."""

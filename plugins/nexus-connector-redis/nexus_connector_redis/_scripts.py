@@ -47,6 +47,12 @@ SCRIPTS = {
         "idem_extend",
         "token_set",
         "token_unlock",
+        "slo_add",
+        "slo_read",
+        "lease_acquire",
+        "lease_read",
+        "lease_store",
+        "lease_release",
     )
 }
 
