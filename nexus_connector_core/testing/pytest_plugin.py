@@ -1,0 +1,324 @@
+"""The pytest plugin for application tests: your connectors, on the memory vendors.
+
+Installed with the core (entry point ``pytest11``, name ``nexus_connector``), so an
+application's tests can ask for its fixtures with no import and no conftest:
+
+``nexus_config``
+    The application's config: ``$NEXUS_CONNECTOR_CONFIG``, else ``./connectors.toml``.
+    Override it like any fixture to return another path or a mapping.
+``nexus_manager`` / ``nexus_amanager``
+    A `ConnectorManager` / `AsyncConnectorManager` built from it with every connector
+    switched to the ``memory`` vendor of its category: names, categories, resilience
+    policies and middleware kept; vendor options, credentials and fallback vendors left out;
+    state in memory, the integration log in a memory ring (``manager.call_log``), no
+    ``NEXUS_CONNECTOR__...`` override applied. Closed after the test.
+``nexus_outbox``
+    Per connector name, the ``(operation, request)`` pairs its vendor was asked to do, in
+    order, every attempt included (like Django's ``mail.outbox``).
+``nexus_clock``
+    The `FakeClock` those managers run on: retries, backoff and latency take no real time.
+
+The marker ``@pytest.mark.nexus_fail(connector, failure="unavailable", times=None)`` makes
+that connector's vendor fail: its first `times` attempts (every attempt when None) raise the
+error of `failure` (``unavailable``, ``timeout``, ``rate_limited``, ``auth``, ``declined``,
+``invalid``), which the pipeline handles as it would a real vendor's.
+
+    def test_a_declined_card_is_not_retried(nexus_manager, nexus_outbox):
+        ...
+
+The plugin is inert in test sessions that do not use it: importing it imports nothing of
+the library, and a test that asks for none of its fixtures runs as if it were not there.
+With plugin autoloading off (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``), load it with
+``-p nexus_connector_core.testing.pytest_plugin``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import tomllib
+from collections.abc import Coroutine, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from .. import AsyncConnectorManager, ConnectorManager
+    from .._config import ConfigSource
+    from ._clock import FakeClock
+
+__all__ = ["FAILURES", "Outbox"]
+
+M = TypeVar("M", "ConnectorManager", "AsyncConnectorManager")
+
+MARKER = "nexus_fail"
+#: What ``nexus_fail(failure=...)`` can make a connector fail with.
+FAILURES = ("unavailable", "timeout", "rate_limited", "auth", "declined", "invalid")
+#: ``times=None``: every attempt fails (the memory vendor's ``fail_first`` at its maximum).
+_ALWAYS = 1_000_000_000
+_MANAGERS = ("nexus_manager", "nexus_amanager")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(connector, failure='unavailable', times=None): make a connector of "
+        "nexus_manager / nexus_amanager fail (its first `times` attempts; every one when "
+        f"None) with one of: {', '.join(FAILURES)}",
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A marker on a test whose managers are not ours would change nothing: say so rather
+    # than let the test pass for the wrong reason.
+    if item.get_closest_marker(MARKER) is None:
+        return
+    if not any(name in getattr(item, "fixturenames", ()) for name in _MANAGERS):
+        pytest.fail(
+            f"@pytest.mark.{MARKER} acts on nexus_manager and nexus_amanager, and this test "
+            "uses neither: ask for one (directly or through a fixture of yours)",
+            pytrace=False,
+        )
+
+
+# -- the fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nexus_config() -> ConfigSource:
+    """The application's config: ``$NEXUS_CONNECTOR_CONFIG``, else ``./connectors.toml``.
+
+    Override it in a conftest.py to test another config (a path or a mapping)::
+
+        @pytest.fixture
+        def nexus_config():
+            return {"connectors": {"email": {"vendor": "smtp"}}}
+    """
+    from .._config import find_config_file
+    from .._errors import ConfigError
+
+    try:
+        return find_config_file()
+    except ConfigError as exc:
+        pytest.fail(
+            f"{exc.message} (or override the nexus_config fixture in your conftest.py)",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def nexus_clock() -> FakeClock:
+    """The `FakeClock` the test's managers run on: waits take no time (``clock.sleeps``
+    lists them), ``clock.advance(seconds)`` moves time on, e.g. past a breaker's
+    ``open_for``."""
+    from ._clock import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def _nexus_testbed(
+    request: pytest.FixtureRequest, nexus_config: ConfigSource, nexus_clock: FakeClock
+) -> _Testbed:
+    return _Testbed(nexus_config, nexus_clock, request)
+
+
+@pytest.fixture
+def nexus_manager(_nexus_testbed: _Testbed) -> Iterator[ConnectorManager]:
+    """A `ConnectorManager` of the application's connectors, each on the memory vendor of
+    its category (see the module's docstring); closed after the test."""
+    from .._manager import ConnectorManager
+
+    manager = _nexus_testbed.build(ConnectorManager)
+    yield manager
+    manager.close()
+
+
+@pytest.fixture
+def nexus_amanager(_nexus_testbed: _Testbed) -> Iterator[AsyncConnectorManager]:
+    """The `AsyncConnectorManager` twin of `nexus_manager`; closed after the test.
+
+    A plain fixture, so that it serves pytest-asyncio and anyio tests alike; it is closed on
+    an event loop of its own (the memory vendors hold nothing bound to the test's loop).
+    """
+    from .._async_manager import AsyncConnectorManager
+
+    manager = _nexus_testbed.build(AsyncConnectorManager)
+    yield manager
+    _run_on_own_loop(manager.aclose())
+
+
+@pytest.fixture
+def nexus_outbox(_nexus_testbed: _Testbed) -> Outbox:
+    """Per connector name, what its vendor was asked to do: ``(operation, request)`` pairs
+    in order, every attempt included (`Outbox`)."""
+    return _nexus_testbed.outbox
+
+
+# -- what the fixtures share ----------------------------------------------------------------
+
+
+class Outbox(Mapping[str, list[tuple[str, Any]]]):
+    """What each connector's vendor was asked to do in this test, by connector name.
+
+    ``outbox["email"]`` is a new list of ``(operation, request)`` pairs in the order the
+    vendor received them: every attempt, failed ones included, so a call retried twice
+    shows three times and a call that was refused before reaching the vendor (an open
+    breaker, the rate limiter, an idempotent replay) not at all. Read it after the calls.
+
+    >>> [(operation, message)] = nexus_outbox["email"]  # doctest: +SKIP
+    >>> nexus_outbox.requests("email", "send")  # the requests alone  # doctest: +SKIP
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+        self._adapters: list[tuple[str, Any]] = []
+
+    def _record(self, name: str, adapter: Any) -> None:
+        self._adapters.append((name, adapter))
+
+    def __getitem__(self, name: str) -> list[tuple[str, Any]]:
+        if name not in self._names:
+            raise KeyError(
+                f"no connector named {name!r} in the config; its connectors: "
+                f"{', '.join(self._names) or 'none'}"
+            )
+        calls: list[tuple[str, Any]] = []
+        for connector, adapter in self._adapters:
+            if connector == name:
+                calls.extend(adapter.calls)
+        return calls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def requests(self, name: str, operation: str | None = None) -> list[Any]:
+        """The requests connector `name` received, only those of `operation` if given."""
+        return [r for op, r in self[name] if operation is None or op == operation]
+
+    def __repr__(self) -> str:
+        return f"Outbox({ {name: len(self[name]) for name in self._names} })"
+
+
+class _Testbed:
+    """One test's switched config, its clock, and the managers built from them."""
+
+    def __init__(
+        self, source: ConfigSource, clock: FakeClock, request: pytest.FixtureRequest
+    ) -> None:
+        self.where, data = _read(source)
+        self.failures = _failures(request)
+        self.data = _switched(data, self.failures, self.where)
+        self.clock = clock
+        self.outbox = Outbox(tuple(self.data["connectors"]))
+
+    def build(self, kind: type[M]) -> M:
+        from .._errors import ConfigError
+
+        try:
+            manager = kind.from_config(self.data, environ={}, clock=self.clock)
+        except ConfigError as exc:
+            pytest.fail(
+                f"the config of {self.where}, with every connector switched to the memory "
+                f"vendor by the nexus_connector pytest plugin, is invalid:\n{exc}",
+                pytrace=False,
+            )
+        # Built now, so that the outbox still reads them once a test has closed its manager.
+        for name in self.outbox:
+            self.outbox._record(name, manager.connector(name).adapter)
+        return manager
+
+
+def _read(source: ConfigSource) -> tuple[str, dict[str, Any]]:
+    if isinstance(source, Mapping):
+        return "the nexus_config mapping", copy.deepcopy(dict(source))
+    path = Path(source)
+    try:
+        return str(path), tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        pytest.fail(f"cannot read the nexus_config file {path}: {exc}", pytrace=False)
+
+
+def _failures(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """The memory vendor's options for each connector a ``nexus_fail`` marker names (the
+    marker closest to the test wins for its connector)."""
+    failures: dict[str, dict[str, Any]] = {}
+    for marker in request.node.iter_markers(MARKER):
+        connector, failure, times = _marker_arguments(*marker.args, **marker.kwargs)
+        failures.setdefault(connector, {"fail_first": times, "failure": failure})
+    return failures
+
+
+def _marker_arguments(
+    connector: object, failure: object = "unavailable", times: object = None
+) -> tuple[str, str, int]:
+    usage = f"@pytest.mark.{MARKER}(connector, failure=..., times=...)"
+    if not isinstance(connector, str):
+        pytest.fail(f"{usage}: connector must be a connector's name", pytrace=False)
+    if failure not in FAILURES:
+        pytest.fail(
+            f"{usage}: failure must be one of {', '.join(FAILURES)}; got {failure!r}",
+            pytrace=False,
+        )
+    if times is None:
+        return connector, str(failure), _ALWAYS
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= _ALWAYS:
+        pytest.fail(
+            f"{usage}: times must be a whole number from 1 to {_ALWAYS} (the attempts that "
+            f"fail), or None for every attempt; got {times!r}",
+            pytrace=False,
+        )
+    return connector, str(failure), times
+
+
+def _switched(
+    data: dict[str, Any], failures: dict[str, dict[str, Any]], where: str
+) -> dict[str, Any]:
+    """`data` with every connector on the memory vendor: what runs with no account, no
+    server and no secret, whatever the application's environment holds."""
+    tables = data.get("connectors")
+    if not isinstance(tables, dict):
+        pytest.fail(f"{where} has no [connectors] table to test", pytrace=False)
+    unknown = sorted(set(failures) - set(tables))
+    if unknown:
+        pytest.fail(
+            f"@pytest.mark.{MARKER} names {', '.join(map(repr, unknown))}, which {where} does "
+            f"not configure; its connectors: {', '.join(tables) or 'none'}",
+            pytrace=False,
+        )
+    connectors = {}
+    for name, table in tables.items():
+        kept = dict(table) if isinstance(table, dict) else table
+        if isinstance(kept, dict):
+            for vendor_only in ("vendor", "options", "credentials", "fallback"):
+                kept.pop(vendor_only, None)
+            kept["vendor"] = "memory"
+            if name in failures:
+                kept["options"] = failures[name]
+        connectors[name] = kept
+    # The state backend and the log sinks are the deployment's, not the application's.
+    rest = {k: v for k, v in data.items() if k not in ("connectors", "state", "observability")}
+    return {**rest, "connectors": connectors, "observability": {"loggers": ["memory"]}}
+
+
+def _run_on_own_loop(closing: Coroutine[Any, Any, None]) -> None:
+    """Run `closing` to its end on a new event loop in a thread of its own: this thread's
+    loop (pytest-asyncio's, anyio's) may be running, closed, or about to be."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(closing)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="nexus_amanager close")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
