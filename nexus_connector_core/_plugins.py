@@ -51,12 +51,17 @@ _KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """One loaded plugin: where it came from and what it provides, by kind."""
+    """One loaded plugin: where it came from and what it provides, by kind.
+
+    `descriptions` holds, by kind and key, the ``description`` each registration was given
+    (keys registered without one are not in it).
+    """
 
     name: str
     distribution: str | None = None
     version: str | None = None
     provides: dict[str, list[str]] = {}
+    descriptions: dict[str, dict[str, str]] = {}
 
 
 class PluginFailure(msgspec.Struct, frozen=True, kw_only=True):
@@ -330,12 +335,23 @@ class PluginRegistry:
     def plugins(self) -> list[PluginInfo]:
         """Every registered plugin with what it provides, the built-in one first."""
         table = self._collect()
+        described: dict[str, dict[str, dict[str, str]]] = {}
+        registrations = [
+            *(r for entries in table.entries.values() for r in entries.values()),
+            *(r for rivals in table.conflicts.values() for r in rivals),
+        ]
+        for reg in registrations:
+            if reg.description:
+                described.setdefault(reg.plugin, {}).setdefault(reg.kind, {})[reg.key] = (
+                    reg.description
+                )
         return [
             PluginInfo(
                 name=p.name,
                 distribution=p.distribution,
                 version=p.version,
                 provides=table.provides.get(p.name, {}),
+                descriptions=described.get(p.name, {}),
             )
             for p in self._plugins.values()
         ]

@@ -20,12 +20,11 @@ _KIND_NOUN = {
     "middleware": "middleware",
 }
 
-#: Distributions that provide well-known keys, for install hints.
+#: Distributions that provide well-known keys, for install hints: only distributions that
+#: exist (this repository's plugins; a test checks each is one of plugins/).
 KNOWN_PROVIDERS: Final[Mapping[tuple[str, str], str]] = {
     ("email", "smtp"): "nexus-connector-smtp",
-    ("email", "sendgrid"): "nexus-connector-sendgrid",
     ("email", "postmark"): "nexus-connector-postmark",
-    ("email", "mailgun"): "nexus-connector-mailgun",
     ("sms", "twilio"): "nexus-connector-twilio",
     ("payment", "stripe"): "nexus-connector-stripe",
     ("cloud_storage", "s3"): "nexus-connector-s3",

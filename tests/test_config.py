@@ -146,17 +146,17 @@ def test_unknown_category(registry: PluginRegistry) -> None:
 
 
 def test_unknown_vendor_names_path_installed_vendors_and_distribution(
-    installed: PluginRegistry,
+    registry: PluginRegistry,
 ) -> None:
     with pytest.raises(VendorNotFoundError) as caught:
         load_config(
-            {"connectors": {"email": {"vendor": "sendgrid"}}}, registry=installed, environ={}
+            {"connectors": {"email": {"vendor": "postmark"}}}, registry=registry, environ={}
         )
     error = caught.value
     assert error.path == "connectors.email.vendor"
-    assert "Installed: acme, memory" in error.detail
-    assert "pip install nexus-connector-sendgrid" in error.detail
-    assert str(error).startswith("connectors.email.vendor: unknown email vendor 'sendgrid'")
+    assert "Installed: memory." in error.detail
+    assert "pip install nexus-connector-postmark" in error.detail
+    assert str(error).startswith("connectors.email.vendor: unknown email vendor 'postmark'")
 
 
 def test_several_named_connectors_of_one_category(registry: PluginRegistry) -> None:

@@ -31,7 +31,13 @@ def plugins(config_path: Path | None, as_json: bool) -> None:
             dist = f" ({info.distribution}{version})" if info.distribution else ""
             click.secho(f"{info.name}{dist}", bold=True)
             for kind, keys in info.provides.items():
-                click.echo(f"  {kind}: {', '.join(keys)}")
+                described = info.descriptions.get(kind, {})
+                if not described:
+                    click.echo(f"  {kind}: {', '.join(keys)}")
+                    continue
+                for key in keys:  # one a line: each with what its plugin said it is
+                    about = described.get(key)
+                    click.echo(f"  {kind}: {key}" + (f" - {about}" if about else ""))
         for failure in failures:
             dist = f" ({failure.distribution})" if failure.distribution else ""
             click.secho(f"FAILED {failure.plugin}{dist}: {failure.error}", fg="red", err=True)
