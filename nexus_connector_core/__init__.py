@@ -25,7 +25,18 @@ if TYPE_CHECKING:
         SupportsClose as SupportsClose,
         SupportsHealthCheck as SupportsHealthCheck,
     )
+    from ._api import (
+        ApiAdapter as ApiAdapter,
+        ApiOptions as ApiOptions,
+        ApiRequest as ApiRequest,
+        ApiResponse as ApiResponse,
+        AsyncApiAdapter as AsyncApiAdapter,
+        GraphQLErrorDetail as GraphQLErrorDetail,
+        GraphQLRequest as GraphQLRequest,
+        GraphQLResult as GraphQLResult,
+    )
     from ._async_connectors import (
+        AsyncApiConnector as AsyncApiConnector,
         AsyncCloudStorageConnector as AsyncCloudStorageConnector,
         AsyncConnector as AsyncConnector,
         AsyncEmailConnector as AsyncEmailConnector,
@@ -62,6 +73,7 @@ if TYPE_CHECKING:
         VendorSettings as VendorSettings,
     )
     from ._connectors import (
+        ApiConnector as ApiConnector,
         CloudStorageConnector as CloudStorageConnector,
         Connector as Connector,
         EmailConnector as EmailConnector,

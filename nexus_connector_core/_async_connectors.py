@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import msgspec
+
+from ._api import ApiRequest, ApiResponse, GraphQLRequest, GraphQLResult, check_variables
 from ._cloud_storage import (
     STORAGE_DELETE,
     STORAGE_EXISTS,
@@ -31,6 +34,7 @@ from ._email import (
     EmailMessage,
     EmailReceipt,
 )
+from ._errors import ConnectorError
 from ._money import Money
 from ._operations import Operation, RequestT, ResultT
 from ._payment import (
@@ -75,6 +79,7 @@ from ._sms import SMS_GET_STATUS, SMS_SEND, SmsMessage, SmsReceipt, SmsStatus, S
 from ._state import AsyncStateBackend
 
 __all__ = [
+    "AsyncApiConnector",
     "AsyncCloudStorageConnector",
     "AsyncConnector",
     "AsyncEmailConnector",
@@ -307,6 +312,88 @@ class AsyncShippingConnector(AsyncConnector):
         return await self._call(SHIPPING_VALIDATE_ADDRESS, address, idempotency_key)
 
 
+class AsyncApiConnector(AsyncConnector):
+    """Call a declared API (category ``api``): an endpoint of an ``http`` connector with
+    `call`, a GraphQL operation with `query`.
+
+    >>> answer = await crm.call("find_contact", path={"contact_id": 42})  # doctest: +SKIP
+    >>> answer.status, answer.json()["name"]  # doctest: +SKIP
+    (200, 'Ada')
+    """
+
+    async def call(
+        self,
+        endpoint: str,
+        *,
+        path: Mapping[str, str | int] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = msgspec.UNSET,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ApiResponse[Any]:
+        """Call `endpoint`: `path` fills its ``{placeholders}``, `params` is the query,
+        `json` (or raw `content`) the body, `headers` extra headers. A non-2xx answer raises
+        the error it means; the answer's `data` is decoded when the endpoint declares a
+        ``response_type``. Checked before anything is sent (`ValueError`, `TypeError`)."""
+        operation = self.operation(endpoint)
+        if operation.adapter_method != "call":  # a GraphQL, WebSocket or gRPC operation
+            raise ConnectorError(
+                f"{endpoint!r} is not an HTTP endpoint of this connector (vendor "
+                f"{self.vendor!r}); its operations: {', '.join(self.category.operations)}",
+                connector=self.name,
+            )
+        declared = self.settings.options.endpoints[endpoint]
+        if operation.sends_key and idempotency_key is not None and not idempotency_key.isascii():
+            raise ValueError(
+                f"endpoint {endpoint!r} sends the idempotency key in a header: it must be ASCII"
+            )
+        request = ApiRequest.build(
+            endpoint,
+            declared.path,
+            path=path,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+        )
+        return await self._call(operation, request, idempotency_key)
+
+    acall = call  # unasync: delete
+
+    async def query(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> GraphQLResult:
+        """Run a GraphQL query or mutation (vendor ``graphql``): the answer's `data`, with
+        the `errors` of fields that failed when others did not; an answer with errors and no
+        data raises the error its first ``extensions.code`` means. A query is a read
+        (cached when configured, retried); a mutation is retried only when the connector
+        declares mutations idempotent or sends idempotency keys."""
+        from ._graphql_document import operation_type
+
+        kind = operation_type(document, operation_name)
+        if kind == "subscription":
+            raise ValueError("a GraphQL subscription needs a WebSocket session, not query()")
+        if kind not in self.category.operations:
+            raise ConnectorError(
+                f"connector {self.name!r} (vendor {self.vendor!r}) does not run GraphQL "
+                "documents; use a connector of vendor 'graphql'",
+                connector=self.name,
+            )
+        request = GraphQLRequest(
+            document=document,
+            variables=check_variables(variables or {}),
+            operation_name=operation_name,
+        )
+        result: GraphQLResult = await self._call(self.operation(kind), request, idempotency_key)
+        return result
+
+
 #: The asynchronous connector class of each category.
 ASYNC_CONNECTOR_TYPES: dict[str, type[AsyncConnector]] = {
     "email": AsyncEmailConnector,
@@ -314,4 +401,5 @@ ASYNC_CONNECTOR_TYPES: dict[str, type[AsyncConnector]] = {
     "payment": AsyncPaymentConnector,
     "cloud_storage": AsyncCloudStorageConnector,
     "shipping": AsyncShippingConnector,
+    "api": AsyncApiConnector,
 }

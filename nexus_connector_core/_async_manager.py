@@ -8,6 +8,7 @@ from typing import Any, Literal, Self, overload
 
 from ._async_connectors import (
     ASYNC_CONNECTOR_TYPES,
+    AsyncApiConnector,
     AsyncCloudStorageConnector,
     AsyncConnector,
     AsyncEmailConnector,
@@ -48,6 +49,8 @@ class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
     ) -> AsyncCloudStorageConnector: ...
     @overload
     def connector(self, name: str, category: Literal["shipping"]) -> AsyncShippingConnector: ...
+    @overload
+    def connector(self, name: str, category: Literal["api"]) -> AsyncApiConnector: ...
     @overload
     def connector(self, name: str, category: None = None) -> Any: ...
     def connector(self, name: str, category: str | None = None) -> AsyncConnector:

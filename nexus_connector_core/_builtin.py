@@ -54,6 +54,20 @@ def register_shipping_vendors(register: Registrar) -> None:
     _memory(register, "shipping", "Shipping", "shipping carrier")
 
 
+_API = "nexus_connector_core.vendors"
+
+
+@hookimpl
+def register_api_vendors(register: Registrar) -> None:
+    register(
+        "http",
+        f"{_API}.http_api:HttpApiAdapter",
+        async_impl=f"{_API}.http_api:AsyncHttpApiAdapter",
+        options=f"{_API}.http_api:HttpApiOptions",
+        description="any REST API: endpoints declared in [connectors.<name>.endpoints.*]",
+    )
+
+
 @hookimpl
 def register_credential_providers(register: Registrar) -> None:
     register(

@@ -1,10 +1,12 @@
-"""The five connector categories by key, with their adapter protocols."""
+"""The five connector categories by key, with their adapter protocols (and those of
+category ``api``, whose operations each connector declares: see `_api`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ._api import ApiAdapter, AsyncApiAdapter
 from ._cloud_storage import CLOUD_STORAGE, AsyncCloudStorageAdapter, CloudStorageAdapter
 from ._email import EMAIL, AsyncEmailAdapter, EmailAdapter
 from ._operations import Category
@@ -22,7 +24,7 @@ CATEGORIES: Mapping[str, Category] = MappingProxyType(
 #: The category keys in their documented order.
 CATEGORY_KEYS: tuple[str, ...] = tuple(CATEGORIES)
 
-#: The (sync, async) adapter protocols of each category.
+#: The (sync, async) adapter protocols of each category, ``api`` included.
 ADAPTER_PROTOCOLS: Mapping[str, tuple[type, type]] = MappingProxyType(
     {
         "email": (EmailAdapter, AsyncEmailAdapter),
@@ -30,5 +32,6 @@ ADAPTER_PROTOCOLS: Mapping[str, tuple[type, type]] = MappingProxyType(
         "payment": (PaymentAdapter, AsyncPaymentAdapter),
         "cloud_storage": (CloudStorageAdapter, AsyncCloudStorageAdapter),
         "shipping": (ShippingAdapter, AsyncShippingAdapter),
+        "api": (ApiAdapter, AsyncApiAdapter),
     }
 )

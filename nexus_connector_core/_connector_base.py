@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._categories import ADAPTER_PROTOCOLS, CATEGORIES
+from ._categories import ADAPTER_PROTOCOLS
 from ._context import CallContext
 from ._errors import ConnectorError, PluginError
 from ._operations import Category, Operation
@@ -52,7 +52,7 @@ class ConnectorCore(Generic[H, S]):
     def __init__(self, settings: ConnectorSettings, runtime: Runtime[S]) -> None:
         self.name = settings.name
         self.settings = settings
-        self.category: Category = CATEGORIES[settings.category]
+        self.category: Category = settings.contract
         self._runtime: Runtime[S] = runtime
         self._vendor_key = settings.vendor.key
         self._clock = runtime.clock
@@ -116,9 +116,8 @@ class ConnectorCore(Generic[H, S]):
                 distribution=registration.distribution,
             ) from exc
         protocol = ADAPTER_PROTOCOLS[self.category.key][1 if self._async else 0]
-        missing = [
-            op for op in self.category.operations if not callable(getattr(adapter, op, None))
-        ]
+        methods = dict.fromkeys(op.adapter_method for op in self.category.operations.values())
+        missing = [name for name in methods if not callable(getattr(adapter, name, None))]
         if missing:
             raise PluginError(
                 f"{type(adapter).__name__} (vendor {registration.key!r}) does not implement "
@@ -163,7 +162,7 @@ class ConnectorCore(Generic[H, S]):
             vendor=vendor.key,
             operation=operation,
             config=self.settings.resilience[operation.name],
-            honours_keys=vendor.registration.idempotency_keys,
+            honours_keys=vendor.registration.idempotency_keys or operation.sends_key,
             outage=self._runtime.outage,
             bulkhead=self._bulkhead,
         )
@@ -171,7 +170,7 @@ class ConnectorCore(Generic[H, S]):
         return policy
 
     def _vendor_loop(self, operation: Operation[Any, Any], index: int) -> H:
-        method = getattr(self.adapter_for(index), operation.name)
+        method = getattr(self.adapter_for(index), operation.adapter_method)
         return self._attempts(self._policy(operation, index), method)
 
     def _assemble(self, operation: Operation[Any, Any]) -> H:
@@ -193,7 +192,9 @@ class ConnectorCore(Generic[H, S]):
                 deadline=config.deadline,
                 vendors=self.vendors,
                 honouring_keys=frozenset(
-                    v.key for v in self.settings.vendors if v.registration.idempotency_keys
+                    v.key
+                    for v in self.settings.vendors
+                    if v.registration.idempotency_keys or operation.sends_key
                 ),
                 outage=self._runtime.outage,
             )
@@ -238,12 +239,13 @@ class ConnectorCore(Generic[H, S]):
         to ``manager.state.breaker(plan)`` to see the breaker."""
         index = self.vendors.index(vendor) if vendor else 0
         settings = self.settings.vendors[index]
+        op = self.operation(operation)
         return VendorPolicy(
             connector=self.name,
             vendor=settings.key,
-            operation=self.operation(operation),
+            operation=op,
             config=self.settings.resilience[operation],
-            honours_keys=settings.registration.idempotency_keys,
+            honours_keys=settings.registration.idempotency_keys or op.sends_key,
             outage=self._runtime.outage,
             bulkhead=None,
         ).plan

@@ -9,11 +9,13 @@ from typing import Any
 import msgspec
 
 from ._adapters import AdapterSettings
+from ._api import API
 from ._categories import CATEGORIES, CATEGORY_KEYS
 from ._clock import Clock
 from ._config_problems import KeyPath, Problems
 from ._credentials import CredentialProvider, Secret, resolve_reference
 from ._errors import ConnectorError, VendorNotFoundError
+from ._operations import Category, Operation
 from ._plugins import PluginRegistry
 from ._registration import Registration
 from ._resilience.config import ResilienceConfig, read_limits
@@ -61,6 +63,10 @@ class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     #: Send the call's trace context (W3C ``traceparent``) to HTTP vendors, when the
     #: application traces with OpenTelemetry; ``false`` keeps it from this vendor.
     propagate_trace: bool = True
+    #: Category ``api``: the endpoints, by name (``[connectors.<name>.endpoints.<name>]``).
+    endpoints: dict[str, Any] = {}
+    #: Category ``api``: how to authenticate (``auth = { kind = "bearer", ... }``).
+    auth: dict[str, Any] | None = None
 
 
 class VendorSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +94,13 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
     middleware: tuple[Registration, ...] = ()
     resilience: Mapping[str, ResilienceConfig] = {}
     propagate_trace: bool = True
+    #: Category ``api``: the operations this connector declares (its endpoints).
+    declared: Category | None = None
+
+    @property
+    def contract(self) -> Category:
+        """The category with this connector's operations."""
+        return self.declared or CATEGORIES[self.category]
 
     @property
     def vendor(self) -> Registration:
@@ -164,19 +177,24 @@ def _resolve_connector(
     if raw is None:
         return None
     category = raw.category or name
-    if category not in CATEGORIES:
+    if category not in CATEGORIES and category != API:
         if raw.category is None:
             problems.add(
                 path,
                 f"{name!r} is not a category, so say which one it is: category = one of "
-                f"{', '.join(CATEGORY_KEYS)}",
+                f"{', '.join((*CATEGORY_KEYS, API))}",
             )
         else:
             problems.add(
                 (*path, "category"),
-                f"unknown category {category!r}; expected one of: {', '.join(CATEGORY_KEYS)}",
+                f"unknown category {category!r}; expected one of: "
+                f"{', '.join((*CATEGORY_KEYS, API))}",
             )
         return None
+    if category != API:
+        for key in ("endpoints", "auth"):
+            if getattr(raw, key):
+                problems.add((*path, key), f"only connectors of category {API!r} take {key}")
 
     resolver = _VendorResolver(name, category, registry, providers, problems)
     chain = [resolver.resolve(raw.vendor, raw.options, raw.credentials, path, is_primary=True)]
@@ -206,8 +224,28 @@ def _resolve_connector(
         except ConnectorError as exc:
             problems.add((*path, "middleware", index), exc.message)
             ok = False
-    resilience = _resilience(category, raw.resilience, (*path, "resilience"), problems)
     vendors = tuple(v for v in chain if v is not None)
+    declared = None
+    if category == API:
+        from ._api_config import resolve_api
+
+        if len(vendors) != len(chain):
+            return None
+
+        api = resolve_api(
+            name,
+            raw.endpoints,
+            raw.auth,
+            list(vendors),
+            path=path,
+            problems=problems,
+            providers=providers,
+        )
+        if api is None:
+            return None
+        vendors, declared = tuple(api[0]), api[1]
+    operations = declared.operations if declared else CATEGORIES[category].operations
+    resilience = _resilience(category, operations, raw.resilience, (*path, "resilience"), problems)
     if not ok or resilience is None or len(vendors) != len(chain) or len(problems.items) > found:
         return None
     return ConnectorSettings(
@@ -217,6 +255,7 @@ def _resolve_connector(
         middleware=tuple(middleware),
         resilience=resilience,
         propagate_trace=raw.propagate_trace,
+        declared=declared,
     )
 
 
@@ -298,7 +337,11 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resilience(
-    category: str, table: dict[str, Any], path: KeyPath, problems: Problems
+    category: str,
+    operations: Mapping[str, Operation[Any, Any]],
+    table: dict[str, Any],
+    path: KeyPath,
+    problems: Problems,
 ) -> dict[str, ResilienceConfig] | None:
     """The policies of every operation: the connector's table, overridden per operation.
 
@@ -313,7 +356,6 @@ def _resilience(
     if not isinstance(per_operation, dict):
         problems.add((*path, "operations"), "expected a table of operation names")
         return None
-    operations = CATEGORIES[category].operations
     resolved: dict[str, ResilienceConfig] = {}
     ok = base is not None
     for op_name in per_operation:

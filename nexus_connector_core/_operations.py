@@ -23,15 +23,22 @@ class Operation(Generic[RequestT, ResultT]):
         reads: it only reads, so its result may be cached.
         streams: its result is a live stream (``cloud_storage.open``), consumed by the caller
             after the call returns: it is neither cached nor stored for idempotency.
+        adapter_method: the adapter's method that serves it: its name, but ``call`` for
+            every endpoint a connector of category ``api`` declares.
+        sends_key: the request carries the call's idempotency key to the vendor, which
+            deduplicates by it (an ``api`` endpoint with an ``idempotency_header``): it is
+            retried and resumed like an operation of a vendor that honours keys.
     """
 
     __slots__ = (
+        "adapter_method",
         "category",
         "idempotent",
         "name",
         "reads",
         "request_type",
         "result_type",
+        "sends_key",
         "streams",
     )
 
@@ -45,6 +52,8 @@ class Operation(Generic[RequestT, ResultT]):
         idempotent: bool,
         reads: bool = False,
         streams: bool = False,
+        adapter_method: str | None = None,
+        sends_key: bool = False,
     ) -> None:
         self.name = name
         self.category = category
@@ -53,6 +62,8 @@ class Operation(Generic[RequestT, ResultT]):
         self.idempotent = idempotent or reads
         self.reads = reads
         self.streams = streams
+        self.adapter_method = adapter_method or name
+        self.sends_key = sends_key
 
     def __repr__(self) -> str:
         return (

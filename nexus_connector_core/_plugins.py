@@ -21,6 +21,7 @@ import msgspec
 import pluggy
 
 from . import hookspecs
+from ._api import API
 from ._categories import CATEGORY_KEYS
 from ._errors import PluginError, VendorNotFoundError
 from ._registration import KNOWN_PROVIDERS, Registration, kind_noun
@@ -37,12 +38,13 @@ __all__ = [
 #: The kinds of things plugins register, by hook name.
 HOOK_KINDS: Final[Mapping[str, str]] = {
     **{f"register_{c}_vendors": c for c in CATEGORY_KEYS},
+    "register_api_vendors": API,
     "register_state_backends": "state_backend",
     "register_credential_providers": "credential_provider",
     "register_webhook_verifiers": "webhook_verifier",
     "register_middleware": "middleware",
 }
-#: Every kind: the five category keys, then the kinds of shared infrastructure.
+#: Every kind: the five category keys, ``api``, then the kinds of shared infrastructure.
 KINDS: Final[tuple[str, ...]] = tuple(HOOK_KINDS.values())
 
 BUILTIN_PLUGIN: Final = "builtin"
@@ -326,7 +328,7 @@ class PluginRegistry:
         broken = [f for f in table.failures if key in f.plugin]
         if broken:
             message += f" (plugin {broken[0].plugin!r} failed to load: {broken[0].error})"
-        if kind in CATEGORY_KEYS:
+        if kind in CATEGORY_KEYS or kind == API:
             raise VendorNotFoundError(
                 message, category=kind, vendor=key, installed=installed, path=path
             )

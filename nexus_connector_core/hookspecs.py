@@ -33,6 +33,7 @@ import pluggy
 __all__ = [
     "PROJECT_NAME",
     "Registrar",
+    "register_api_vendors",
     "hookimpl",
     "hookspec",
     "register_cloud_storage_vendors",
@@ -111,6 +112,13 @@ def register_cloud_storage_vendors(register: Registrar) -> None:
 @hookspec
 def register_shipping_vendors(register: Registrar) -> None:
     """Offer shipping vendors (`ShippingAdapter` / `AsyncShippingAdapter`)."""
+
+
+@hookspec
+def register_api_vendors(register: Registrar) -> None:
+    """Offer vendors of category ``api`` (the core's ``http``, ``graphql``, ``websocket`` and
+    ``grpc``): adapters whose options type declares the connector's operations
+    (`ApiOptions`)."""
 
 
 @hookspec
