@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -46,6 +47,8 @@ __all__ = [
 ENV_PREFIX = "NEXUS_CONNECTOR__"
 CONFIG_ENV = "NEXUS_CONNECTOR_CONFIG"
 DEFAULT_FILE = "connectors.toml"
+
+logger = logging.getLogger("nexus_connector.config")
 
 #: A config path, or the decoded config itself.
 ConfigSource: TypeAlias = str | os.PathLike[str] | Mapping[str, Any]
@@ -156,11 +159,51 @@ def _env_value(raw: str) -> Any:
     return parsed["v"] if list(parsed) == ["v"] else raw
 
 
+def _leave_options_with_their_vendor(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """A connector whose vendor a variable changes (``..._EMAIL__VENDOR=memory`` over the
+    file's ``vendor = "smtp"``) keeps none of the file's ``options`` and ``credentials``:
+    they are the file's vendor's, which the new one would refuse (``options.host``) or could
+    not resolve. Switching vendor takes one variable; each key left out is named in a
+    warning (never a value). Options and credentials set by variables still apply."""
+    tables = data.get("connectors")
+    if not isinstance(tables, dict):
+        return
+    for var in sorted(k for k in env if k.startswith(ENV_PREFIX)):
+        parts = tuple(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
+        if len(parts) != 3 or parts[0] != "connectors" or parts[2] != "vendor":
+            continue
+        table = tables.get(parts[1])
+        if not isinstance(table, dict) or table.get("vendor", env[var]) == _env_value(env[var]):
+            continue  # the file names no other vendor: its options are the new vendor's
+        left: list[str] = []
+        for key in ("options", "credentials"):
+            value = table.pop(key, None)
+            if isinstance(value, dict):
+                left += [f"{key}.{name}" for name in value]
+            elif value is not None:
+                left.append(key)
+        if left:
+            logger.warning(
+                "%s switches connector %r from vendor %r to %r: the file's %s of %r are not "
+                "used (set the new vendor's options and credentials with %sCONNECTORS__%s__"
+                "OPTIONS__... and __CREDENTIALS__... variables)",
+                var,
+                parts[1],
+                table.get("vendor"),
+                _env_value(env[var]),
+                ", ".join(left),
+                table.get("vendor"),
+                ENV_PREFIX,
+                parts[1].upper(),
+            )
+
+
 def _apply_overrides(
     data: dict[str, Any], env: Mapping[str, str]
 ) -> tuple[dict[tuple[str, ...], str], list[ConfigError]]:
     applied: dict[tuple[str, ...], str] = {}
     problems: list[ConfigError] = []
+    _leave_options_with_their_vendor(data, env)
     for var in sorted(k for k in env if k.startswith(ENV_PREFIX)):
         parts = tuple(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
         if not all(parts):
