@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
 import sys
 from collections.abc import Iterator
@@ -86,6 +87,33 @@ def _unknown_fields(value: Any, info: Any, where: str = "") -> Iterator[tuple[st
             yield from _unknown_fields(item, info.item_type, f"{where}[{index}]")
 
 
+def _put_data(args: dict[str, Any]) -> dict[str, Any]:
+    """A put's bytes from JSON, which has none: ``"data"`` is text, sent as UTF-8;
+    ``"data_base64"`` is any bytes in base64 (what a ``get`` prints), so a got object can be
+    put back as it was."""
+    if "data_base64" not in args:
+        if isinstance(args.get("data"), str):
+            return {**args, "data": args["data"].encode("utf-8", "surrogateescape")}
+        return args
+    rest = {k: v for k, v in args.items() if k != "data_base64"}
+    if "data" in rest:
+        raise click.BadParameter(
+            'give "data" (text, sent as UTF-8) or "data_base64" (bytes), not both',
+            param_hint="--json",
+        )
+    encoded = args["data_base64"]
+    try:
+        if not isinstance(encoded, str):
+            raise ValueError
+        rest["data"] = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise click.BadParameter(
+            '"data_base64" must be a base64 string (A-Z, a-z, 0-9, +, / and = padding)',
+            param_hint="--json",
+        ) from None
+    return rest
+
+
 @click.command()
 @click.argument("connector")
 @click.argument("operation")
@@ -112,8 +140,9 @@ def call(
         "to": ["ada@example.com"], "subject": "Hi", "text": "Hello"}'
 
     Fields are those of the operation's request type (EmailMessage, SmsMessage,
-    PaymentRequest, CaptureRequest, PutObject...). For put, a string "data" is sent as UTF-8.
-    Output is JSON: {"result": ..., "log": ...} or {"error": ..., "log": ...} (exit 1).
+    PaymentRequest, CaptureRequest, PutObject...). For put, "data" is text sent as UTF-8,
+    or "data_base64" any bytes in base64. Output is JSON: {"result": ..., "log": ...} or
+    {"error": ..., "log": ...} (exit 1); bytes in a result (what get returns) are base64.
     """
     try:
         config = load_config(config_path)
@@ -130,13 +159,9 @@ def call(
         if op.streams:
             raise click.UsageError(f"{op.category}.{op.name} streams; use 'get' to fetch whole")
         args = _read_payload(payload)
+        if op.request_type is PutObject and isinstance(args, dict):
+            args = _put_data(args)
         _check_fields(args, op.request_type)
-        if (
-            op.request_type is PutObject
-            and isinstance(args, dict)
-            and isinstance(args.get("data"), str)
-        ):
-            args["data"] = args["data"].encode()
         try:
             request = msgspec.convert(args, op.request_type)
         except msgspec.ValidationError as exc:
