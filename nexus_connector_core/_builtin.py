@@ -66,6 +66,13 @@ def register_api_vendors(register: Registrar) -> None:
         options=f"{_API}.http_api:HttpApiOptions",
         description="any REST API: endpoints declared in [connectors.<name>.endpoints.*]",
     )
+    register(
+        "graphql",
+        f"{_API}.graphql:GraphQLAdapter",
+        async_impl=f"{_API}.graphql:AsyncGraphQLAdapter",
+        options=f"{_API}.graphql:GraphQLOptions",
+        description="a GraphQL endpoint: query() runs queries (reads) and mutations",
+    )
 
 
 @hookimpl

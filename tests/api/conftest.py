@@ -7,8 +7,9 @@ import base64
 import itertools
 import json
 import re
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -143,3 +144,31 @@ def crm() -> Iterator[Crm]:
     api = CrmApi()
     with FaultServer(default=api) as server:
         yield Crm(api, server)
+
+
+@pytest.fixture(scope="module")
+def serve_asgi() -> Iterator[Callable[[Any], str]]:
+    """Serve an ASGI app under uvicorn on 127.0.0.1 (a thread) until the module's tests
+    end; returns its origin."""
+    uvicorn = pytest.importorskip("uvicorn")
+    servers: list[Any] = []
+
+    def start(app: Any) -> str:
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = probe.getsockname()[1]
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        for _ in range(500):  # bounded: the server starts in a few milliseconds
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        assert server.started
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
