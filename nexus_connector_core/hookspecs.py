@@ -59,7 +59,7 @@ class Registrar(Protocol):
     """The `register` callable each hook receives.
 
     Args:
-        key: the name the config uses (``vendor = "acme"``): lowercase letters, digits,
+        key: the name the config uses (``vendor = "pigeon"``): lowercase letters, digits,
             ``-`` and ``_``, starting with a letter.
         impl: the implementation, or a ``"module:attribute"`` string naming it (imported on
             first use). Vendors: an adapter class taking `AdapterSettings`. State backends:
