@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING
 from ._clock import FakeClock
 
 if TYPE_CHECKING:
+    from ._adapter_conformance import (
+        RULES as RULES,
+        AdapterConformance as AdapterConformance,
+        AdapterHarness as AdapterHarness,
+        TransportFaults as TransportFaults,
+        refused_address as refused_address,
+        rule as rule,
+    )
     from ._email_conformance import (
         REJECTED_DOMAIN as REJECTED_DOMAIN,
         EmailAdapterConformance as EmailAdapterConformance,
@@ -25,6 +33,10 @@ if TYPE_CHECKING:
         Fault as Fault,
         FaultServer as FaultServer,
         ReceivedRequest as ReceivedRequest,
+    )
+    from ._managers import (
+        NO_RETRY as NO_RETRY,
+        ManagerFactory as ManagerFactory,
     )
     from ._payment_conformance import (
         PaymentAdapterConformance as PaymentAdapterConformance,

@@ -17,6 +17,7 @@ with both twins) and checks what the vendor got and what the caller was told::
                 received=acme_server.received,      # -> list[ReceivedEmail]
                 fail_next=acme_server.fail_next,    # (kind) -> None
                 faults=frozenset({"transient", "auth", "rate_limited", "rejected_recipient"}),
+                transport=TransportFaults.over_http(acme_server),
                 retry_after=2.0,                    # the Retry-After of its 429
             )
 
@@ -58,7 +59,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import msgspec
@@ -74,9 +75,9 @@ from .._errors import (
     VendorUnavailableError,
 )
 from .._manager import ConnectorManager
-from .._plugins import PluginRegistry
 from ..vendors.memory.email import REJECTED_DOMAIN
-from ._clock import FakeClock
+from ._adapter_conformance import AdapterConformance, AdapterHarness, rule
+from ._managers import AnyManager
 
 __all__ = [
     "EmailAdapterConformance",
@@ -91,7 +92,6 @@ EmailFaultKind = Literal[
     "transient", "unknown_outcome", "auth", "rate_limited", "rejected_recipient"
 ]
 Twin = Literal["sync", "async"]
-AnyManager = ConnectorManager | AsyncConnectorManager
 
 #: Statuses that mean "the vendor took the message for this recipient".
 ACCEPTED = frozenset({"queued", "sent"})
@@ -165,33 +165,26 @@ class ReceivedEmail(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-@dataclass(frozen=True)
-class EmailHarness:
-    """One email vendor under test, as `EmailAdapterConformance` drives it.
+@dataclass(frozen=True, kw_only=True)
+class EmailHarness(AdapterHarness):
+    """One email vendor under test, as `EmailAdapterConformance` drives it (with the
+    attributes of every `AdapterHarness`: ``connector``, the ``[connectors.email]`` table
+    whose ``resilience`` the suite sets, ``registry``, ``environ``, ``on_manager`` and
+    ``transport``).
 
     Attributes:
         vendor: the vendor key; every receipt must name it.
-        connector: the ``[connectors.email]`` table (``vendor``, ``options``,
-            ``credentials``); the suite adds ``resilience``.
         received: every message the vendor accepted since the harness was made, in order.
-        registry: where the vendor is registered (None: the installed plugins).
-        environ: for ``env:`` credential references in `connector`.
         fail_next: makes the vendor's next attempt fail as a `EmailFaultKind` says.
         faults: the kinds `fail_next` can make (and ``rejected_recipient``, see the module).
-        on_manager: told of every manager the suite builds, before its first call (the
-            memory harness reads its adapter's outbox this way).
         retry_after: the seconds a ``rate_limited`` fault asks to wait (its Retry-After);
             1.0 is the memory vendor's default.
     """
 
     vendor: str
-    connector: Mapping[str, Any]
     received: Callable[[], Sequence[ReceivedEmail]]
-    registry: PluginRegistry | None = None
-    environ: Mapping[str, str] = field(default_factory=dict)
     fail_next: Callable[[EmailFaultKind], None] | None = None
     faults: frozenset[EmailFaultKind] = frozenset()
-    on_manager: Callable[[AnyManager], None] | None = None
     retry_after: float = 1.0
 
     def __post_init__(self) -> None:
@@ -204,7 +197,7 @@ def _body(value: str | None) -> str | None:
     return None if value is None else value.replace("\r\n", "\n").rstrip("\n")
 
 
-class EmailAdapterConformance:
+class EmailAdapterConformance(AdapterConformance[EmailHarness]):
     """The behaviour every email adapter must show: subclass it and provide ``harness``.
 
     Each test is one behaviour, named for it, run once through the sync manager and once
@@ -215,8 +208,8 @@ class EmailAdapterConformance:
     `fault`, `received`, `received_one` and `attempts`.
     """
 
-    #: Every test is a coroutine; marked so that pytest-asyncio's strict mode runs it too.
-    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+    category = "email"
+    connector_name = "email"
 
     #: Addresses the tests send to; ``reject.example`` ones are refused by convention.
     SENDER: ClassVar[str] = "Shop <shop@example.com>"
@@ -225,26 +218,24 @@ class EmailAdapterConformance:
     CY: ClassVar[str] = "cy@example.com"
     REFUSED: ClassVar[str] = f"nobody@{REJECTED_DOMAIN}"
 
-    harness_: EmailHarness
-    clock: FakeClock
     log: list[Any]
 
     @pytest.fixture
-    def harness(self) -> EmailHarness:
-        """The vendor under test: override this fixture in your subclass."""
-        pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
-
-    @pytest.fixture(params=["sync", "async"])
-    def twin(self, request: pytest.FixtureRequest) -> Twin:
-        """Which manager sends: every test runs with both."""
-        twin: Twin = request.param
-        return twin
+    def twin(self, mode: Twin) -> Twin:
+        """Which manager sends: every test runs with both (the `mode`)."""
+        return mode
 
     @pytest.fixture(autouse=True)
-    def _use_harness(self, harness: EmailHarness) -> None:
-        self.harness_ = harness
-        self.clock = FakeClock()
+    def _call_log(self) -> None:
         self.log = []
+
+    @property
+    def harness_(self) -> EmailHarness:
+        """The harness of the running test."""
+        return self._harness
+
+    async def write_call(self) -> tuple[str, tuple[Any, ...]]:
+        return "send", (self.message(),)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -333,6 +324,7 @@ class EmailAdapterConformance:
 
     # -- the message arrives intact --------------------------------------------------------
 
+    @rule("exact")
     async def test_text_body_arrives_intact(self, twin: Twin) -> None:
         message = self.message(text="Line one\nLine two, with ünïcödé ✓\n\n.leading dot")
         await self.send(twin, message)
@@ -341,12 +333,14 @@ class EmailAdapterConformance:
         assert received.sender == message.from_address
         assert received.html is None
 
+    @rule("exact")
     async def test_html_body_arrives_intact(self, twin: Twin) -> None:
         message = self.message(text=None, html="<p>Hello <b>Ada</b> — ✓</p>")
         await self.send(twin, message)
         received = self.received_one()
         assert (_body(received.html), received.text) == (_body(message.html), None)
 
+    @rule("exact")
     async def test_text_and_html_arrive_as_alternatives(self, twin: Twin) -> None:
         message = self.message(text="Plain version", html="<p>Rich version</p>")
         await self.send(twin, message)
@@ -354,6 +348,7 @@ class EmailAdapterConformance:
         assert _body(received.text) == "Plain version"
         assert _body(received.html) == "<p>Rich version</p>"
 
+    @rule("exact")
     async def test_attachments_arrive_byte_exact(self, twin: Twin) -> None:
         attachments = [
             Attachment("every-byte.bin", bytes(range(256)) * 40, "application/octet-stream"),
@@ -368,16 +363,19 @@ class EmailAdapterConformance:
         ]
         assert received == expected
 
+    @rule("exact")
     async def test_custom_headers_arrive(self, twin: Twin) -> None:
         headers = {"X-Campaign": "spring-sale", "List-Unsubscribe": "<mailto:stop@example.com>"}
         await self.send(twin, self.message(headers=headers))
         received = self.received_one().headers
         assert {k: received.get(k.lower()) for k in headers} == headers
 
+    @rule("exact")
     async def test_reply_to_arrives(self, twin: Twin) -> None:
         await self.send(twin, self.message(reply_to=["Support <help@example.com>"]))
         assert self.received_one().reply_to == (EmailAddress("help@example.com", "Support"),)
 
+    @rule("exact")
     async def test_non_ascii_display_names_and_subject_arrive(self, twin: Twin) -> None:
         message = self.message(
             sender="Zoë Ünïcødé <zoe@example.com>",
@@ -390,6 +388,7 @@ class EmailAdapterConformance:
         assert received.to == (EmailAddress("taro@example.com", "山田 太郎"),)
         assert received.subject == "Ça marche — ✓ 注文"
 
+    @rule("email-recipients")
     async def test_cc_and_bcc_reach_the_vendor(self, twin: Twin) -> None:
         await self.send(twin, self.message(cc=[self.BOB], bcc=[self.CY]))
         received = self.received_one()
@@ -398,6 +397,7 @@ class EmailAdapterConformance:
         assert received.bcc == (self.CY,)
         assert set(received.envelope) == {self.ADA, self.BOB, self.CY}
 
+    @rule("email-recipients")
     async def test_bcc_never_appears_in_the_delivered_headers(self, twin: Twin) -> None:
         await self.send(twin, self.message(bcc=[self.CY]))
         headers = self.received_one().headers
@@ -406,12 +406,14 @@ class EmailAdapterConformance:
 
     # -- the receipt ----------------------------------------------------------------------
 
+    @rule("results")
     async def test_receipt_names_the_vendor_and_its_id(self, twin: Twin) -> None:
         receipt = await self.send(twin, self.message())
         assert receipt.vendor == self.harness_.vendor
         assert isinstance(receipt.vendor_id, str)
         assert receipt.vendor_id.strip()
 
+    @rule("email-recipients")
     async def test_receipt_has_one_status_per_envelope_recipient(self, twin: Twin) -> None:
         receipt = await self.send(twin, self.message(cc=[self.BOB], bcc=[self.CY]))
         assert set(receipt.recipients) == {self.ADA, self.BOB, self.CY}
@@ -420,6 +422,7 @@ class EmailAdapterConformance:
 
     # -- refused recipients ----------------------------------------------------------------
 
+    @rule("email-recipients")
     async def test_a_rejected_recipient_is_reported_for_that_recipient_only(
         self, twin: Twin
     ) -> None:
@@ -431,6 +434,7 @@ class EmailAdapterConformance:
         assert receipt.recipients[self.BOB].status in ACCEPTED
         assert set(self.received_one().envelope) == {self.ADA, self.BOB}
 
+    @rule("email-recipients")
     async def test_all_recipients_rejected_raises_invalid_request(self, twin: Twin) -> None:
         self.fault("rejected_recipient")
         refused = [self.REFUSED, f"other@{REJECTED_DOMAIN}"]
@@ -441,6 +445,7 @@ class EmailAdapterConformance:
         assert self.attempts() == 1
         assert not self.received()
 
+    @rule("email-recipients")
     async def test_batch_reports_a_fully_rejected_message_in_its_receipt(self, twin: Twin) -> None:
         self.fault("rejected_recipient")
         messages = [self.message(subject="one"), self.message(to=[self.REFUSED]), self.message()]
@@ -450,6 +455,7 @@ class EmailAdapterConformance:
 
     # -- batches ---------------------------------------------------------------------------
 
+    @rule("results")
     async def test_send_batch_returns_one_receipt_per_message_in_order(self, twin: Twin) -> None:
         messages = [self.message(to=[f"r{i}@example.com"], subject=f"#{i}") for i in range(5)]
         batch = await self.send_batch(twin, messages)
@@ -460,6 +466,7 @@ class EmailAdapterConformance:
         assert len({r.vendor_id for r in batch.receipts}) == 5
         assert [m.subject for m in self.received()] == [f"#{i}" for i in range(5)]
 
+    @rule("results")
     async def test_an_empty_batch_returns_no_receipts(self, twin: Twin) -> None:
         batch = await self.send_batch(twin, [])
         assert list(batch.receipts) == []
@@ -467,6 +474,7 @@ class EmailAdapterConformance:
 
     # -- failures and retries ---------------------------------------------------------------
 
+    @rule("auth")
     async def test_auth_failure_raises_authentication_error_and_is_not_retried(
         self, twin: Twin
     ) -> None:
@@ -477,6 +485,7 @@ class EmailAdapterConformance:
         assert self.attempts() == 1
         assert not self.received()
 
+    @rule("not-processed")
     async def test_transient_failure_raises_vendor_unavailable_marked_unprocessed(
         self, twin: Twin
     ) -> None:
@@ -486,6 +495,7 @@ class EmailAdapterConformance:
         assert (raised.value.retryable, raised.value.maybe_processed) == (True, False)
         assert not self.received()
 
+    @rule("not-processed")
     async def test_transient_failure_is_retried_and_delivered_once(self, twin: Twin) -> None:
         self.fault("transient")
         receipt = await self.send(twin, self.message(), retry=_RETRY)
@@ -493,6 +503,7 @@ class EmailAdapterConformance:
         assert self.attempts() == 2
         assert len(self.received()) == 1
 
+    @rule("maybe-processed")
     async def test_unknown_outcome_is_not_retried_without_an_idempotency_key(
         self, twin: Twin
     ) -> None:
@@ -503,6 +514,7 @@ class EmailAdapterConformance:
         assert self.attempts() == 1
         assert len(self.received()) <= 1
 
+    @rule("email-unknown")
     async def test_an_unknown_outcome_in_a_batch_is_never_reported_as_rejected(
         self, twin: Twin
     ) -> None:
@@ -521,6 +533,7 @@ class EmailAdapterConformance:
             assert outcome.receipts[0].unknown, "the message of unknown outcome says unknown"
         assert self.attempts() == 1
 
+    @rule("rate-limited")
     async def test_rate_limited_is_retried_after_the_vendor_asked(self, twin: Twin) -> None:
         retry_after = pytest.approx(self.harness_.retry_after)
         self.fault("rate_limited")

@@ -45,15 +45,12 @@ only; a test needing a kind missing from ``faults`` is skipped, with the reason:
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import pytest
-import pytest_asyncio
 
-from .._async_manager import AsyncConnectorManager
 from .._errors import (
     AuthenticationError,
     ConnectorError,
@@ -62,44 +59,27 @@ from .._errors import (
     PaymentDeclinedError,
     VendorUnavailableError,
 )
-from .._manager import ConnectorManager
 from .._money import Money
-from .._payment import AsyncPaymentAdapter, Payment, PaymentAdapter, PaymentRequest, Refund
-from .._plugins import PluginRegistry
-from ._clock import FakeClock
+from .._payment import Payment, PaymentRequest, Refund
+from ._adapter_conformance import BACKOFF, AdapterConformance, AdapterHarness, rule
 
 __all__ = ["PaymentAdapterConformance", "PaymentFaultKind", "PaymentHarness"]
 
 #: The ways a vendor can be told to fail its next answer (see the module).
 PaymentFaultKind = Literal["rate_limited", "unavailable", "reset_after_processing", "auth"]
 FAULT_KINDS: tuple[PaymentFaultKind, ...] = get_args(PaymentFaultKind)
-AnyManager = ConnectorManager | AsyncConnectorManager
-
-#: The retry backoff: fixed, no jitter, and shorter than any Retry-After a vendor sends, so
-#: the suite sees the vendor's wait and not its own.
-_BACKOFF = 0.001
-_RESILIENCE: Mapping[str, Any] = {
-    "timeout": 10.0,
-    "deadline": 60.0,
-    "retry": {"max_attempts": 3, "backoff": "fixed", "base": _BACKOFF, "jitter": "none"},
-    "circuit_breaker": {"enabled": False},
-}
-_OPERATIONS = ("authorize", "purchase", "capture", "refund", "void", "get")
 
 
-@dataclass(frozen=True)
-class PaymentHarness:
-    """One payment adapter under test, as `PaymentAdapterConformance` drives it.
+@dataclass(frozen=True, kw_only=True)
+class PaymentHarness(AdapterHarness):
+    """One payment adapter under test, as `PaymentAdapterConformance` drives it (with the
+    attributes of every `AdapterHarness`: ``connector``, ``registry``, ``environ``,
+    ``on_manager``, ``transport``).
 
     A fresh harness per test is expected (a function-scoped fixture): `charges` and `keys`
     count from zero in each test.
 
     Attributes:
-        registry: offers the vendor: ``PluginRegistry()`` (the built-in plugin) with your
-            plugin registered in-process.
-        connector: the connector's table without ``resilience`` (the suite sets its own):
-            ``{"vendor": "stripe", "options": {"base_url": server.url}, "credentials":
-            {...}}``.
         charges: how many payments the vendor has authorized or captured so far (a
             replayed answer is not a new one; a declined attempt is none).
         keys: the idempotency key of every mutating request (authorize, purchase, capture,
@@ -107,8 +87,6 @@ class PaymentHarness:
             None for a request that carried none.
         fail_next: makes the vendor's next answer a failure of that `PaymentFaultKind`.
         faults: the kinds `fail_next` can do; tests of the others are skipped.
-        environ: the environment that ``env:NAME`` credentials are read from.
-        on_manager: told of the manager each test builds, before its first call.
         retry_after: the Retry-After seconds of a ``rate_limited`` failure.
         payment_method: a payment method the vendor charges successfully.
         declined_method: a payment method the vendor always declines.
@@ -117,14 +95,10 @@ class PaymentHarness:
         unknown_id: an id in the vendor's format that names no payment.
     """
 
-    registry: PluginRegistry
-    connector: Mapping[str, Any]
     charges: Callable[[], int]
     keys: Callable[[], Sequence[str | None]]
     fail_next: Callable[[PaymentFaultKind], None]
     faults: frozenset[PaymentFaultKind] = frozenset(FAULT_KINDS)
-    environ: Mapping[str, str] = field(default_factory=dict)
-    on_manager: Callable[[AnyManager], None] | None = None
     retry_after: float = 1.0
     payment_method: str = "pm_card_visa"
     declined_method: str = "pm_card_chargeDeclined"
@@ -135,11 +109,11 @@ class PaymentHarness:
         unknown = set(self.faults) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {list(FAULT_KINDS)}")
-        if self.retry_after <= _BACKOFF:
-            raise ValueError(f"retry_after must be more than {_BACKOFF} s to be told apart")
+        if self.retry_after <= BACKOFF:
+            raise ValueError(f"retry_after must be more than {BACKOFF} s to be told apart")
 
 
-class PaymentAdapterConformance:
+class PaymentAdapterConformance(AdapterConformance[PaymentHarness]):
     """The behaviour every payment adapter must show: subclass it and provide ``harness``.
 
     Every test runs twice, through a `ConnectorManager` and an `AsyncConnectorManager`
@@ -161,6 +135,7 @@ class PaymentAdapterConformance:
                     charges=lambda: len(stripe.charges),
                     keys=...,          # the Idempotency-Key of each POST received
                     fail_next=...,     # (kind) -> None
+                    transport=TransportFaults.over_http(stripe_server),
                     decline_code="generic_decline",
                     unknown_id="pi_" + "0" * 24,
                 )
@@ -169,51 +144,22 @@ class PaymentAdapterConformance:
     decorate it with ``@pytest.mark.xfail(strict=True, reason=...)`` and call ``super()``.
     """
 
-    #: The running test's clock: every wait of the pipeline is recorded in ``clock.sleeps``.
-    clock: FakeClock
-    #: The connector under test (a `PaymentConnector` or its async twin), and which one.
-    payment: Any
-    is_async: bool
-    _harness: PaymentHarness
+    category = "payment"
+    connector_name = "payment"
 
-    @pytest.fixture
-    def harness(self) -> PaymentHarness | Iterator[PaymentHarness]:
-        """The adapter under test: override this fixture in your subclass."""
-        pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
+    @property
+    def payment(self) -> Any:
+        """The connector under test (a `PaymentConnector` or its async twin)."""
+        return self.under_test
 
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        """Whether the test goes through the sync or the async manager."""
-        return str(request.param)
+    async def write_call(self) -> tuple[str, tuple[Any, ...]]:
+        return "purchase", (self.request(),)
 
-    @pytest_asyncio.fixture(autouse=True)
-    async def _connector(self, harness: PaymentHarness, mode: str) -> AsyncIterator[None]:
-        self.clock = FakeClock()
-        self._harness = harness
-        self.is_async = mode == "async"
-        table = {**harness.connector, "resilience": _RESILIENCE}
-        config = {"connectors": {"payment": table}}
-        kind = AsyncConnectorManager if mode == "async" else ConnectorManager
-        manager = kind.from_config(
-            config, registry=harness.registry, clock=self.clock, environ=harness.environ
-        )
-        if harness.on_manager is not None:
-            harness.on_manager(manager)
-        self.payment = manager.connector("payment", "payment")
-        try:
-            yield
-        finally:
-            if isinstance(manager, AsyncConnectorManager):
-                await manager.aclose()
-            else:
-                manager.close()
+    async def read_call(self) -> tuple[str, tuple[Any, ...]]:
+        paid = await self.purchase()
+        return "get", (paid.vendor_id,)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    async def call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
-        """Call `operation` of the connector under test, sync or async."""
-        result = getattr(self.payment, operation)(*args, **kwargs)
-        return await result if self.is_async else result
 
     def request(
         self, amount: Money | int = 1999, method: str | None = None, **extra: Any
@@ -245,11 +191,7 @@ class PaymentAdapterConformance:
         """Call `operation`, which must fail with `error`; the error, its context checked."""
         with pytest.raises(error) as caught:
             await self.call(operation, *args, **kwargs)
-        assert (caught.value.connector, caught.value.vendor, caught.value.operation) == (
-            "payment",
-            self._harness.connector["vendor"],
-            operation,
-        )
+        self.assert_context(caught.value, operation)
         return caught.value
 
     def fail_next(self, kind: PaymentFaultKind) -> None:
@@ -257,12 +199,6 @@ class PaymentAdapterConformance:
         if kind not in self._harness.faults:
             pytest.skip(f"the harness cannot make the vendor fail with {kind!r}")
         self._harness.fail_next(kind)
-
-    @property
-    def honours_keys(self) -> bool:
-        """Whether the vendor under test is registered as honouring idempotency keys."""
-        vendor = self._harness.connector["vendor"]
-        return self._harness.registry.find("payment", vendor).idempotency_keys
 
     def keys(self) -> list[str | None]:
         return list(self._harness.keys())
@@ -273,22 +209,13 @@ class PaymentAdapterConformance:
     def usd(self, amount: int) -> Money:
         return Money(amount, "USD")
 
-    # -- the adapter ------------------------------------------------------------------------
-
-    @pytest.mark.asyncio
-    async def test_the_adapter_implements_the_payment_protocol(self) -> None:
-        adapter = self.payment.adapter
-        assert isinstance(adapter, AsyncPaymentAdapter if self.is_async else PaymentAdapter)
-        for name in _OPERATIONS:
-            assert inspect.iscoroutinefunction(getattr(adapter, name)) == self.is_async, name
-
     # -- the lifecycle ----------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("payment-lifecycle")
     async def test_purchase_captures_the_whole_amount(self) -> None:
         payment = await self.purchase(1999)
 
-        assert payment.vendor == self._harness.connector["vendor"]
+        assert payment.vendor == self.vendor
         assert isinstance(payment.vendor_id, str)
         assert payment.vendor_id
         assert payment.status == "succeeded"
@@ -298,7 +225,7 @@ class PaymentAdapterConformance:
         assert not payment.replayed
         assert self.charges() == 1
 
-    @pytest.mark.asyncio
+    @rule("payment-lifecycle")
     async def test_authorize_holds_the_amount_without_capturing_it(self) -> None:
         payment = await self.authorize(1999)
 
@@ -306,14 +233,14 @@ class PaymentAdapterConformance:
         assert (payment.amount, payment.captured) == (self.usd(1999), self.usd(0))
         assert self.charges() == 1
 
-    @pytest.mark.asyncio
+    @rule("results")
     async def test_each_purchase_is_a_payment_of_its_own(self) -> None:
         first = await self.purchase()
         second = await self.purchase()
 
         assert first.vendor_id != second.vendor_id
 
-    @pytest.mark.asyncio
+    @rule("payment-lifecycle")
     async def test_a_capture_without_an_amount_takes_the_whole_authorization(self) -> None:
         held = await self.authorize(1999)
 
@@ -322,7 +249,7 @@ class PaymentAdapterConformance:
         assert captured.vendor_id == held.vendor_id
         assert (captured.status, captured.captured) == ("succeeded", self.usd(1999))
 
-    @pytest.mark.asyncio
+    @rule("payment-lifecycle")
     async def test_partial_capture_and_partial_refunds_add_up_in_minor_units(self) -> None:
         held = await self.authorize(1999)
 
@@ -345,12 +272,12 @@ class PaymentAdapterConformance:
         assert rest.vendor_id != refund.vendor_id
         assert (after_all.status, after_all.refunded) == ("refunded", self.usd(1500))
 
-    @pytest.mark.asyncio
     @pytest.mark.parametrize(
         "amount",
         [Money(5000, "JPY"), Money(1999, "EUR"), Money(99_999_999, "USD")],
         ids=["zero-decimal", "two-decimal", "largest"],
     )
+    @rule("exact")
     async def test_amounts_stay_exact_whatever_the_currency(self, amount: Money) -> None:
         payment = await self.purchase(amount)
         fetched = await self.get(payment.vendor_id)
@@ -359,7 +286,7 @@ class PaymentAdapterConformance:
         assert (fetched.amount, fetched.captured) == (amount, amount)
         assert fetched.refunded == Money(0, amount.currency)
 
-    @pytest.mark.asyncio
+    @rule("exact")
     async def test_the_description_and_metadata_arrive_as_given(self) -> None:
         metadata = {"order_id": "1042", "note": "a=1&b=2 [x] %20 Grüße ✓"}
         request = self.request(description="Order 1042 — 2 items", metadata=metadata)
@@ -369,7 +296,7 @@ class PaymentAdapterConformance:
 
         assert (fetched.description, dict(fetched.metadata)) == ("Order 1042 — 2 items", metadata)
 
-    @pytest.mark.asyncio
+    @rule("payment-lifecycle")
     async def test_void_cancels_an_authorization(self) -> None:
         held = await self.authorize()
 
@@ -379,11 +306,11 @@ class PaymentAdapterConformance:
         assert (voided.vendor_id, voided.status) == (held.vendor_id, "canceled")
         assert (fetched.status, fetched.captured) == ("canceled", self.usd(0))
 
-    @pytest.mark.asyncio
+    @rule("not-found")
     async def test_get_of_an_unknown_payment_is_object_not_found(self) -> None:
         await self.failed(ObjectNotFoundError, "get", self._harness.unknown_id)
 
-    @pytest.mark.asyncio
+    @rule("payment-refusals")
     async def test_a_voided_payment_cannot_be_captured_nor_an_authorization_refunded(
         self,
     ) -> None:
@@ -398,7 +325,7 @@ class PaymentAdapterConformance:
 
     # -- amounts refused --------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("payment-refusals")
     async def test_a_capture_beyond_the_authorization_is_refused_and_moves_nothing(
         self,
     ) -> None:
@@ -410,7 +337,7 @@ class PaymentAdapterConformance:
         fetched = await self.get(held.vendor_id)
         assert (fetched.status, fetched.captured) == ("authorized", self.usd(0))
 
-    @pytest.mark.asyncio
+    @rule("payment-refusals")
     async def test_a_refund_beyond_what_was_captured_is_refused_and_moves_nothing(
         self,
     ) -> None:
@@ -422,7 +349,7 @@ class PaymentAdapterConformance:
         assert not error.maybe_processed
         assert (await self.get(paid.vendor_id)).refunded == self.usd(1500)
 
-    @pytest.mark.asyncio
+    @rule("payment-refusals")
     async def test_a_capture_in_another_currency_is_refused_before_money_moves(self) -> None:
         held = await self.authorize(1999)
 
@@ -432,7 +359,7 @@ class PaymentAdapterConformance:
         fetched = await self.get(held.vendor_id)
         assert (fetched.status, fetched.captured) == ("authorized", self.usd(0))
 
-    @pytest.mark.asyncio
+    @rule("payment-refusals")
     async def test_a_refund_in_another_currency_is_refused_before_money_moves(self) -> None:
         paid = await self.purchase(1999)
 
@@ -444,7 +371,7 @@ class PaymentAdapterConformance:
 
     # -- declines ---------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("payment-declines")
     async def test_a_declined_card_is_payment_declined_with_its_codes_and_not_retried(
         self,
     ) -> None:
@@ -460,7 +387,7 @@ class PaymentAdapterConformance:
         assert self.clock.sleeps == []
         assert self.charges() == 0
 
-    @pytest.mark.asyncio
+    @rule("payment-declines")
     async def test_a_repeated_declined_purchase_with_its_key_is_declined_again_unattempted(
         self,
     ) -> None:
@@ -475,7 +402,7 @@ class PaymentAdapterConformance:
 
     # -- refusals and faults ----------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("auth")
     async def test_refused_credentials_are_an_authentication_error_and_not_retried(
         self,
     ) -> None:
@@ -487,7 +414,7 @@ class PaymentAdapterConformance:
         assert self.clock.sleeps == []
         assert self.charges() == 0
 
-    @pytest.mark.asyncio
+    @rule("rate-limited")
     async def test_a_rate_limited_purchase_is_retried_after_retry_after_and_charged_once(
         self,
     ) -> None:
@@ -500,7 +427,7 @@ class PaymentAdapterConformance:
         assert self.clock.sleeps == [pytest.approx(self._harness.retry_after)]
         assert self.charges() == 1
 
-    @pytest.mark.asyncio
+    @rule("retry-reads")
     async def test_a_lookup_is_retried_after_an_outage(self) -> None:
         paid = await self.purchase()
         self.fail_next("unavailable")
@@ -508,9 +435,9 @@ class PaymentAdapterConformance:
         fetched = await self.get(paid.vendor_id)
 
         assert fetched.vendor_id == paid.vendor_id
-        assert self.clock.sleeps == [_BACKOFF]
+        assert self.clock.sleeps == [BACKOFF]
 
-    @pytest.mark.asyncio
+    @rule("maybe-processed")
     async def test_a_reset_after_the_vendor_acted_never_charges_twice(self) -> None:
         self.fail_next("reset_after_processing")
 
@@ -528,7 +455,7 @@ class PaymentAdapterConformance:
 
     # -- idempotency keys -------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("idempotency-keys")
     async def test_a_key_honouring_vendor_gets_one_key_on_every_attempt_of_a_call(
         self,
     ) -> None:
@@ -543,7 +470,7 @@ class PaymentAdapterConformance:
         assert first.strip()
         assert first == second
 
-    @pytest.mark.asyncio
+    @rule("idempotency-keys")
     async def test_a_callers_key_is_the_key_the_vendor_gets_on_every_attempt(self) -> None:
         if not self.honours_keys:
             pytest.skip("the vendor honours no idempotency keys")
@@ -553,7 +480,7 @@ class PaymentAdapterConformance:
 
         assert self.keys() == ["order-7", "order-7"]
 
-    @pytest.mark.asyncio
+    @rule("idempotency-keys")
     async def test_two_identical_purchases_without_keys_are_two_charges(self) -> None:
         first = await self.purchase(1999)
         second = await self.purchase(1999)
@@ -564,7 +491,7 @@ class PaymentAdapterConformance:
             one, two = self.keys()
             assert one != two
 
-    @pytest.mark.asyncio
+    @rule("idempotency-keys")
     async def test_a_repeat_with_the_callers_key_is_answered_without_a_second_charge(
         self,
     ) -> None:

@@ -38,30 +38,23 @@ The rules every shipping adapter follows (the memory vendor is the reference):
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import msgspec
 import pytest
-import pytest_asyncio
 
-from .._async_manager import AsyncConnectorManager
 from .._errors import (
     AuthenticationError,
-    ConnectorError,
     InvalidRequestError,
     ObjectNotFoundError,
     VendorError,
     VendorUnavailableError,
 )
-from .._manager import ConnectorManager
-from .._plugins import PluginRegistry
 from .._shipping import (
     Address,
     AddressValidation,
-    AsyncShippingAdapter,
     Cancellation,
     DistanceUnit,
     Label,
@@ -69,11 +62,10 @@ from .._shipping import (
     Parcel,
     Rate,
     Shipment,
-    ShippingAdapter,
     Tracking,
     TrackingStatus,
 )
-from ._clock import FakeClock
+from ._adapter_conformance import BACKOFF, RESILIENCE, AdapterConformance, AdapterHarness, rule
 
 __all__ = [
     "ReceivedParcel",
@@ -90,7 +82,6 @@ __all__ = [
 #: lost: a reset connection).
 ShippingFaultKind = Literal["auth", "rate_limited", "transient", "lost_answer"]
 FAULT_KINDS: tuple[ShippingFaultKind, ...] = get_args(ShippingFaultKind)
-AnyManager = ConnectorManager | AsyncConnectorManager
 
 _STATUSES = frozenset(get_args(TrackingStatus))
 #: The journey of a parcel, in order; a lookup never goes back along it (the other
@@ -105,14 +96,6 @@ _JOURNEY: tuple[TrackingStatus, ...] = (
 _LOOKUPS = 10
 #: What `Address` fields a vendor's field messages may be filed under, and the whole address.
 _ADDRESS_FIELDS = frozenset({*Address.__struct_fields__, "address"})
-#: The retry backoff: fixed, no jitter, shorter than any Retry-After a vendor sends.
-_BACKOFF = 0.001
-_RESILIENCE: Mapping[str, Any] = {
-    "timeout": 10.0,
-    "deadline": 60.0,
-    "retry": {"max_attempts": 3, "backoff": "fixed", "base": _BACKOFF, "jitter": "none"},
-    "circuit_breaker": {"enabled": False},
-}
 #: How long a cached read lasts in the cache test, in seconds.
 _TTL = 60.0
 
@@ -178,27 +161,22 @@ class ReceivedShippingRequest(msgspec.Struct, frozen=True):
     parcel: ReceivedParcel | None = None
 
 
-@dataclass(frozen=True)
-class ShippingHarness:
-    """One shipping adapter under test, as `ShippingAdapterConformance` drives it.
+@dataclass(frozen=True, kw_only=True)
+class ShippingHarness(AdapterHarness):
+    """One shipping adapter under test, as `ShippingAdapterConformance` drives it (with the
+    attributes of every `AdapterHarness`: ``connector``, ``registry``, ``environ``,
+    ``on_manager``, ``transport``).
 
     A fresh harness per test is expected (a function-scoped fixture): `received` and
     `labels` count from zero in each test.
 
     Attributes:
-        registry: offers the vendor: ``PluginRegistry()`` with your plugin registered.
-        connector: the connector's table without ``resilience`` (the suite sets its own):
-            ``{"vendor": "easypost", "options": {"base_url": server.url}, "credentials":
-            {...}}``.
         received: every request that reached the vendor so far, in order, whatever the
             vendor answered.
         labels: how many labels the vendor has sold so far.
         fail_next: makes the vendor's next answer, to whichever operation, a failure of
             that `ShippingFaultKind`.
         faults: the kinds `fail_next` can do; tests of the others are skipped.
-        environ: the environment that ``env:NAME`` credentials are read from.
-        on_manager: told of each manager a test builds, before its first call (the memory
-            harness finds its adapter, where the vendor's state lives, this way).
         retry_after: the Retry-After seconds of a ``rate_limited`` failure.
         from_address, to_address: deliverable addresses the vendor quotes between.
         undeliverable: an address the vendor cannot verify.
@@ -212,14 +190,10 @@ class ShippingHarness:
             nothing (None skips the unknown tracking code test: some vendors track any code).
     """
 
-    registry: PluginRegistry
-    connector: Mapping[str, Any]
     received: Callable[[], Sequence[ReceivedShippingRequest]]
     labels: Callable[[], int]
     fail_next: Callable[[ShippingFaultKind], None]
     faults: frozenset[ShippingFaultKind] = frozenset(FAULT_KINDS)
-    environ: Mapping[str, str] = field(default_factory=dict)
-    on_manager: Callable[[AnyManager], None] | None = None
     retry_after: float = 1.0
     from_address: Address = SHOP
     to_address: Address = HOME
@@ -234,13 +208,13 @@ class ShippingHarness:
         unknown = set(self.faults) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {list(FAULT_KINDS)}")
-        if self.retry_after <= _BACKOFF:
-            raise ValueError(f"retry_after must be more than {_BACKOFF} s to be told apart")
+        if self.retry_after <= BACKOFF:
+            raise ValueError(f"retry_after must be more than {BACKOFF} s to be told apart")
         if self.address_refusal not in ("result", "error"):
             raise ValueError("address_refusal must be 'result' or 'error'")
 
 
-class ShippingAdapterConformance:
+class ShippingAdapterConformance(AdapterConformance[ShippingHarness]):
     """The behaviour every shipping adapter must show: subclass it and provide ``harness``.
 
     Every test runs twice, through a `ConnectorManager` and an `AsyncConnectorManager`
@@ -262,6 +236,7 @@ class ShippingAdapterConformance:
                     received=lambda: received(easypost_server.requests),
                     labels=lambda: len(easypost.labels),
                     fail_next=...,
+                    transport=TransportFaults.over_http(easypost_server),
                     weight_step=2.8349523125, length_step=0.254,
                 )
 
@@ -269,58 +244,22 @@ class ShippingAdapterConformance:
     decorate it with ``@pytest.mark.xfail(strict=True, reason=...)`` and call ``super()``.
     """
 
-    #: The running test's clock: every wait of the pipeline is recorded in ``clock.sleeps``.
-    clock: FakeClock
-    #: The connector under test (a `ShippingConnector` or its async twin), and which one.
-    shipping: Any
-    is_async: bool
-    _harness: ShippingHarness
+    category = "shipping"
+    connector_name = "shipping"
 
-    @pytest.fixture
-    def harness(self) -> ShippingHarness | Iterator[ShippingHarness]:
-        """The adapter under test: override this fixture in your subclass."""
-        pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
+    @property
+    def shipping(self) -> Any:
+        """The connector under test (a `ShippingConnector` or its async twin)."""
+        return self.under_test
 
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        """Whether the test goes through the sync or the async manager."""
-        return str(request.param)
+    async def write_call(self) -> tuple[str, tuple[Any, ...]]:
+        rate = (await self.rates())[0]
+        return "buy", (rate.shipment_id, rate.vendor_id)
 
-    @pytest_asyncio.fixture(autouse=True)
-    async def _connector(self, harness: ShippingHarness, mode: str) -> AsyncIterator[None]:
-        self.clock = FakeClock()
-        self._harness = harness
-        self.is_async = mode == "async"
-        self._managers: list[AnyManager] = []
-        self.shipping = self.connect(_RESILIENCE)
-        try:
-            yield
-        finally:
-            for manager in self._managers:
-                if isinstance(manager, AsyncConnectorManager):
-                    await manager.aclose()
-                else:
-                    manager.close()
+    async def read_call(self) -> tuple[str, tuple[Any, ...]]:
+        return "rates", (self.shipment(reference="read again"),)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def connect(self, resilience: Mapping[str, Any]) -> Any:
-        """A new manager for the harness's connector with `resilience`; its connector."""
-        table = {**self._harness.connector, "resilience": dict(resilience)}
-        config = {"connectors": {"shipping": table}}
-        kind = AsyncConnectorManager if self.is_async else ConnectorManager
-        manager = kind.from_config(
-            config, registry=self._harness.registry, clock=self.clock, environ=self._harness.environ
-        )
-        self._managers.append(manager)
-        if self._harness.on_manager is not None:
-            self._harness.on_manager(manager)
-        return manager.connector("shipping", "shipping")
-
-    async def call(self, operation: str, *args: Any, connector: Any = None) -> Any:
-        """Call `operation` on the connector under test (or `connector`), sync or async."""
-        result = getattr(connector or self.shipping, operation)(*args)
-        return await result if self.is_async else result
 
     def shipment(self, parcel: Parcel | None = None, reference: str | None = None) -> Shipment:
         """A shipment between the harness's addresses, of one parcel (1.5 kg by default)."""
@@ -361,26 +300,12 @@ class ShippingAdapterConformance:
         self._harness.fail_next(kind)
 
     def skip_if_keys_honoured(self) -> None:
-        vendor = self._harness.connector["vendor"]
-        if self._harness.registry.find("shipping", vendor).idempotency_keys:
+        if self.honours_keys:
             pytest.skip("the vendor honours idempotency keys: the pipeline keys every buy")
-
-    def assert_context(self, error: ConnectorError, operation: str) -> None:
-        where = (error.connector, error.vendor, error.operation)
-        assert where == ("shipping", self._harness.connector["vendor"], operation)
-
-    # -- the adapter ------------------------------------------------------------------------
-
-    @pytest.mark.asyncio
-    async def test_the_adapter_implements_the_shipping_protocol(self) -> None:
-        adapter = self.shipping.adapter
-        assert isinstance(adapter, AsyncShippingAdapter if self.is_async else ShippingAdapter)
-        for name in ("rates", "buy", "track", "cancel", "validate_address"):
-            assert inspect.iscoroutinefunction(getattr(adapter, name)) == self.is_async, name
 
     # -- rates -----------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("shipping-rates")
     async def test_rates_quote_one_shipment_with_the_vendors_ids_cheapest_first(self) -> None:
         rates = await self.rates()
 
@@ -388,7 +313,7 @@ class ShippingAdapterConformance:
         assert len({rate.vendor_id for rate in rates}) == len(rates)
         assert len({rate.shipment_id for rate in rates}) == 1
         for rate in rates:
-            assert rate.vendor == self._harness.connector["vendor"]
+            assert rate.vendor == self.vendor
             assert all((rate.vendor_id, rate.shipment_id, rate.carrier, rate.service)), rate
             assert rate.amount.amount > 0
             assert rate.delivery_days is None or rate.delivery_days >= 0
@@ -397,7 +322,7 @@ class ShippingAdapterConformance:
         assert amounts == sorted(amounts)
         assert len(self.received("rates")) == 1
 
-    @pytest.mark.asyncio
+    @rule("shipping-units")
     @pytest.mark.parametrize("units", list(PARCELS))
     async def test_a_parcel_reaches_the_vendor_in_its_units_exactly_never_smaller(
         self, units: str
@@ -430,7 +355,7 @@ class ShippingAdapterConformance:
                 f"{name} {float(given)} cm arrived as {float(got)} cm"
             )
 
-    @pytest.mark.asyncio
+    @rule("retry-reads")
     async def test_rates_are_retried_after_a_vendor_error(self) -> None:
         self.fail_next("transient")
 
@@ -438,11 +363,11 @@ class ShippingAdapterConformance:
 
         assert rates
         assert len(self.received("rates")) == 2
-        assert self.clock.sleeps == [_BACKOFF]
+        assert self.clock.sleeps == [BACKOFF]
 
-    @pytest.mark.asyncio
+    @rule("shipping-rates")
     async def test_a_second_rates_within_the_cache_ttl_makes_no_request(self) -> None:
-        shipping = self.connect({**_RESILIENCE, "cache": {"ttl": _TTL}})
+        shipping = self.connect({**RESILIENCE, "cache": {"ttl": _TTL}})
         shipment = self.shipment(reference="order-1042")
 
         first = await self.call("rates", shipment, connector=shipping)
@@ -456,11 +381,11 @@ class ShippingAdapterConformance:
 
     # -- buy -------------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("shipping-buy")
     async def test_buy_sells_one_label_at_the_rate(self) -> None:
         rate, label = await self.bought()
 
-        assert label.vendor == self._harness.connector["vendor"]
+        assert label.vendor == self.vendor
         assert all((label.vendor_id, label.tracking_code, label.label_url)), label
         assert label.shipment_id == rate.shipment_id
         assert (label.carrier, label.service, label.amount) == (
@@ -471,7 +396,7 @@ class ShippingAdapterConformance:
         assert label.raw is not None
         assert self._harness.labels() == 1
 
-    @pytest.mark.asyncio
+    @rule("shipping-buy")
     async def test_a_shipment_is_never_sold_twice(self) -> None:
         rate, _ = await self.bought()
 
@@ -482,7 +407,7 @@ class ShippingAdapterConformance:
         assert self._harness.labels() == 1
         assert self.clock.sleeps == []
 
-    @pytest.mark.asyncio
+    @rule("not-found")
     async def test_buying_an_unknown_shipment_is_object_not_found(self) -> None:
         rate = (await self.rates())[0]
 
@@ -492,7 +417,7 @@ class ShippingAdapterConformance:
         self.assert_context(caught.value, "buy")
         assert self._harness.labels() == 0
 
-    @pytest.mark.asyncio
+    @rule("not-found")
     async def test_buying_a_rate_of_another_shipment_is_object_not_found(self) -> None:
         mine = (await self.rates())[0]
         theirs = (await self.rates(self.shipment(reference="another")))[0]
@@ -502,7 +427,7 @@ class ShippingAdapterConformance:
 
         assert self._harness.labels() == 0
 
-    @pytest.mark.asyncio
+    @rule("maybe-processed")
     async def test_a_buy_whose_answer_was_lost_is_raised_not_retried_and_sold_once(
         self,
     ) -> None:
@@ -519,7 +444,7 @@ class ShippingAdapterConformance:
         assert self._harness.labels() == 1
         assert self.clock.sleeps == []
 
-    @pytest.mark.asyncio
+    @rule("maybe-processed")
     async def test_a_buy_failing_with_a_vendor_error_is_not_retried(self) -> None:
         self.skip_if_keys_honoured()
         rate = (await self.rates())[0]
@@ -533,7 +458,7 @@ class ShippingAdapterConformance:
         assert self._harness.labels() <= 1
         assert self.clock.sleeps == []
 
-    @pytest.mark.asyncio
+    @rule("rate-limited")
     async def test_a_rate_limited_buy_is_retried_after_the_vendors_retry_after(self) -> None:
         rate = (await self.rates())[0]
         self.fail_next("rate_limited")
@@ -545,7 +470,7 @@ class ShippingAdapterConformance:
         assert self._harness.labels() == 1
         assert self.clock.sleeps == [pytest.approx(self._harness.retry_after)]
 
-    @pytest.mark.asyncio
+    @rule("auth")
     async def test_refused_credentials_are_an_authentication_error_and_not_retried(
         self,
     ) -> None:
@@ -560,13 +485,13 @@ class ShippingAdapterConformance:
 
     # -- track -----------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("shipping-tracking")
     async def test_track_follows_the_label_by_its_tracking_code(self) -> None:
         _, label = await self.bought()
 
         tracking = await self.track(label.tracking_code)
 
-        assert tracking.vendor == self._harness.connector["vendor"]
+        assert tracking.vendor == self.vendor
         assert tracking.vendor_id
         assert tracking.tracking_code == label.tracking_code
         assert tracking.status in _STATUSES
@@ -577,7 +502,7 @@ class ShippingAdapterConformance:
         stamps = [event.timestamp for event in tracking.events]
         assert stamps == sorted(stamps)
 
-    @pytest.mark.asyncio
+    @rule("shipping-tracking")
     async def test_a_tracked_parcel_moves_on_to_delivered_never_back(self) -> None:
         _, label = await self.bought()
 
@@ -590,7 +515,7 @@ class ShippingAdapterConformance:
         steps = [_JOURNEY.index(s) if s in _JOURNEY else len(_JOURNEY) for s in statuses]
         assert steps == sorted(steps), statuses
 
-    @pytest.mark.asyncio
+    @rule("not-found")
     async def test_tracking_an_unknown_code_is_object_not_found(self) -> None:
         if self._harness.unknown_tracking_code is None:
             pytest.skip("the vendor tracks any code")
@@ -600,7 +525,7 @@ class ShippingAdapterConformance:
 
         self.assert_context(caught.value, "track")
 
-    @pytest.mark.asyncio
+    @rule("retry-reads")
     async def test_a_tracking_lookup_is_retried_after_a_vendor_error(self) -> None:
         _, label = await self.bought()
         self.fail_next("transient")
@@ -608,11 +533,11 @@ class ShippingAdapterConformance:
         tracking = await self.track(label.tracking_code)
 
         assert tracking.tracking_code == label.tracking_code
-        assert self.clock.sleeps == [_BACKOFF]
+        assert self.clock.sleeps == [BACKOFF]
 
     # -- cancel ----------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("shipping-cancel")
     async def test_rates_buy_track_cancel_refunds_a_label_whose_parcel_has_not_moved(
         self,
     ) -> None:
@@ -622,13 +547,13 @@ class ShippingAdapterConformance:
 
         cancellation = await self.cancel(label.shipment_id)
 
-        assert cancellation.vendor == self._harness.connector["vendor"]
+        assert cancellation.vendor == self.vendor
         assert cancellation.vendor_id
         assert cancellation.shipment_id == rate.shipment_id
         assert cancellation.status in ("submitted", "refunded")
         assert cancellation.raw is not None
 
-    @pytest.mark.asyncio
+    @rule("shipping-cancel")
     async def test_cancelling_once_the_carrier_has_the_parcel_is_rejected(self) -> None:
         _, label = await self.bought()
         while (await self.track(label.tracking_code)).status in ("unknown", "pre_transit"):
@@ -638,7 +563,7 @@ class ShippingAdapterConformance:
 
         assert cancellation.status == "rejected"
 
-    @pytest.mark.asyncio
+    @rule("shipping-cancel")
     async def test_cancelling_again_answers_the_same(self) -> None:
         _, label = await self.bought()
         first = await self.cancel(label.shipment_id)
@@ -650,20 +575,20 @@ class ShippingAdapterConformance:
 
     # -- validate_address --------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("shipping-address")
     async def test_a_deliverable_address_is_valid_in_the_vendors_corrected_form(self) -> None:
         validation: AddressValidation = await self.call(
             "validate_address", self._harness.to_address
         )
 
-        assert validation.vendor == self._harness.connector["vendor"]
+        assert validation.vendor == self.vendor
         assert validation.vendor_id
         assert validation.valid
         assert isinstance(validation.address, Address)
         assert validation.address.country == self._harness.to_address.country
         assert validation.fields == {}
 
-    @pytest.mark.asyncio
+    @rule("shipping-address")
     async def test_an_undeliverable_address_keeps_the_vendors_messages_by_field(self) -> None:
         fields: Mapping[str, tuple[str, ...]]
         if self._harness.address_refusal == "error":

@@ -24,16 +24,13 @@ The rules every SMS adapter follows (the memory vendor is the reference):
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import msgspec
 import pytest
-import pytest_asyncio
 
-from .._async_manager import AsyncConnectorManager
 from .._errors import (
     AuthenticationError,
     ConnectorError,
@@ -41,10 +38,8 @@ from .._errors import (
     ObjectNotFoundError,
     VendorUnavailableError,
 )
-from .._manager import ConnectorManager
-from .._plugins import PluginRegistry
-from .._sms import AsyncSmsAdapter, SmsAdapter, SmsMessage, SmsReceipt, SmsState, SmsStatus
-from ._clock import FakeClock
+from .._sms import SmsMessage, SmsReceipt, SmsState, SmsStatus
+from ._adapter_conformance import BACKOFF, AdapterConformance, AdapterHarness, rule
 
 __all__ = ["ReceivedSms", "SmsAdapterConformance", "SmsFaultKind", "SmsHarness"]
 
@@ -54,7 +49,6 @@ __all__ = ["ReceivedSms", "SmsAdapterConformance", "SmsFaultKind", "SmsHarness"]
 #: request was not processed) and ``transient`` (a 5xx after it got the request).
 SmsFaultKind = Literal["invalid_number", "auth", "rate_limited", "transient"]
 FAULT_KINDS: tuple[SmsFaultKind, ...] = get_args(SmsFaultKind)
-AnyManager = ConnectorManager | AsyncConnectorManager
 
 #: Every state an `SmsStatus` or `SmsReceipt` may report.
 _STATES = frozenset(get_args(SmsState))
@@ -62,15 +56,6 @@ _DELIVERY_FAILED = frozenset({"failed", "undelivered"})
 _FINAL = _DELIVERY_FAILED | {"delivered"}
 #: Status lookups the suite makes before it gives up waiting for a final state.
 _LOOKUPS = 10
-#: The retry backoff: fixed, no jitter, and shorter than any Retry-After a vendor sends, so
-#: the suite sees the vendor's wait and not its own.
-_BACKOFF = 0.001
-_RESILIENCE: Mapping[str, Any] = {
-    "timeout": 10.0,
-    "deadline": 60.0,
-    "retry": {"max_attempts": 3, "backoff": "fixed", "base": _BACKOFF, "jitter": "none"},
-    "circuit_breaker": {"enabled": False},
-}
 
 #: Bodies that must arrive unchanged: GSM-7 with escapes, UCS-2, astral emoji, characters
 #: that mean something in form or JSON encoding, and a concatenated (multi-segment) text.
@@ -96,27 +81,21 @@ class ReceivedSms(msgspec.Struct, frozen=True):
     sender: str | None = None
 
 
-@dataclass(frozen=True)
-class SmsHarness:
-    """One SMS adapter under test, as `SmsAdapterConformance` drives it.
+@dataclass(frozen=True, kw_only=True)
+class SmsHarness(AdapterHarness):
+    """One SMS adapter under test, as `SmsAdapterConformance` drives it (with the
+    attributes of every `AdapterHarness`: ``connector``, ``registry``, ``environ``,
+    ``on_manager``, ``transport``).
 
     A fresh harness per test is expected (a function-scoped fixture): `received` counts
     from zero in each test.
 
     Attributes:
-        registry: offers the vendor: ``PluginRegistry()`` (the built-in plugin) with your
-            plugin registered in-process.
-        connector: the connector's table without ``resilience`` (the suite sets its own):
-            ``{"vendor": "twilio", "options": {"base_url": server.url}, "credentials":
-            {...}}``.
         received: every send request that reached the vendor so far, in order, whatever
             the vendor answered.
         fail_next: makes the vendor's next answer, to whichever operation, a failure of
             that `SmsFaultKind`.
         faults: the kinds `fail_next` can do; tests of the others are skipped.
-        environ: the environment that ``env:NAME`` credentials are read from.
-        on_manager: told of the manager each test builds, before its first call (the
-            memory harness finds its adapter, where the vendor's state lives, this way).
         retry_after: the Retry-After seconds of a ``rate_limited`` failure.
         to: a number the vendor accepts and delivers to.
         unreachable: a number the vendor accepts but cannot deliver to, so that
@@ -126,13 +105,9 @@ class SmsHarness:
         unknown_id: an id in the vendor's format that names no message.
     """
 
-    registry: PluginRegistry
-    connector: Mapping[str, Any]
     received: Callable[[], Sequence[ReceivedSms]]
     fail_next: Callable[[SmsFaultKind], None]
     faults: frozenset[SmsFaultKind] = frozenset(FAULT_KINDS)
-    environ: Mapping[str, str] = field(default_factory=dict)
-    on_manager: Callable[[AnyManager], None] | None = None
     retry_after: float = 1.0
     to: str = "+14155550100"
     unreachable: str | None = None
@@ -143,11 +118,11 @@ class SmsHarness:
         unknown = set(self.faults) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {list(FAULT_KINDS)}")
-        if self.retry_after <= _BACKOFF:
-            raise ValueError(f"retry_after must be more than {_BACKOFF} s to be told apart")
+        if self.retry_after <= BACKOFF:
+            raise ValueError(f"retry_after must be more than {BACKOFF} s to be told apart")
 
 
-class SmsAdapterConformance:
+class SmsAdapterConformance(AdapterConformance[SmsHarness]):
     """The behaviour every SMS adapter must show: subclass it and provide ``harness``.
 
     Every test runs twice, through a `ConnectorManager` and an `AsyncConnectorManager`
@@ -166,6 +141,7 @@ class SmsAdapterConformance:
                                "credentials": {...}},
                     received=twilio_server.messages,   # -> list[ReceivedSms]
                     fail_next=twilio_server.fail_next, # (kind) -> None
+                    transport=TransportFaults.over_http(twilio_server),
                     retry_after=2.0,
                     unreachable="+15550001234",
                 )
@@ -174,57 +150,31 @@ class SmsAdapterConformance:
     decorate it with ``@pytest.mark.xfail(strict=True, reason=...)`` and call ``super()``.
     """
 
-    #: The running test's clock: every wait of the pipeline is recorded in ``clock.sleeps``.
-    clock: FakeClock
-    #: The connector under test (an `SmsConnector` or its async twin), and which one it is.
-    sms: Any
-    is_async: bool
-    _harness: SmsHarness
+    category = "sms"
+    connector_name = "sms"
 
-    @pytest.fixture
-    def harness(self) -> SmsHarness | Iterator[SmsHarness]:
-        """The adapter under test: override this fixture in your subclass."""
-        pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
+    @property
+    def sms(self) -> Any:
+        """The connector under test (an `SmsConnector` or its async twin)."""
+        return self.under_test
 
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        """Whether the test goes through the sync or the async manager."""
-        return str(request.param)
+    async def write_call(self) -> tuple[str, tuple[Any, ...]]:
+        return "send", (self.message(),)
 
-    @pytest_asyncio.fixture(autouse=True)
-    async def _connector(self, harness: SmsHarness, mode: str) -> AsyncIterator[None]:
-        self.clock = FakeClock()
-        self._harness = harness
-        self.is_async = mode == "async"
-        table = {**harness.connector, "resilience": _RESILIENCE}
-        config = {"connectors": {"sms": table}}
-        kind = AsyncConnectorManager if mode == "async" else ConnectorManager
-        manager = kind.from_config(
-            config, registry=harness.registry, clock=self.clock, environ=harness.environ
-        )
-        if harness.on_manager is not None:
-            harness.on_manager(manager)
-        self.sms = manager.connector("sms", "sms")
-        try:
-            yield
-        finally:
-            if isinstance(manager, AsyncConnectorManager):
-                await manager.aclose()
-            else:
-                manager.close()
+    async def read_call(self) -> tuple[str, tuple[Any, ...]]:
+        receipt = await self.send(self.message())
+        return "get_status", (receipt.vendor_id,)
 
     # -- helpers ---------------------------------------------------------------------------
 
     async def send(self, message: SmsMessage) -> SmsReceipt:
         """Send through the connector under test, sync or async."""
-        result = self.sms.send(message)
-        receipt: SmsReceipt = await result if self.is_async else result
+        receipt: SmsReceipt = await self.call("send", message)
         return receipt
 
     async def get_status(self, vendor_id: str) -> SmsStatus:
         """Look a message up through the connector under test, sync or async."""
-        result = self.sms.get_status(vendor_id)
-        status: SmsStatus = await result if self.is_async else result
+        status: SmsStatus = await self.call("get_status", vendor_id)
         return status
 
     def message(self, body: str = "Your code is 481516", to: str | None = None) -> SmsMessage:
@@ -252,29 +202,16 @@ class SmsAdapterConformance:
         """Send a message that must fail with `error`; the error, with its context checked."""
         with pytest.raises(error) as caught:
             await self.send(self.message())
-        assert (caught.value.connector, caught.value.vendor, caught.value.operation) == (
-            "sms",
-            self._harness.connector["vendor"],
-            "send",
-        )
+        self.assert_context(caught.value, "send")
         return caught.value
-
-    # -- the adapter ------------------------------------------------------------------------
-
-    @pytest.mark.asyncio
-    async def test_the_adapter_implements_the_sms_protocol(self) -> None:
-        adapter = self.sms.adapter
-        assert isinstance(adapter, AsyncSmsAdapter if self.is_async else SmsAdapter)
-        for operation in (adapter.send, adapter.get_status):
-            assert inspect.iscoroutinefunction(operation) == self.is_async, operation
 
     # -- send --------------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("results")
     async def test_send_returns_a_receipt_with_the_vendor_key_and_its_message_id(self) -> None:
         receipt = await self.send(self.message())
 
-        assert receipt.vendor == self._harness.connector["vendor"]
+        assert receipt.vendor == self.vendor
         assert isinstance(receipt.vendor_id, str)
         assert receipt.vendor_id
         assert receipt.to == self._harness.to
@@ -282,14 +219,14 @@ class SmsAdapterConformance:
         assert receipt.segments is None or receipt.segments >= 1
         assert receipt.raw is not None
 
-    @pytest.mark.asyncio
+    @rule("results")
     async def test_each_send_gets_its_own_message_id(self) -> None:
         first = await self.send(self.message())
         second = await self.send(self.message())
 
         assert first.vendor_id != second.vendor_id
 
-    @pytest.mark.asyncio
+    @rule("exact")
     @pytest.mark.parametrize("body", list(BODIES.values()), ids=list(BODIES))
     async def test_the_body_and_the_number_arrive_exactly(self, body: str) -> None:
         await self.send(self.message(body))
@@ -297,7 +234,7 @@ class SmsAdapterConformance:
         [received] = self.received()
         assert (received.to, received.body) == (self._harness.to, body)
 
-    @pytest.mark.asyncio
+    @rule("exact")
     async def test_the_sender_arrives_as_given(self) -> None:
         if self._harness.sender is None:
             pytest.skip("the harness names no sender the vendor accepts")
@@ -309,7 +246,7 @@ class SmsAdapterConformance:
 
     # -- get_status --------------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("sms-status")
     async def test_get_status_reports_the_message_by_the_same_id(self) -> None:
         receipt = await self.send(self.message())
 
@@ -318,7 +255,7 @@ class SmsAdapterConformance:
         assert (status.vendor, status.vendor_id) == (receipt.vendor, receipt.vendor_id)
         assert status.status in _STATES
 
-    @pytest.mark.asyncio
+    @rule("sms-status")
     async def test_a_deliverable_message_ends_delivered_without_an_error(self) -> None:
         receipt = await self.send(self.message())
 
@@ -327,7 +264,7 @@ class SmsAdapterConformance:
         assert seen[-1].status == "delivered", [s.status for s in seen]
         assert (seen[-1].error_code, seen[-1].error_message) == (None, None)
 
-    @pytest.mark.asyncio
+    @rule("sms-status")
     async def test_a_message_that_cannot_be_delivered_ends_failed_with_the_vendors_code(
         self,
     ) -> None:
@@ -340,14 +277,14 @@ class SmsAdapterConformance:
         assert seen[-1].status in _DELIVERY_FAILED, [s.status for s in seen]
         assert seen[-1].error_code
 
-    @pytest.mark.asyncio
+    @rule("not-found")
     async def test_get_status_of_an_unknown_id_raises_object_not_found(self) -> None:
         with pytest.raises(ObjectNotFoundError) as caught:
             await self.get_status(self._harness.unknown_id)
 
         assert caught.value.operation == "get_status"
 
-    @pytest.mark.asyncio
+    @rule("retry-reads")
     async def test_a_status_lookup_is_retried_after_a_vendor_error(self) -> None:
         receipt = await self.send(self.message())
         self.fail_next("transient")
@@ -355,11 +292,11 @@ class SmsAdapterConformance:
         status = await self.get_status(receipt.vendor_id)
 
         assert status.vendor_id == receipt.vendor_id
-        assert self.clock.sleeps == [_BACKOFF]
+        assert self.clock.sleeps == [BACKOFF]
 
     # -- errors of send ----------------------------------------------------------------------
 
-    @pytest.mark.asyncio
+    @rule("invalid")
     async def test_an_invalid_number_is_an_invalid_request_and_not_retried(self) -> None:
         self.fail_next("invalid_number")
 
@@ -368,7 +305,7 @@ class SmsAdapterConformance:
         assert len(self.received()) == 1
         assert self.clock.sleeps == []
 
-    @pytest.mark.asyncio
+    @rule("auth")
     async def test_refused_credentials_are_an_authentication_error_and_not_retried(self) -> None:
         self.fail_next("auth")
 
@@ -377,7 +314,7 @@ class SmsAdapterConformance:
         assert len(self.received()) == 1
         assert self.clock.sleeps == []
 
-    @pytest.mark.asyncio
+    @rule("rate-limited")
     async def test_a_rate_limited_send_is_retried_after_the_vendors_retry_after(self) -> None:
         self.fail_next("rate_limited")
 
@@ -387,10 +324,9 @@ class SmsAdapterConformance:
         assert len(self.received()) == 2  # refused unprocessed, then sent
         assert self.clock.sleeps == [pytest.approx(self._harness.retry_after)]
 
-    @pytest.mark.asyncio
+    @rule("maybe-processed")
     async def test_a_vendor_error_after_sending_is_not_retried_for_an_unkeyed_send(self) -> None:
-        vendor = self._harness.connector["vendor"]
-        if self._harness.registry.find("sms", vendor).idempotency_keys:
+        if self.honours_keys:
             pytest.skip("the vendor honours idempotency keys: the pipeline keys every send")
         self.fail_next("transient")
 

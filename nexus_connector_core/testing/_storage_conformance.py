@@ -26,21 +26,16 @@ The rules every storage adapter follows (the memory vendor is the reference):
 
 from __future__ import annotations
 
-import inspect
 import io
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import pytest
-import pytest_asyncio
 
-from .._async_manager import AsyncConnectorManager
-from .._cloud_storage import AsyncCloudStorageAdapter, CloudStorageAdapter, ObjectInfo, ObjectPage
+from .._cloud_storage import ObjectInfo, ObjectPage
 from .._errors import AuthenticationError, ConnectorError, ObjectNotFoundError
-from .._manager import ConnectorManager
-from .._plugins import PluginRegistry
-from ._clock import FakeClock
+from ._adapter_conformance import BACKOFF, AdapterConformance, AdapterHarness, rule
 
 __all__ = ["CloudStorageAdapterConformance", "CloudStorageHarness", "StorageFaultKind"]
 
@@ -49,14 +44,11 @@ __all__ = ["CloudStorageAdapterConformance", "CloudStorageHarness", "StorageFaul
 #: ``auth`` (refused credentials: never retried).
 StorageFaultKind = Literal["transient", "auth"]
 FAULT_KINDS: tuple[StorageFaultKind, ...] = get_args(StorageFaultKind)
-AnyManager = ConnectorManager | AsyncConnectorManager
 
-#: The retry backoff: fixed and negligible, so the suite sees each retry as one sleep.
-_BACKOFF = 0.001
 _RESILIENCE: Mapping[str, Any] = {
     "timeout": 30.0,
     "deadline": 120.0,
-    "retry": {"max_attempts": 3, "backoff": "fixed", "base": _BACKOFF, "jitter": "none"},
+    "retry": {"max_attempts": 3, "backoff": "fixed", "base": BACKOFF, "jitter": "none"},
     "circuit_breaker": {"enabled": False},
 }
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -83,18 +75,15 @@ BAD_KEYS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class CloudStorageHarness:
-    """One storage adapter under test, over an empty store, as the suite drives it.
+@dataclass(frozen=True, kw_only=True)
+class CloudStorageHarness(AdapterHarness):
+    """One storage adapter under test, over an empty store, as the suite drives it (with
+    the attributes of every `AdapterHarness`: ``connector``, ``registry``, ``environ``,
+    ``on_manager``, ``transport``).
 
     A fresh harness (and an empty store) per test is expected: a function-scoped fixture.
 
     Attributes:
-        registry: offers the vendor: ``PluginRegistry()`` with your plugin registered.
-        connector: the connector's table without ``resilience`` (the suite sets its own):
-            ``{"vendor": "s3", "options": {...}, "credentials": {...}}``.
-        environ: the environment that ``env:NAME`` credentials are read from.
-        on_manager: told of each manager a test builds, before its first call.
         signed_urls: what `signed_url` gives: ``"http"`` (URLs a plain HTTP client uses:
             the suite GETs and PUTs through them with httpx), ``"opaque"`` (a URL only the
             store's own server understands: the suite checks its shape) or ``"none"`` (the
@@ -106,10 +95,6 @@ class CloudStorageHarness:
         faults: the kinds `fail_next` can do.
     """
 
-    registry: PluginRegistry
-    connector: Mapping[str, Any]
-    environ: Mapping[str, str] = field(default_factory=dict)
-    on_manager: Callable[[AnyManager], None] | None = None
     signed_urls: Literal["http", "opaque", "none"] = "opaque"
     signed_methods: frozenset[str] = frozenset({"GET", "PUT"})
     fail_next: Callable[[StorageFaultKind], None] | None = None
@@ -135,7 +120,7 @@ def _content(size: int, seed: int = 7) -> bytes:
     return bytes((i * 31 + seed + (i >> 8)) & 0xFF for i in range(size))
 
 
-class CloudStorageAdapterConformance:
+class CloudStorageAdapterConformance(AdapterConformance[CloudStorageHarness]):
     """The behaviour every cloud_storage adapter must show: subclass it, provide ``harness``.
 
     Every test runs twice, through a `ConnectorManager` and an `AsyncConnectorManager`
@@ -155,57 +140,30 @@ class CloudStorageAdapterConformance:
                     connector={"vendor": "s3", "options": {"bucket": bucket, ...}},
                     signed_urls="http",
                     fail_next=s3_double.fail_next,
+                    transport=TransportFaults.over_http(s3_server, option="endpoint_url"),
                 )
 
     To record a known deviation of your adapter, override that test in your subclass,
     decorate it with ``@pytest.mark.xfail(strict=True, reason=...)`` and call ``super()``.
     """
 
-    #: The running test's clock: every wait of the pipeline is recorded in ``clock.sleeps``.
-    clock: FakeClock
-    #: The connector under test (a `CloudStorageConnector` or its async twin).
-    files: Any
-    is_async: bool
-    _harness: CloudStorageHarness
+    category = "cloud_storage"
+    connector_name = "files"
+    resilience = _RESILIENCE
 
-    @pytest.fixture
-    def harness(self) -> CloudStorageHarness | Iterator[CloudStorageHarness]:
-        """The adapter under test: override this fixture in your subclass."""
-        pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
+    @property
+    def files(self) -> Any:
+        """The connector under test (a `CloudStorageConnector` or its async twin)."""
+        return self.under_test
 
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        """Whether the test goes through the sync or the async manager."""
-        return str(request.param)
+    async def write_call(self) -> tuple[str, tuple[Any, ...]]:
+        return "put", ("transport/fault.txt", b"written once or twice, the same")
 
-    @pytest_asyncio.fixture(autouse=True)
-    async def _connector(self, harness: CloudStorageHarness, mode: str) -> AsyncIterator[None]:
-        self.clock = FakeClock()
-        self._harness = harness
-        self.is_async = mode == "async"
-        table = {"category": "cloud_storage", **harness.connector, "resilience": _RESILIENCE}
-        config = {"connectors": {"files": table}}
-        kind = AsyncConnectorManager if self.is_async else ConnectorManager
-        manager = kind.from_config(
-            config, registry=harness.registry, clock=self.clock, environ=harness.environ
-        )
-        if harness.on_manager is not None:
-            harness.on_manager(manager)
-        self.files = manager.connector("files", "cloud_storage")
-        try:
-            yield
-        finally:
-            if isinstance(manager, AsyncConnectorManager):
-                await manager.aclose()
-            else:
-                manager.close()
+    async def read_call(self) -> tuple[str, tuple[Any, ...]]:
+        await self.put("transport/read.txt", b"read again")
+        return "get", ("transport/read.txt",)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    async def call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
-        """Call `operation` on the connector under test, sync or async."""
-        result = getattr(self.files, operation)(*args, **kwargs)
-        return await result if self.is_async else result
 
     async def put(self, key: str, data: Any, **kwargs: Any) -> ObjectInfo:
         info: ObjectInfo = await self.call("put", key, data, **kwargs)
@@ -241,21 +199,9 @@ class CloudStorageAdapterConformance:
             pytest.skip(f"the harness cannot make the store fail with {kind!r}")
         self._harness.fail_next(kind)
 
-    @property
-    def vendor(self) -> str:
-        return str(self._harness.connector["vendor"])
-
-    # -- the adapter ------------------------------------------------------------------------
-
-    async def test_the_adapter_implements_the_cloud_storage_protocol(self) -> None:
-        adapter = self.files.adapter
-        protocol = AsyncCloudStorageAdapter if self.is_async else CloudStorageAdapter
-        assert isinstance(adapter, protocol)
-        for name in ("put", "get", "open", "delete", "exists", "list", "signed_url"):
-            assert inspect.iscoroutinefunction(getattr(adapter, name)) == self.is_async, name
-
     # -- round trips ------------------------------------------------------------------------
 
+    @rule("storage-objects")
     async def test_bytes_round_trip_and_put_describes_the_object(self) -> None:
         data = _content(1000)
 
@@ -266,6 +212,7 @@ class CloudStorageAdapterConformance:
         assert isinstance(info.vendor_id, str)
         assert info.vendor_id
 
+    @rule("storage-objects")
     async def test_a_binary_file_round_trips(self) -> None:
         data = _content(200_000)
 
@@ -273,6 +220,7 @@ class CloudStorageAdapterConformance:
 
         assert await self.get("report.bin") == data
 
+    @rule("storage-objects")
     async def test_chunks_of_any_size_round_trip(self) -> None:
         data = _content(150_001)
 
@@ -281,6 +229,7 @@ class CloudStorageAdapterConformance:
         assert await self.get("chunks.bin") == data
         assert info.size == len(data)
 
+    @rule("storage-objects")
     async def test_an_empty_object_round_trips(self) -> None:
         info = await self.put("empty", b"")
 
@@ -288,6 +237,7 @@ class CloudStorageAdapterConformance:
         assert await self.read_stream("empty") in ([], [b""])
         assert info.size == 0
 
+    @rule("storage-objects")
     async def test_open_streams_the_content_in_byte_chunks(self) -> None:
         data = _content(300_000)
         await self.put("big.bin", data)
@@ -298,6 +248,7 @@ class CloudStorageAdapterConformance:
         assert len(chunks) > 1  # streamed, not handed over whole
         assert all(isinstance(chunk, bytes) for chunk in chunks)
 
+    @rule("storage-objects")
     async def test_a_put_replaces_the_object(self) -> None:
         await self.put("k.txt", b"first version, longer than the second")
         await self.put("k.txt", b"second", content_type="text/plain")
@@ -306,6 +257,7 @@ class CloudStorageAdapterConformance:
         [page] = await self.all_keys()
         assert page == ["k.txt"]
 
+    @rule("exact")
     @pytest.mark.parametrize("key", list(ODD_KEYS.values()), ids=list(ODD_KEYS))
     async def test_keys_with_spaces_punctuation_and_unicode_round_trip(self, key: str) -> None:
         await self.put(key, key.encode())
@@ -317,6 +269,7 @@ class CloudStorageAdapterConformance:
 
     # -- content type and metadata -----------------------------------------------------------
 
+    @rule("storage-objects")
     async def test_content_type_and_metadata_are_kept(self) -> None:
         metadata = {"invoice-id": "2026-0042", "customer_ref": "C 17"}
 
@@ -330,6 +283,7 @@ class CloudStorageAdapterConformance:
         assert item.content_type in (None, "text/csv; charset=utf-8")
         assert dict(item.metadata) in ({}, metadata)
 
+    @rule("storage-objects")
     async def test_the_content_type_defaults_to_octet_stream(self) -> None:
         info = await self.put("blob", b"\x00\x01")
 
@@ -339,6 +293,7 @@ class CloudStorageAdapterConformance:
 
     # -- missing keys, exists, delete --------------------------------------------------------
 
+    @rule("not-found")
     async def test_get_of_a_missing_key_is_object_not_found_and_not_retried(self) -> None:
         with pytest.raises(ObjectNotFoundError) as caught:
             await self.get("missing/key.txt")
@@ -346,12 +301,14 @@ class CloudStorageAdapterConformance:
         assert (caught.value.connector, caught.value.operation) == ("files", "get")
         assert self.clock.sleeps == []
 
+    @rule("not-found")
     async def test_open_of_a_missing_key_is_object_not_found(self) -> None:
         with pytest.raises(ObjectNotFoundError):
             await self.read_stream("missing/key.txt")
 
         assert self.clock.sleeps == []
 
+    @rule("storage-objects")
     async def test_exists_follows_put_and_delete(self) -> None:
         assert not await self.call("exists", "x/y.txt")
 
@@ -364,6 +321,7 @@ class CloudStorageAdapterConformance:
         with pytest.raises(ObjectNotFoundError):
             await self.get("x/y.txt")
 
+    @rule("storage-objects")
     async def test_deleting_is_idempotent(self) -> None:
         await self.put("once.txt", b"1")
 
@@ -375,6 +333,7 @@ class CloudStorageAdapterConformance:
 
     # -- listing -------------------------------------------------------------------------------
 
+    @rule("storage-listing")
     async def test_list_is_sorted_by_key_and_pages_by_cursor(self) -> None:
         keys = ["b/2", "a/1", "c", "a/3", "b/1", "a/2", "d/e/f"]
         for key in keys:
@@ -384,6 +343,7 @@ class CloudStorageAdapterConformance:
 
         assert pages == [["a/1", "a/2", "a/3"], ["b/1", "b/2", "c"], ["d/e/f"]]
 
+    @rule("storage-listing")
     async def test_list_items_describe_the_objects(self) -> None:
         await self.put("sized.bin", _content(1234))
 
@@ -392,6 +352,7 @@ class CloudStorageAdapterConformance:
         assert (item.vendor, item.key, item.size) == (self.vendor, "sized.bin", 1234)
         assert item.vendor_id
 
+    @rule("storage-listing")
     async def test_list_filters_by_prefix(self) -> None:
         for key in ("inv/2025/1", "inv/2026/1", "inv/2026/2", "invoices", "other/inv/1"):
             await self.put(key, b".")
@@ -402,6 +363,7 @@ class CloudStorageAdapterConformance:
         ]
         assert await self.all_keys("nothing/") == [[]]
 
+    @rule("storage-listing")
     async def test_a_page_exactly_full_may_be_followed_by_an_empty_last_page(self) -> None:
         for key in ("1", "2"):
             await self.put(key, b".")
@@ -412,6 +374,7 @@ class CloudStorageAdapterConformance:
 
     # -- key validation --------------------------------------------------------------------
 
+    @rule("storage-keys")
     @pytest.mark.parametrize("key", list(BAD_KEYS.values()), ids=list(BAD_KEYS))
     async def test_keys_that_could_escape_the_store_are_refused_before_sending(
         self, key: str
@@ -430,6 +393,7 @@ class CloudStorageAdapterConformance:
 
         assert await self.all_keys() == [[]]
 
+    @rule("storage-keys")
     @pytest.mark.parametrize("prefix", ["/etc", "../", "a/../b", "a\x00"])
     async def test_listing_prefixes_that_could_escape_the_store_are_refused(
         self, prefix: str
@@ -439,6 +403,7 @@ class CloudStorageAdapterConformance:
 
     # -- signed URLs -------------------------------------------------------------------------
 
+    @rule("storage-signed-urls")
     async def test_a_signed_get_url_serves_the_object(self) -> None:
         await self.put("shared/report.pdf", b"%PDF-1.7 report")
 
@@ -451,6 +416,7 @@ class CloudStorageAdapterConformance:
                 answer = await client.get(url)
             assert (answer.status_code, answer.content) == (200, b"%PDF-1.7 report")
 
+    @rule("storage-signed-urls")
     async def test_a_signed_put_url_stores_what_a_plain_client_uploads(self) -> None:
         url = await self._signed_url_or_refusal("uploads/new.txt", "PUT")
 
@@ -481,6 +447,7 @@ class CloudStorageAdapterConformance:
 
     # -- faults ----------------------------------------------------------------------------
 
+    @rule("retry-reads")
     async def test_a_transient_failure_is_retried_as_storage_operations_are_idempotent(
         self,
     ) -> None:
@@ -488,8 +455,9 @@ class CloudStorageAdapterConformance:
         self.fail_next("transient")
 
         assert await self.get("r.txt") == b"retried"
-        assert self.clock.sleeps == [_BACKOFF]
+        assert self.clock.sleeps == [BACKOFF]
 
+    @rule("auth")
     async def test_refused_credentials_are_an_authentication_error_not_retried(self) -> None:
         self.fail_next("auth")
 

@@ -23,6 +23,7 @@ from nexus_connector_core.testing import (
     ShippingAdapterConformance,
     ShippingFaultKind,
     ShippingHarness,
+    TransportFaults,
 )
 
 #: EasyPost's units and their rounding step (a tenth), in grams and centimetres.
@@ -74,6 +75,7 @@ def _harness(
         received=lambda: received(server),
         labels=lambda: len(easypost.labels),
         fail_next=fail_next,
+        transport=TransportFaults.over_http(server),
         retry_after=RETRY_AFTER,
         weight_step=TENTH_OUNCE_G,
         length_step=TENTH_INCH_CM,

@@ -31,6 +31,7 @@ from nexus_connector_core.testing import (
     FaultServer,
     ReceivedAttachment,
     ReceivedEmail,
+    TransportFaults,
 )
 
 TOKEN = "pm-conformance-token-7f3a"
@@ -110,5 +111,6 @@ class TestPostmarkEmailConformance(EmailAdapterConformance):
             environ={"POSTMARK_SERVER_TOKEN": TOKEN},
             fail_next=fail_next,
             faults=frozenset({*FAULTS, "rejected_recipient"}),
+            transport=TransportFaults.over_http(server),
             retry_after=RETRY_AFTER,
         )

@@ -9,7 +9,12 @@ import pytest
 from nexus_connector_s3.testing import S3Double
 
 from nexus_connector_core import PluginRegistry
-from nexus_connector_core.testing import CloudStorageAdapterConformance, CloudStorageHarness
+from nexus_connector_core.testing import (
+    CloudStorageAdapterConformance,
+    CloudStorageHarness,
+    FaultServer,
+    TransportFaults,
+)
 
 
 class TestS3Conformance(CloudStorageAdapterConformance):
@@ -20,6 +25,7 @@ class TestS3Conformance(CloudStorageAdapterConformance):
         connector: dict[str, Any],
         environ: dict[str, str],
         double: S3Double,
+        s3_server: FaultServer,
     ) -> CloudStorageHarness:
         return CloudStorageHarness(
             registry=registry,
@@ -27,4 +33,5 @@ class TestS3Conformance(CloudStorageAdapterConformance):
             environ=environ,
             signed_urls="http",
             fail_next=double.fail_next,
+            transport=TransportFaults.over_http(s3_server, option="endpoint_url"),
         )

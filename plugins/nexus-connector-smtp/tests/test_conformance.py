@@ -11,6 +11,11 @@ How the suite's faults map to SMTP:
   ``unknown`` and goes on;
 - ``rate_limited`` is skipped: SMTP has no reply that means only "slow down" (its transient
   4xx replies are ``transient``).
+
+The connection's faults: a refused connection is a port where nothing listens; the reset
+after sending drops the connection once the content went out; the stalled answer is the
+server waiting before its answer to the content. aiosmtpd cannot trickle a reply (the
+`ScriptedSmtpServer` tests of test_deadline.py do).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from nexus_connector_core.testing import (
     EmailFaultKind,
     EmailHarness,
     ReceivedEmail,
+    TransportFaults,
+    refused_address,
 )
 
 #: How each fault kind is armed on a server.
@@ -54,6 +61,11 @@ def _harness(
         registry=registry,
         fail_next=lambda kind: faults[kind](server),
         faults=frozenset({*faults, "rejected_recipient"}),
+        transport=TransportFaults(
+            refused={"port": refused_address()[1]},
+            reset_after_request=server.drop_after_data,
+            stall=lambda seconds: server.stall("data", seconds),
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from nexus_connector_core.testing import (
     PaymentAdapterConformance,
     PaymentFaultKind,
     PaymentHarness,
+    TransportFaults,
 )
 
 
@@ -44,6 +45,7 @@ class TestStripeConformance(PaymentAdapterConformance):
             charges=lambda: len(stripe.charges),
             keys=lambda: idempotency_keys(stripe_server.requests),
             fail_next=fail_next,
+            transport=TransportFaults.over_http(stripe_server),
             retry_after=RETRY_AFTER,
             decline_code="generic_decline",
             unknown_id="pi_" + "0" * 24,

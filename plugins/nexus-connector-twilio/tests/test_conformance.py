@@ -15,6 +15,7 @@ from nexus_connector_core.testing import (
     SmsAdapterConformance,
     SmsFaultKind,
     SmsHarness,
+    TransportFaults,
 )
 
 MESSAGING_SERVICE_SID = "MG" + "fedcba9876543210" * 2
@@ -43,6 +44,7 @@ def _harness(
         environ=environ,
         received=lambda: received_sms(server),
         fail_next=fail_next,
+        transport=TransportFaults.over_http(server),
         retry_after=RETRY_AFTER,
         unreachable=UNREACHABLE,
         sender="NexusShop",  # not the default sender: it must come from the message
