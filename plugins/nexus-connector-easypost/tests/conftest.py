@@ -14,26 +14,15 @@ connector uses it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from nexus_connector_easypost import plugin
 from nexus_connector_easypost.testing import API_KEY, EasyPostDouble
 
-from nexus_connector_core import (
-    AsyncConnectorManager,
-    ConnectorError,
-    ConnectorManager,
-    PluginRegistry,
-)
-from nexus_connector_core.testing import FakeClock, FaultServer
-
-#: make_manager(*, async_=False, options=None, resilience=None)
-MakeManager = Callable[..., Any]
-
-#: No retries unless a test asks for them: each test sees exactly one request per call.
-NO_RETRY = {"retry": {"enabled": False}, "circuit_breaker": {"enabled": False}}
+from nexus_connector_core import PluginRegistry
+from nexus_connector_core.testing import NO_RETRY, FakeClock, FaultServer, ManagerFactory
 
 
 @pytest.fixture
@@ -81,38 +70,11 @@ def connector(easypost_server: FaultServer) -> dict[str, Any]:
 @pytest.fixture
 async def make_manager(
     connector: dict[str, Any], registry: PluginRegistry, environ: dict[str, str], clock: FakeClock
-) -> AsyncIterator[MakeManager]:
+) -> AsyncIterator[ManagerFactory]:
     """Build a ConnectorManager (``async_=True``: an AsyncConnectorManager) whose
     ``shipping`` connector uses the easypost vendor against the local EasyPost, on the fake
     clock, with extra ``options`` and a ``resilience`` table (default: no retries)."""
-    made: list[ConnectorManager | AsyncConnectorManager] = []
-
-    def make(
-        *,
-        async_: bool = False,
-        options: Mapping[str, Any] | None = None,
-        resilience: Mapping[str, Any] | None = None,
-    ) -> ConnectorManager | AsyncConnectorManager:
-        table = {
-            **connector,
-            "options": {**connector["options"], **(options or {})},
-            "resilience": dict(NO_RETRY if resilience is None else resilience),
-        }
-        kind = AsyncConnectorManager if async_ else ConnectorManager
-        manager = kind.from_config(
-            {"connectors": {"shipping": table}}, registry=registry, clock=clock, environ=environ
-        )
-        made.append(manager)
-        return manager
-
-    yield make
-    errors: list[ConnectorError] = []
-    for manager in made:
-        try:
-            if isinstance(manager, AsyncConnectorManager):
-                await manager.aclose()
-            else:
-                manager.close()
-        except ConnectorError as exc:
-            errors.append(exc)
-    assert not errors, errors
+    async with ManagerFactory(
+        "shipping", connector, registry=registry, environ=environ, clock=clock, resilience=NO_RETRY
+    ) as make:
+        yield make

@@ -25,14 +25,11 @@ import pytest
 from nexus_connector_s3 import plugin
 from nexus_connector_s3.testing import ACCESS_KEY_ID, SECRET_ACCESS_KEY, LocalS3, S3Double
 
-from nexus_connector_core import AsyncConnectorManager, ConnectorManager, PluginRegistry
-from nexus_connector_core.testing import FakeClock, FaultServer
+from nexus_connector_core import PluginRegistry
+from nexus_connector_core.testing import NO_RETRY, FakeClock, FaultServer, ManagerFactory
 
 #: make_manager(*, async_=False, options=None, resilience=None, direct=False)
 MakeManager = Callable[..., Any]
-
-#: No retries unless a test asks for them: each test sees exactly one request per call.
-NO_RETRY = {"retry": {"enabled": False}, "circuit_breaker": {"enabled": False}}
 
 #: The AWS environment of every test: no instance metadata, no developer files or keys.
 AWS_ENVIRONMENT = {
@@ -134,30 +131,12 @@ async def make_manager(
     environ: dict[str, str],
     clock: FakeClock,
 ) -> AsyncIterator[MakeManager]:
-    made: list[Any] = []
+    async with ManagerFactory(
+        "files", connector, registry=registry, environ=environ, clock=clock, resilience=NO_RETRY
+    ) as managers:
 
-    def make(
-        *,
-        async_: bool = False,
-        options: dict[str, Any] | None = None,
-        resilience: dict[str, Any] | None = None,
-        direct: bool = False,
-    ) -> Any:
-        table = dict(connector)
-        table["options"] = {**connector["options"], **(options or {})}
-        if direct:
-            table["options"]["endpoint_url"] = local_s3.url
-        table["resilience"] = resilience if resilience is not None else NO_RETRY
-        kind = AsyncConnectorManager if async_ else ConnectorManager
-        manager = kind.from_config(
-            {"connectors": {"files": table}}, registry=registry, clock=clock, environ=environ
-        )
-        made.append(manager)
-        return manager
+        def make(*, direct: bool = False, options: dict[str, Any] | None = None, **kw: Any) -> Any:
+            straight = {"endpoint_url": local_s3.url} if direct else {}
+            return managers(options={**(options or {}), **straight}, **kw)
 
-    yield make
-    for manager in made:
-        if isinstance(manager, AsyncConnectorManager):
-            await manager.aclose()
-        else:
-            manager.close()
+        yield make
