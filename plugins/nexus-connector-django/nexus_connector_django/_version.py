@@ -1,0 +1,3 @@
+"""The version of nexus-connector-django."""
+
+__version__ = "0.1.0"
