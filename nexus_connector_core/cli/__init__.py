@@ -11,6 +11,7 @@ from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_LOG, EXIT_PLUGIN, EXIT_STA
 from ._call import call
 from ._check import check
 from ._demo import demo
+from ._export import export
 from ._log import log
 from ._plugins import plugins
 from ._secrets import secrets
@@ -27,7 +28,7 @@ __all__ = [
     "main",
 ]
 
-for command in (plugins, check, status, call, demo, secrets, webhook, log):
+for command in (plugins, check, status, call, demo, secrets, webhook, log, export):
     cli.add_command(command)
 
 
