@@ -17,8 +17,7 @@ import atexit
 import contextlib
 import logging
 import threading
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from nexus_connector_core import AsyncConnectorManager, Clock, Config, ConnectorManager, load_config
 from nexus_connector_core.state import AsyncMemoryStateBackend, MemoryStateBackend
@@ -29,8 +28,8 @@ __all__ = ["Managers", "active", "amanager", "close_managers", "install", "manag
 
 logger = logging.getLogger("nexus_connector_django")
 
-#: Seconds `Managers.close` waits for a manager whose loop runs in another thread.
-_CLOSE_WAIT = 10.0
+#: Seconds to wait for an async manager closed from another thread than its loop's.
+_CLOSE_WAIT = 5.0
 
 
 class Managers:
@@ -107,39 +106,51 @@ class Managers:
             self._closed = True
             sync, self._sync = self._sync, None
             loops, self._async = self._async, {}
-        if sync is not None:
-            sync.close()
-        for loop, manager in loops.items():
-            _close_async(loop, manager)
+        try:
+            if sync is not None:
+                sync.close()
+        finally:
+            for loop, manager in loops.items():
+                _close_async(loop, manager)
 
 
 _closing: set[asyncio.Task[None]] = set()
 
 
 def _close_async(loop: asyncio.AbstractEventLoop, manager: AsyncConnectorManager) -> None:
-    """Close `manager` on `loop` if it still runs; a manager of an ended loop is closed on
-    another loop, releasing what can be released (its sockets' loop is gone)."""
+    """Close `manager` on `loop`, or, once `loop` has ended, on an event loop of its own (in
+    a thread when this one runs a loop): what can be released is (its sockets' loop may be
+    gone), and waiting for it is bounded."""
     try:
         current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         current = None
-    if current is not None:  # in async code: close it on this loop, as soon as it can
-        task = current.create_task(_quietly(manager.aclose()))
+    if loop is current:  # in its own loop's code: close it as soon as this code yields
+        task = loop.create_task(_quietly(manager))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
     elif loop.is_running():  # its loop runs in another thread
-        future = asyncio.run_coroutine_threadsafe(_quietly(manager.aclose()), loop)
+        future = asyncio.run_coroutine_threadsafe(_quietly(manager), loop)
         with contextlib.suppress(Exception):
             future.result(_CLOSE_WAIT)
-    elif not loop.is_closed():
-        loop.run_until_complete(_quietly(manager.aclose()))
+    elif current is None:
+        _run_closing(loop, manager)
+    else:  # its loop has stopped and this thread runs another: close it in a thread
+        thread = threading.Thread(target=_run_closing, args=(loop, manager), daemon=True)
+        thread.start()
+        thread.join(_CLOSE_WAIT)
+
+
+def _run_closing(loop: asyncio.AbstractEventLoop, manager: AsyncConnectorManager) -> None:
+    if loop.is_closed():
+        asyncio.run(_quietly(manager))
     else:
-        asyncio.run(_quietly(manager.aclose()))
+        loop.run_until_complete(_quietly(manager))
 
 
-async def _quietly(closing: Coroutine[Any, Any, None]) -> None:
+async def _quietly(manager: AsyncConnectorManager) -> None:
     try:
-        await closing
+        await manager.aclose()
     except Exception as exc:  # noqa: BLE001 - closing at exit or after a loop ended
         logger.debug("closing an async Nexus Connector manager failed: %r", exc)
 
