@@ -91,9 +91,8 @@ def test_amanager_is_one_per_event_loop_and_the_breakers_are_the_processes(
         raise AssertionError("the async manager did not see the open breaker")
 
     first, same, refused = asyncio.run(in_a_loop())
-    second, _, _ = asyncio.run(
-        in_a_loop()
-    )  # a new loop, as Django gives each async view under WSGI
+    # A new loop, as Django gives each async view under WSGI:
+    second, _, _ = asyncio.run(in_a_loop())
 
     assert same is first
     assert second is not first
