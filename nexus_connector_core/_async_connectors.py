@@ -77,6 +77,7 @@ from ._shipping import (
 )
 from ._sms import SMS_GET_STATUS, SMS_SEND, SmsMessage, SmsReceipt, SmsStatus, SmsStatusRequest
 from ._state import AsyncStateBackend
+from ._websocket import WebSockets  # unasync: delete
 
 __all__ = [
     "AsyncApiConnector",
@@ -312,9 +313,10 @@ class AsyncShippingConnector(AsyncConnector):
         return await self._call(SHIPPING_VALIDATE_ADDRESS, address, idempotency_key)
 
 
-class AsyncApiConnector(AsyncConnector):
+class AsyncApiConnector(AsyncConnector, WebSockets):  # unasync: class ApiConnector(Connector):
     """Call a declared API (category ``api``): an endpoint of an ``http`` connector with
-    `call`, a GraphQL operation with `query`.
+    `call`, a GraphQL operation with `query`, a WebSocket session with `session` (on the
+    asynchronous manager only).
 
     >>> answer = await crm.call("find_contact", path={"contact_id": 42})  # doctest: +SKIP
     >>> answer.status, answer.json()["name"]  # doctest: +SKIP

@@ -73,6 +73,13 @@ def register_api_vendors(register: Registrar) -> None:
         options=f"{_API}.graphql:GraphQLOptions",
         description="a GraphQL endpoint: query() runs queries (reads) and mutations",
     )
+    register(
+        "websocket",
+        f"{_API}.websocket:WebSocketAdapter",
+        async_impl=f"{_API}.websocket:AsyncWebSocketAdapter",
+        options=f"{_API}.websocket:WebSocketOptions",
+        description="WebSocket sessions (async), reconnected through the pipeline",
+    )
 
 
 @hookimpl
@@ -123,3 +130,18 @@ def register_webhook_verifiers(register: Registrar) -> None:
     register("github", f"{_WEBHOOKS}:GITHUB", description="GitHub: X-Hub-Signature-256")
     register("slack", f"{_WEBHOOKS}:SLACK", description="Slack: X-Slack-Signature (v0)")
     register("shopify", f"{_WEBHOOKS}:SHOPIFY", description="Shopify: X-Shopify-Hmac-Sha256")
+
+
+@hookimpl
+def register_alert_sinks(register: Registrar) -> None:
+    register(
+        "log",
+        "nexus_connector_core._alert_sinks:LogAlertSink",
+        description="a line on the logger nexus_connector.alerts",
+    )
+    register(
+        "webhook",
+        "nexus_connector_core._alert_sinks:WebhookAlertSink",
+        options="nexus_connector_core._alert_sinks:WebhookSinkOptions",
+        description="a JSON POST signed with Standard Webhooks, retried through the pipeline",
+    )
