@@ -131,17 +131,3 @@ def register_webhook_verifiers(register: Registrar) -> None:
     register("slack", f"{_WEBHOOKS}:SLACK", description="Slack: X-Slack-Signature (v0)")
     register("shopify", f"{_WEBHOOKS}:SHOPIFY", description="Shopify: X-Shopify-Hmac-Sha256")
 
-
-@hookimpl
-def register_alert_sinks(register: Registrar) -> None:
-    register(
-        "log",
-        "nexus_connector_core._alert_sinks:LogAlertSink",
-        description="a line on the logger nexus_connector.alerts",
-    )
-    register(
-        "webhook",
-        "nexus_connector_core._alert_sinks:WebhookAlertSink",
-        options="nexus_connector_core._alert_sinks:WebhookSinkOptions",
-        description="a JSON POST signed with Standard Webhooks, retried through the pipeline",
-    )
