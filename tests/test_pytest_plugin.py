@@ -326,6 +326,43 @@ def test_the_managers_are_closed_after_the_test_and_the_outbox_outlives_them(
     _run(app, "-p", "asyncio").assert_outcomes(passed=2)
 
 
+def test_a_connector_of_a_category_without_a_memory_vendor_is_kept_as_written(
+    app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_TOKEN", "token-from-the-environment")
+    app.makefile(
+        ".toml",
+        connectors=CONFIG
+        + """
+[connectors.crm]
+category = "api"
+vendor = "http"
+options = { base_url = "http://127.0.0.1:9/api" }
+auth = { kind = "bearer", token = "env:CRM_TOKEN" }
+endpoints = { find = { method = "GET", path = "/contacts/{id}", reads = true } }
+""",
+    )
+    app.makepyfile(
+        """
+        import pytest
+
+        def test_kept(nexus_manager, nexus_outbox):
+            assert nexus_manager.connector("crm").vendor == "http"
+            assert nexus_manager.email.vendor == "memory"
+            assert "crm" not in nexus_outbox
+
+        @pytest.mark.nexus_fail("crm")
+        def test_cannot_fail(nexus_manager):
+            pass
+        """
+    )
+
+    result = _run(app)
+
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*api connectors have no memory vendor to fail*"])
+
+
 def test_the_outbox_names_the_connectors_when_asked_for_another(app: pytest.Pytester) -> None:
     app.makepyfile(
         """

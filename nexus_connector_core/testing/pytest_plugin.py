@@ -11,7 +11,8 @@ application's tests can ask for its fixtures with no import and no conftest:
     switched to the ``memory`` vendor of its category: names, categories, resilience
     policies and middleware kept; vendor options, credentials and fallback vendors left out;
     state in memory, the integration log in a memory ring (``manager.call_log``), no
-    ``NEXUS_CONNECTOR__...`` override applied. Closed after the test.
+    ``NEXUS_CONNECTOR__...`` override applied. A connector of a category with no memory
+    vendor (``api``) is kept as written, for a local server. Closed after the test.
 ``nexus_outbox``
     Per connector name, the ``(operation, request)`` pairs its vendor was asked to do, in
     order, every attempt included (like Django's ``mail.outbox``).
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
 import threading
 import tomllib
 from collections.abc import Coroutine, Iterator, Mapping
@@ -47,6 +49,7 @@ import pytest
 if TYPE_CHECKING:
     from .. import AsyncConnectorManager, ConnectorManager
     from .._config import ConfigSource
+    from .._plugins import PluginRegistry
     from ._clock import FakeClock
 
 __all__ = ["FAILURES", "Outbox"]
@@ -182,7 +185,7 @@ class Outbox(Mapping[str, list[tuple[str, Any]]]):
     def __getitem__(self, name: str) -> list[tuple[str, Any]]:
         if name not in self._names:
             raise KeyError(
-                f"no connector named {name!r} in the config; its connectors: "
+                f"no connector named {name!r} on a memory vendor; those with an outbox: "
                 f"{', '.join(self._names) or 'none'}"
             )
         calls: list[tuple[str, Any]] = []
@@ -215,13 +218,19 @@ class _Testbed:
         self.failures = _failures(request)
         self.data = _switched(data, self.failures, self.where)
         self.clock = clock
-        self.outbox = Outbox(tuple(self.data["connectors"]))
+        self.outbox = Outbox(
+            tuple(
+                name
+                for name, table in self.data["connectors"].items()
+                if not isinstance(table, dict) or table.get("vendor") == "memory"
+            )
+        )
 
     def build(self, kind: type[M]) -> M:
         from .._errors import ConfigError
 
         try:
-            manager = kind.from_config(self.data, environ={}, clock=self.clock)
+            manager = kind.from_config(self.data, environ=_without_overrides(), clock=self.clock)
         except ConfigError as exc:
             pytest.fail(
                 f"the config of {self.where}, with every connector switched to the memory "
@@ -232,6 +241,12 @@ class _Testbed:
         for name in self.outbox:
             self.outbox._record(name, manager.connector(name).adapter)
         return manager
+
+
+def _without_overrides() -> dict[str, str]:
+    """The environment for ``env:`` references of connectors kept as written (category
+    api), without the ``NEXUS_CONNECTOR__...`` overrides: a test sees the file."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("NEXUS_CONNECTOR__")}
 
 
 def _read(source: ConfigSource) -> tuple[str, dict[str, Any]]:
@@ -291,10 +306,24 @@ def _switched(
             f"not configure; its connectors: {', '.join(tables) or 'none'}",
             pytrace=False,
         )
+    from .._plugins import default_registry
+
+    registry = default_registry()
     connectors = {}
     for name, table in tables.items():
         kept = dict(table) if isinstance(table, dict) else table
-        if isinstance(kept, dict):
+        category = kept.get("category", name) if isinstance(kept, dict) else None
+        if isinstance(kept, dict) and isinstance(category, str):
+            if not _has_memory_vendor(registry, category):
+                # Category api has no memory vendor: kept as written, for a local server.
+                if name in failures:
+                    pytest.fail(
+                        f"@pytest.mark.{MARKER}({name!r}): {category} connectors have no "
+                        "memory vendor to fail; script your local server instead",
+                        pytrace=False,
+                    )
+                connectors[name] = kept
+                continue
             for vendor_only in ("vendor", "options", "credentials", "fallback"):
                 kept.pop(vendor_only, None)
             kept["vendor"] = "memory"
@@ -304,6 +333,13 @@ def _switched(
     # The state backend and the log sinks are the deployment's, not the application's.
     rest = {k: v for k, v in data.items() if k not in ("connectors", "state", "observability")}
     return {**rest, "connectors": connectors, "observability": {"loggers": ["memory"]}}
+
+
+def _has_memory_vendor(registry: PluginRegistry, category: str) -> bool:
+    try:
+        return "memory" in registry.keys(category)
+    except KeyError:  # not a category at all: loading the config says so, at its key
+        return True
 
 
 def _run_on_own_loop(closing: Coroutine[Any, Any, None]) -> None:
