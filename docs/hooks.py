@@ -226,7 +226,10 @@ def _table(
         if sub is not None:
             nested.append((f"{path}.{field.encode_name}", sub))
             kind = f"table ([below](#{_anchor(f'{path}.{field.encode_name}')}))"
-        meaning = comments.get(field.name, "").replace("|", "\\|")
+        meaning = comments.get(field.name) or (
+            _summary(sub) if sub is not None else _ENABLED if field.name == "enabled" else ""
+        )
+        meaning = meaning.replace("|", "\\|")
         yield (
             f"| `{field.encode_name}` | {kind} | {_default(field)} | {_range(field.type)} "
             f"| {meaning} |"
@@ -236,6 +239,9 @@ def _table(
         yield from _table(sub_path, sub)
 
 
+_ENABLED = "`false` switches this table's policy off."
+
+
 def _anchor(path: str) -> str:
     """The id MkDocs gives the heading ``[path]`` (toc's slugify: lower-cased, \\w and -)."""
     return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", f"[{path}]").strip().lower())
@@ -243,6 +249,7 @@ def _anchor(path: str) -> str:
 
 def configuration_reference() -> str:
     """The page: every table of ``connectors.toml``, from the types that read it."""
+    from nexus_connector_core._categories import CATEGORY_KEYS
     from nexus_connector_core._config import ObservabilityConfig, StateSettings
     from nexus_connector_core._connector_settings import ConnectorConfig, FallbackVendor
     from nexus_connector_core._plugins import KINDS, default_registry
@@ -294,8 +301,8 @@ def configuration_reference() -> str:
         "",
     ]
     for kind in KINDS:
-        if kind not in ("email", "sms", "payment", "cloud_storage", "shipping", "state_backend"):
-            continue
+        if kind not in (*CATEGORY_KEYS, "api", "state_backend"):
+            continue  # credential providers, verifiers, middleware: no config options
         for key in registry.keys(kind):
             registration = registry.find(kind, key)
             where = "state" if kind == "state_backend" else "connectors.<name>.options"

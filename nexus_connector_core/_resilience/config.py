@@ -62,19 +62,29 @@ class RetryConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     acted on the request or honours the call's idempotency key.
     """
 
+    #: ``false``: every call makes one attempt.
     enabled: bool = True
+    #: Attempts per vendor, the first included.
     max_attempts: Annotated[int, between(1, 100)] = 3
+    #: How the wait grows from one attempt to the next (see `Backoff`).
     backoff: Strategy = "exponential"
+    #: Seconds of the first wait, the unit every strategy multiplies.
     base: Wait = 0.2
+    #: The growth factor of ``exponential`` waits (``base`` x ``multiplier``^(n-1)).
     multiplier: Annotated[float, between(1.0, 100.0)] = 2.0
+    #: The longest wait, in seconds, before jitter.
     max_delay: Wait = 5.0
+    #: Randomness in each wait, so that workers do not retry in step.
     jitter: Jitter = "full"
+    #: Error classes to retry (a class matches its subclasses too).
     retry_on: tuple[str, ...] = VENDOR_FAULTS
+    #: Vendor status codes to retry as well, whatever the error's class.
     retry_on_status: tuple[Annotated[int, between(100, 599)], ...] = ()
     #: Wait as long as the vendor's Retry-After asks (within the deadline).
     respect_retry_after: bool = True
     #: A Retry-After longer than this is not waited for: the error is raised at once.
     max_retry_after: Wait = 60.0
+    #: A cap on retries across the fleet, as a share of calls (unset: no cap).
     budget: BudgetConfig | None = None
 
     def __post_init__(self) -> None:
@@ -86,6 +96,7 @@ class BulkheadConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """``bulkhead``: at most `max_concurrent` calls in flight per connector in this process."""
 
     enabled: bool = True
+    #: Calls of the connector in flight at once in this process.
     max_concurrent: Annotated[int, between(1, 10_000)]
     #: Seconds to wait for a free slot before failing.
     max_wait: Wait = 0.0
@@ -98,7 +109,9 @@ class CacheConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """``cache``: keep results of read operations (rates, track, get) for `ttl` seconds."""
 
     enabled: bool = True
+    #: Seconds a result is kept.
     ttl: Annotated[float, between(0.001, YEAR)] = 60.0
+    #: Results kept per operation; beyond it, the least recently used go.
     max_entries: Annotated[int, between(1, 1_000_000)] = 1024
 
     def __post_init__(self) -> None:
@@ -139,11 +152,17 @@ class ResilienceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     timeout: Seconds | None = 10.0
     #: Seconds the whole call may take, across attempts, waits and fallback vendors.
     deadline: Seconds | None = 30.0
+    #: Trying again after a failure that may pass.
     retry: RetryConfig = RetryConfig()
+    #: Not calling a vendor that keeps failing, for a while.
     circuit_breaker: BreakerConfig = BreakerConfig()
+    #: At most so many calls per second, shared by every worker (unset: no limit).
     rate_limit: RateLimitConfig | None = None
+    #: At most so many calls in flight in this process (unset: no cap).
     bulkhead: BulkheadConfig | None = None
+    #: Keeping the results of read operations (unset: none kept).
     cache: CacheConfig | None = None
+    #: One vendor call per idempotency key.
     idempotency: IdempotencyConfig = IdempotencyConfig()
 
     def __post_init__(self) -> None:
