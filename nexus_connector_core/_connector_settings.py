@@ -19,6 +19,7 @@ from ._operations import Category, Operation
 from ._plugins import PluginRegistry
 from ._registration import Registration
 from ._resilience.config import ResilienceConfig, read_limits
+from ._slo import SloSpec, resolve_slo
 
 __all__ = [
     "ConnectorConfig",
@@ -67,6 +68,8 @@ class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     endpoints: dict[str, Any] = {}
     #: Category ``api``: how to authenticate (``auth = { kind = "bearer", ... }``).
     auth: dict[str, Any] | None = None
+    #: Service-level objectives (``[connectors.<name>.slo]``, checked by `resolve_slo`).
+    slo: dict[str, Any] = {}
 
 
 class VendorSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,6 +99,8 @@ class ConnectorSettings(msgspec.Struct, frozen=True, kw_only=True):
     propagate_trace: bool = True
     #: Category ``api``: the operations this connector declares (its endpoints).
     declared: Category | None = None
+    #: Its SLOs: the connector's, then single operations'.
+    slos: tuple[SloSpec, ...] = ()
 
     @property
     def contract(self) -> Category:
@@ -246,6 +251,7 @@ def _resolve_connector(
         vendors, declared = tuple(api[0]), api[1]
     operations = declared.operations if declared else CATEGORIES[category].operations
     resilience = _resilience(category, operations, raw.resilience, (*path, "resilience"), problems)
+    slos = resolve_slo(name, raw.slo, operations, (*path, "slo"), problems) if raw.slo else ()
     if not ok or resilience is None or len(vendors) != len(chain) or len(problems.items) > found:
         return None
     return ConnectorSettings(
@@ -256,6 +262,7 @@ def _resolve_connector(
         resilience=resilience,
         propagate_trace=raw.propagate_trace,
         declared=declared,
+        slos=slos or (),
     )
 
 

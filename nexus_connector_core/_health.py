@@ -23,11 +23,12 @@ import inspect
 import math
 import threading
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from ._clock import Clock
+from ._slo_counts import failure_event
 
 __all__ = [
     "CHECK_TIMEOUT",
@@ -136,13 +137,22 @@ class _Recent:
 
 
 class CallStats:
-    """Every connector's recent calls in this process, as the observe step sees them end."""
+    """Every connector's recent calls in this process, as the observe step sees them end.
 
-    __slots__ = ("_by_connector", "_lock")
+    With `events` set (a deque, by `count_into`), each call also leaves one small tuple
+    there for the SLO counters (`_slo_counts`), which a background thread drains.
+    """
+
+    __slots__ = ("_by_connector", "_lock", "events")
 
     def __init__(self) -> None:
         self._by_connector: dict[str, _Recent] = {}
         self._lock = threading.Lock()
+        self.events: collections.deque[tuple[Any, ...]] | None = None
+
+    def count_into(self, events: collections.deque[tuple[Any, ...]] | None) -> None:
+        """Leave an event of every call in `events` from now on (None: stop)."""
+        self.events = events
 
     def _recent(self, connector: str) -> _Recent:
         recent = self._by_connector.get(connector)
@@ -151,20 +161,37 @@ class CallStats:
                 recent = self._by_connector.setdefault(connector, _Recent())
         return recent
 
-    def succeeded(self, connector: str, vendor: str, seconds: float, ended: float) -> None:
-        """A call of `connector` that `vendor` served in `seconds`, ending at `ended` (the
-        clock's monotonic time)."""
+    def succeeded(
+        self, connector: str, vendor: str, seconds: float, ended: float, operation: str = ""
+    ) -> None:
+        """A call of `connector` (`operation`) that `vendor` served in `seconds`, ending at
+        `ended` (the clock's monotonic time)."""
         recent = self._by_connector.get(connector) or self._recent(connector)
         recent.durations.append((True, seconds))
         recent.last_success = ended
         recent.serving = vendor
+        events = self.events
+        if events is not None:
+            events.append((connector, operation, seconds, ended))
 
-    def failed(self, connector: str, error: BaseException, seconds: float, ended: float) -> None:
-        """A call of `connector` that failed with `error`."""
+    def failed(
+        self,
+        connector: str,
+        error: BaseException,
+        seconds: float,
+        ended: float,
+        operation: str = "",
+    ) -> None:
+        """A call of `connector` (`operation`) that failed with `error`."""
         recent = self._recent(connector)
         recent.durations.append((False, seconds))
         recent.last_failure = ended
         recent.last_error = type(error).__name__
+        events = self.events
+        if events is not None:
+            event = failure_event(connector, operation, error, seconds, ended)
+            if event is not None:
+                events.append(event)
 
     def summary(self, connector: str, clock: Clock) -> RecentCalls:
         """What this process knows of `connector`'s recent calls."""

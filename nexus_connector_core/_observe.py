@@ -197,7 +197,7 @@ class Observer:
         self._contextualise(error, ctx)
         ended = clock.monotonic()
         duration = ended - start
-        self.stats.failed(ctx.connector, error, duration, ended)
+        self.stats.failed(ctx.connector, error, duration, ended, ctx.operation.name)
         trace = ctx.trace
         if trace is not None:
             trace.finish(ctx, duration, error)
@@ -223,7 +223,7 @@ class Observer:
                 self._failed(ctx, clock, start, error)
                 raise
             ended = clock.monotonic()
-            succeeded(ctx.connector, ctx.vendor, ended - start, ended)
+            succeeded(ctx.connector, ctx.vendor, ended - start, ended, ctx.operation.name)
             trace = ctx.trace
             if trace is not None:
                 trace.finish(ctx, ended - start, None)
@@ -254,7 +254,7 @@ class Observer:
                 self._failed(ctx, clock, start, error)
                 raise
             ended = clock.monotonic()
-            succeeded(ctx.connector, ctx.vendor, ended - start, ended)
+            succeeded(ctx.connector, ctx.vendor, ended - start, ended, ctx.operation.name)
             trace = ctx.trace
             if trace is not None:
                 trace.finish(ctx, ended - start, None)
