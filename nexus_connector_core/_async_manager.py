@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 
+from ._alerts import ALERTS_LEASE, AlertsReport
 from ._async_connectors import (
     ASYNC_CONNECTOR_TYPES,
     AsyncApiConnector,
@@ -19,6 +20,7 @@ from ._async_connectors import (
 from ._errors import ConnectorError, StateBackendUnavailableError
 from ._health import CHECK_TIMEOUT, ConnectorHealth, HealthReport, VendorHealth, acheck_adapter
 from ._manager_base import ManagerBase
+from ._slo import SloReport
 from ._state import AsyncStateBackend, BreakerSnapshot
 
 __all__ = ["AsyncConnectorManager"]
@@ -110,11 +112,25 @@ class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
             connectors[name] = self._connector_health(connector, tuple(vendors), backend_down)
         return self._report(connectors)
 
+    async def slo(self) -> SloReport:
+        """Every configured SLO as the fleet's counts stand: attainment, error budget left,
+        burn rates over 1 h, 6 h and 3 d (see `SloReport`). Counts reach the state backend
+        within ``[alerting] flush_every`` seconds of each call."""
+        now, queries = self._slo_queries()
+        sums = await self.state.slo_read(queries) if queries else []
+        return self._slo_reader.report(now, sums)
+
+    async def alerts(self) -> AlertsReport:
+        """Every alert rule's state from the leader's last evaluation, whichever worker it
+        was (see `AlertsReport`)."""
+        return self._alerts_report(await self.state.lease_read(ALERTS_LEASE))
+
     async def aclose(self) -> None:
         """Release every adapter; later calls raise. Calling it again does nothing."""
         errors = []
         if self.closed:
             return
+        await self._aclose_monitor()  # unasync: self._close_monitor()
         for connector in self._take_connectors():
             try:
                 await connector.aclose()

@@ -80,6 +80,13 @@ def register_api_vendors(register: Registrar) -> None:
         options=f"{_API}.websocket:WebSocketOptions",
         description="WebSocket sessions (async), reconnected through the pipeline",
     )
+    register(
+        "grpc",
+        "nexus_connector_core.grpc:GrpcAdapter",
+        async_impl="nexus_connector_core.grpc:AsyncGrpcAdapter",
+        options=f"{_API}.grpc_api:GrpcOptions",
+        description="gRPC channels whose calls run through the pipeline (interceptors)",
+    )
 
 
 @hookimpl
@@ -131,3 +138,17 @@ def register_webhook_verifiers(register: Registrar) -> None:
     register("slack", f"{_WEBHOOKS}:SLACK", description="Slack: X-Slack-Signature (v0)")
     register("shopify", f"{_WEBHOOKS}:SHOPIFY", description="Shopify: X-Shopify-Hmac-Sha256")
 
+
+@hookimpl
+def register_alert_sinks(register: Registrar) -> None:
+    register(
+        "log",
+        "nexus_connector_core._alert_sinks:LogAlertSink",
+        description="a line on the logger nexus_connector.alerts",
+    )
+    register(
+        "webhook",
+        "nexus_connector_core._alert_sinks:WebhookAlertSink",
+        options="nexus_connector_core._alert_sinks:WebhookSinkOptions",
+        description="a JSON POST signed with Standard Webhooks, retried through the pipeline",
+    )

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
+from ._alerting_config import AlertingSettings, resolve_alerting
 from ._categories import CATEGORY_KEYS
 from ._config_problems import Problems, dotted
 from ._config_ranges import between, check_ranges
@@ -53,7 +54,7 @@ logger = logging.getLogger("nexus_connector.config")
 #: A config path, or the decoded config itself.
 ConfigSource: TypeAlias = str | os.PathLike[str] | Mapping[str, Any]
 
-_TOP_LEVEL = ("connectors", "observability", "state")
+_TOP_LEVEL = ("connectors", "observability", "state", "alerting", "alerts")
 
 #: The embedded defaults: one connector per category, each served by its ``memory`` vendor.
 #: ``ConnectorManager.from_config(EMBEDDED_DEFAULTS)`` needs no account and no server.
@@ -107,6 +108,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     observability: ObservabilityConfig
     source: str
     registry: PluginRegistry
+    #: SLOs, alert rules and their sinks (``[alerting]``, ``[alerts.<name>]``).
+    alerting: AlertingSettings = AlertingSettings()
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -269,10 +272,20 @@ def load_config(
         if settings is not None:
             connectors[name] = settings
 
+    alerting = resolve_alerting(
+        data.get("alerting", {}),
+        data.get("alerts", {}),
+        connectors,
+        registry=registry,
+        problems=problems,
+        resolve_secrets=lambda table, kind, path: _resolve_secret_options(
+            table, kind, providers, problems, path
+        ),
+    )
     state = _state(data.get("state", {}), registry, problems, providers)
     observability = _observability(data.get("observability", {}), problems, providers, config_dir)
     error = problems.error()
-    if error is not None or observability is None or state is None:
+    if error is not None or observability is None or state is None or alerting is None:
         raise error or ConfigError("invalid configuration")
     return Config(
         connectors=connectors,
@@ -280,6 +293,7 @@ def load_config(
         observability=observability,
         source=source_name,
         registry=registry,
+        alerting=alerting,
     )
 
 

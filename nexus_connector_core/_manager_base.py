@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+from ._alerts import AlertsReport, alerts_report
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import Config, ConfigSource, load_config
 from ._connector_base import ConnectorCore
@@ -27,9 +29,19 @@ from ._observe import (
 )
 from ._plugins import PluginRegistry
 from ._runtime import Runtime
-from ._state import AsyncStateBackend, BackendSettings, BreakerSnapshot, GuardPlan, StateBackend
+from ._slo import SloReader
+from ._state import (
+    AsyncStateBackend,
+    BackendSettings,
+    BreakerSnapshot,
+    GuardPlan,
+    Lease,
+    SloQuery,
+    StateBackend,
+)
 
 if TYPE_CHECKING:
+    from ._monitor import Monitor
     from ._sql_log import LogSink
 
 __all__ = ["ManagerBase"]
@@ -89,6 +101,11 @@ class ManagerBase(Generic[C, S]):
         )
         self._connectors: dict[str, C] = {}
         self._lock = threading.Lock()
+        #: Counts calls for SLOs and alert rules and evaluates the rules (None when the
+        #: config has neither, nor ``[alerting] count_calls``).
+        self.monitor: Monitor | None = None
+        if config.alerting.counting:
+            self.monitor = self._start_monitor(state)
 
     @classmethod
     def from_config(
@@ -162,6 +179,65 @@ class ManagerBase(Generic[C, S]):
             import asyncio
 
             await asyncio.to_thread(self._close_log_sinks)
+
+    # -- SLOs and alerts: the monitor and the reports both twins share -----------------------
+
+    def _start_monitor(self, state: S) -> Monitor:
+        from ._monitor import Monitor
+
+        owns = False
+        backend: Any = state  # a StateBackend, or (async twin) an AsyncStateBackend
+        sync: StateBackend
+        if not self._async:
+            sync = backend
+        else:
+            nonblocking = backend.nonblocking
+            if nonblocking is not None:
+                sync = nonblocking
+            else:  # the monitor's thread needs a blocking twin of the same backend
+                state_settings = self.config.state
+                sync = state_settings.backend.load()(
+                    BackendSettings(
+                        options=state_settings.options,
+                        clock=self.clock,
+                        prefix=state_settings.prefix,
+                    )
+                )
+                owns = True
+        return Monitor(
+            self.config.alerting,
+            clock=self.clock,
+            stats=self._runtime.observer.stats,
+            state=sync,
+            owns_state=owns,
+            breaker_plans=self._breakers_of,
+        )
+
+    def _breakers_of(self, name: str, vendor: str | None) -> list[GuardPlan]:
+        connector = self._get(name, None)
+        vendors = connector.vendors if vendor is None else (vendor,)
+        return [plan for key in vendors for plan in self._breaker_plans(connector, key)]
+
+    def _slo_queries(self) -> tuple[float, list[SloQuery]]:
+        now = self.clock.time()
+        return now, self._slo_reader.queries(now)
+
+    @functools.cached_property
+    def _slo_reader(self) -> SloReader:
+        return SloReader(self.config.alerting.slos)
+
+    def _alerts_report(self, lease: Lease) -> AlertsReport:
+        return alerts_report(self.config.alerting.rules, lease.data, lease.holder)
+
+    def _close_monitor(self) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+
+    async def _aclose_monitor(self) -> None:
+        if self.monitor is not None:
+            import asyncio
+
+            await asyncio.to_thread(self.monitor.close)
 
     @property
     def unguarded_calls(self) -> int:

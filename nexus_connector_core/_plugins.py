@@ -43,6 +43,7 @@ HOOK_KINDS: Final[Mapping[str, str]] = {
     "register_credential_providers": "credential_provider",
     "register_webhook_verifiers": "webhook_verifier",
     "register_middleware": "middleware",
+    "register_alert_sinks": "alert_sink",
 }
 #: Every kind: the five category keys, ``api``, then the kinds of shared infrastructure.
 KINDS: Final[tuple[str, ...]] = tuple(HOOK_KINDS.values())

@@ -18,6 +18,7 @@ _KIND_NOUN = {
     "credential_provider": "credential provider",
     "webhook_verifier": "webhook verifier",
     "middleware": "middleware",
+    "alert_sink": "alert sink",
 }
 
 #: Distributions that provide well-known keys, for install hints: only distributions that

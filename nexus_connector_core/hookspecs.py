@@ -36,6 +36,7 @@ __all__ = [
     "register_api_vendors",
     "hookimpl",
     "hookspec",
+    "register_alert_sinks",
     "register_cloud_storage_vendors",
     "register_credential_providers",
     "register_email_vendors",
@@ -66,7 +67,9 @@ class Registrar(Protocol):
             a class taking `BackendSettings`. Credential providers: a factory taking
             `CredentialProviderSettings` and returning a `CredentialProvider`. Webhook
             verifiers: a `WebhookVerifier` instance, or, with `options`, a callable taking
-            the options struct and returning one. Middleware: a `MiddlewareFactory`.
+            the options struct and returning one. Middleware: a `MiddlewareFactory`. Alert
+            sinks: a factory taking `AlertSinkSettings` and returning an object with
+            ``notify(notification)``.
         async_impl: for vendors and state backends, the asynchronous twin.
         options: a `msgspec.Struct` type (or ``"module:attribute"``) that the ``options``
             table of the config is decoded into and checked against, with key paths.
@@ -139,3 +142,8 @@ def register_webhook_verifiers(register: Registrar) -> None:
 @hookspec
 def register_middleware(register: Registrar) -> None:
     """Offer middleware: extra steps in the call pipeline, enabled by a connector's config."""
+
+
+@hookspec
+def register_alert_sinks(register: Registrar) -> None:
+    """Offer alert sinks, named by alert rules' ``notify`` (``"log"``, ``"webhook:ops"``)."""
