@@ -296,15 +296,20 @@ def configuration_reference() -> str:
         "## Vendors and state backends",
         "",
         "The `options` and `credentials` of each vendor, and the `[state]` options of each "
-        "state backend, installed where this site was built "
-        "(`nexus-connector plugins` lists yours).",
+        "state backend, of the core and of this project's plugins "
+        "(`nexus-connector plugins` lists what you have installed).",
         "",
     ]
+    # This project's vendors: the core's and its plugins', not whatever else is installed
+    # where the site is built (the test suite's fixture plugin, say).
+    ours = {"nexus-connector-core", *(folder.name for folder in _plugin_dirs())}
     for kind in KINDS:
         if kind not in (*CATEGORY_KEYS, "api", "state_backend"):
             continue  # credential providers, verifiers, middleware: no config options
         for key in registry.keys(kind):
             registration = registry.find(kind, key)
+            if registration.distribution not in ours:
+                continue
             where = "state" if kind == "state_backend" else "connectors.<name>.options"
             heading = f"`{key}` ({kind.replace('_', ' ')})"
             origin = registration.distribution or "in-process"
