@@ -1,0 +1,1 @@
+{% include cookiecutter.category ~ "/test_conformance.py" %}

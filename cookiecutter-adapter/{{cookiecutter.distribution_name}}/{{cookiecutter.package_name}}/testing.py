@@ -1,0 +1,1 @@
+{% include cookiecutter.category ~ "/testing.py" %}
