@@ -1,0 +1,3 @@
+"""The version of nexus-connector-starlette."""
+
+__version__ = "0.1.0"
