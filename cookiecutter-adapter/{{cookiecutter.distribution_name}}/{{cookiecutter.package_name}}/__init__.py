@@ -16,10 +16,18 @@ from nexus_connector_core import lazy_exports
 
 from ._version import __version__
 
-__all__ = ["Async{{ C }}{{ CAT }}Adapter", "{{ C }}Options", "{{ C }}{{ CAT }}Adapter", "__version__"]
+__all__ = [
+    "Async{{ C }}{{ CAT }}Adapter",
+    "{{ C }}Options",
+    "{{ C }}{{ CAT }}Adapter",
+    "__version__",
+]
 
 if TYPE_CHECKING:
-    from ._adapter import Async{{ C }}{{ CAT }}Adapter, {{ C }}{{ CAT }}Adapter
+    from ._adapter import (
+        Async{{ C }}{{ CAT }}Adapter,
+        {{ C }}{{ CAT }}Adapter,
+    )
     from ._options import {{ C }}Options
 else:
     __getattr__, __dir__ = lazy_exports(
