@@ -10,6 +10,9 @@ while the status is ``healthy`` or ``degraded`` (the connectors still serve), 50
 ``unhealthy``, so a load balancer or an orchestrator's probe can act on it. Adapters' own
 checks are run only with ``?checks=1`` (they may cost a vendor round trip); the report of a
 synchronous manager is computed in a worker thread, never on the event loop.
+
+`dashboard_app` serves a live page of the same manager (breakers and their transitions,
+traffic, SLOs, alerts, last errors) kept current by Server-Sent Events; see `_dashboard`.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import Any
 import msgspec
 
 from ._async_manager import AsyncConnectorManager
+from ._dashboard import dashboard_app
 from ._health import HealthReport
 from ._manager import ConnectorManager
 
-__all__ = ["health_app"]
+__all__ = ["dashboard_app", "health_app"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -5,6 +5,7 @@
   with ``send(command) -> answer`` and ``run(commands) -> answers``.
 - ``webhook_receiver``: an HTTP server on 127.0.0.1 that records every request (method,
   headers, body) and answers each with the next status of its ``statuses`` list (then 200).
+- ``serve``: runs an ASGI app under uvicorn on 127.0.0.1.
 
 With ``--import-mode=importlib`` test modules cannot import this file: everything a test
 needs is a fixture.
@@ -13,6 +14,7 @@ needs is a fixture.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -40,7 +42,8 @@ class Worker:
         self.log = ""
 
     def send(self, command: dict[str, Any]) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
@@ -109,7 +112,7 @@ def webhook_receiver() -> Iterator[Receiver]:
             self.send_header("content-length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -120,3 +123,39 @@ def webhook_receiver() -> Iterator[Receiver]:
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """``serve(app)`` runs `app` under uvicorn on 127.0.0.1 (a free port) in a thread, and
+    returns its base URL; the servers stop after the test."""
+    uvicorn = pytest.importorskip("uvicorn")
+    servers: list[Any] = []
+
+    def start(app: Any) -> str:
+        with socket.create_server(("127.0.0.1", 0)) as probe:
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=2,
+            )
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        for _ in range(500):  # bounded: the server starts in a few milliseconds
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        assert server.started
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-redis_plugin = pytest.importorskip("nexus_connector_redis.plugin")
-
 from nexus_connector_core import ConnectorManager, PluginRegistry
 from nexus_connector_core.testing import FakeClock
+
+redis_plugin = pytest.importorskip("nexus_connector_redis.plugin")
 
 pytestmark = pytest.mark.redis
 
