@@ -43,6 +43,7 @@ __all__ = [
     "GraphQLResult",
     "HTTP_METHODS",
     "check_header_name",
+    "check_path",
     "check_path_template",
     "check_variables",
     "expand_path",
@@ -104,21 +105,7 @@ class ApiRequest(msgspec.Struct, frozen=True, kw_only=True):
         """A checked request for `endpoint`, whose path is `template`; a `ValueError` (or
         `TypeError`) saying what is wrong and where, before anything is sent."""
         where = f"endpoint {endpoint!r}"
-        values = dict(path or {})
-        expected = placeholders(template)
-        missing = [name for name in expected if name not in values]
-        unknown = [name for name in values if name not in expected]
-        if missing or unknown:
-            wants = ", ".join(expected) or "none"
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(missing)}")
-            if unknown:
-                parts.append(f"unknown {', '.join(map(str, unknown))}")
-            raise ValueError(
-                f"{where} ({template}) takes path parameters: {wants}; {'; '.join(parts)}"
-            )
-        checked = {name: _path_value(where, name, value) for name, value in values.items()}
+        checked = check_path(endpoint, template, path or {})
         if json is not msgspec.UNSET and content is not None:
             raise ValueError(f"{where}: pass json= or content=, not both")
         body, content_type = content, None
@@ -270,6 +257,24 @@ def check_path_template(template: str) -> str:
     if any(segment in (".", "..") for segment in template.split("/")):
         raise ValueError("path must not have '.' or '..' segments")
     return template
+
+
+def check_path(endpoint: str, template: str, values: Mapping[str, object]) -> dict[str, str]:
+    """The path parameters of a call of `endpoint` (whose path is `template`), checked: all
+    placeholders given and no other, each value a safe segment (see `ApiRequest.build`)."""
+    where = f"endpoint {endpoint!r}"
+    expected = placeholders(template)
+    missing = [name for name in expected if name not in values]
+    unknown = [str(name) for name in values if name not in expected]
+    if missing or unknown:
+        wants = ", ".join(expected) or "none"
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if unknown:
+            parts.append(f"unknown {', '.join(unknown)}")
+        raise ValueError(f"{where} ({template}) takes path parameters: {wants}; {'; '.join(parts)}")
+    return {name: _path_value(where, name, value) for name, value in values.items()}
 
 
 def expand_path(template: str, values: Mapping[str, str]) -> str:

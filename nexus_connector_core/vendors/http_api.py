@@ -30,7 +30,7 @@ import httpx
 import msgspec
 
 from .._adapters import AdapterSettings
-from .._api import ApiRequest, ApiResponse, check_header_name, expand_path
+from .._api import ApiRequest, ApiResponse, check_header_name, check_path, expand_path
 from .._api_config import (
     ApiAuth,
     ApiKeyAuthConfig,
@@ -191,10 +191,15 @@ class _HttpApi(HttpVendor):
 
     def _prepare(self, request: ApiRequest, ctx: CallContext) -> tuple[str, str, dict[str, Any]]:
         """The method, path and arguments of `request`'s exchange."""
-        try:
-            endpoint = self.endpoints[request.endpoint]
-        except KeyError:
-            raise ValueError(f"no endpoint {request.endpoint!r} is declared") from None
+        endpoint = self.endpoints.get(request.endpoint)
+        ctx.request_sent = False  # until the toolkit sends it: a refusal here sent nothing
+        if endpoint is None or request.endpoint != ctx.operation.name:
+            raise ValueError(
+                f"a call of operation {ctx.operation.name!r} carries a request for endpoint "
+                f"{request.endpoint!r}; build requests with connector.call()"
+            )
+        # Checked again here: a request built by hand (nexus-connector call) skipped build().
+        path = check_path(request.endpoint, endpoint.path, request.path)
         headers = {**endpoint.headers, **request.headers}
         if endpoint.idempotency_header is not None and ctx.idempotency_key is not None:
             headers[endpoint.idempotency_header] = ctx.idempotency_key
@@ -205,7 +210,7 @@ class _HttpApi(HttpVendor):
             kwargs["params"] = list(request.params)
         if request.content is not None:
             kwargs["content"] = request.content
-        return endpoint.method, expand_path(endpoint.path, request.path), kwargs
+        return endpoint.method, expand_path(endpoint.path, path), kwargs
 
     def _response(self, request: ApiRequest, response: httpx.Response) -> ApiResponse[Any]:
         """The answer, its body decoded into the endpoint's type when it declares one."""

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from nexus_connector_core import (
+    ApiRequest,
     ApiResponse,
     AsyncConnectorManager,
     ConnectorManager,
@@ -189,3 +190,17 @@ def test_no_secret_appears_in_the_log_or_an_error(crm: Any, caplog: Any) -> None
         m.connector("crm").call("find_contact", path={"contact_id": 1})
         text = repr(m.call_log) + repr(m.config.connectors["crm"]) + caplog.text
     assert "s3cret-client-VALUE" not in text
+
+
+def test_a_request_built_by_hand_is_checked_again_before_sending(crm: Any) -> None:
+    with manager(crm) as m:
+        api = m.connector("crm")
+        api.call("find_contact", path={"contact_id": 1})  # the token first
+        hits = crm.server.hits
+        climbing = ApiRequest(endpoint="find_contact", path={"contact_id": ".."})
+        with pytest.raises(ValueError, match="climb"):
+            api.invoke("find_contact", climbing)
+        other = ApiRequest(endpoint="create_invoice")
+        with pytest.raises(ValueError, match="carries a request for endpoint"):
+            api.invoke("find_contact", other)
+    assert crm.server.hits == hits
