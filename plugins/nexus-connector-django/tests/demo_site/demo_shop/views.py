@@ -20,12 +20,7 @@ INVOICE = b"%PDF-1.4\n" + bytes(range(256)) + b"\n%%EOF\n"
 
 @require_POST
 def signup(request: HttpRequest) -> JsonResponse:
-    sent = send_mail(
-        "Welcome",
-        "Thanks for signing up.",
-        None,
-        [request.POST["email"]],
-    )
+    sent = send_mail("Welcome", "Thanks for signing up.", None, [request.POST["email"]])
     return JsonResponse({"sent": sent})
 
 
