@@ -4,9 +4,11 @@ extra, a ``plugin.py`` of registrations by dotted path that imports nothing but 
 a public ``testing.py`` that an application's tests use too.
 
 The plugins are found, not listed, and so is their kind (`kind_of`): a plugin that registers
-state backends is a state backend (Redis); one that depends on httpx is an HTTP vendor
-(Postmark, Twilio, Stripe...); any other is a vendor of another protocol (SMTP). What each
-kind must have is data (`HTTP_VENDOR`, `VENDOR`, `STATE_BACKEND`), checked by the same tests.
+state backends is a state backend (Redis); one that depends on a web framework is a framework
+integration (Django, Starlette), which registers nothing with the core; one that depends on
+httpx is an HTTP vendor (Postmark, Twilio, Stripe...); any other is a vendor of another
+protocol (SMTP). What each kind must have is data (`HTTP_VENDOR`, `VENDOR`, `STATE_BACKEND`,
+`FRAMEWORK`), checked by the same tests.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from nexus_connector_core.http import AsyncHttpAdapter, ErrorKind, HttpAdapter
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "plugins"
+TEST_FILES = ("conftest.py", "test_conformance.py")
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,8 +45,9 @@ class Kind:
     name: str
     #: The package's modules, and what each one is.
     modules: Mapping[str, str]
-    #: The module its registrations point to: the implementations, sync and async twins.
-    implementation: str
+    #: The module its registrations point to: the implementations, sync and async twins;
+    #: None for a kind that registers nothing with the core (no entry point, no plugin.py).
+    implementation: str | None
     #: Imports each module must not have (relative to the package: ".x"), so the pure modules
     #: stay pure and the dependencies run one way.
     forbidden: Mapping[str, tuple[str, ...]]
@@ -53,6 +57,8 @@ class Kind:
     twins: tuple[type, type] | None = None
     #: What each entry of ``_answers.ERRORS`` (the vendor's code table) is; None: no table.
     code_table: type | None = None
+    #: The files its tests/ must have.
+    tests: tuple[str, ...] = TEST_FILES
 
 
 _COMMON = {
@@ -134,7 +140,23 @@ STATE_BACKEND = Kind(
     },
 )
 
-TEST_FILES = ("conftest.py", "test_conformance.py")
+FRAMEWORK = Kind(
+    name="framework integration",
+    modules={
+        "__init__.py": "public names, loaded on first use through lazy_exports",
+        "_version.py": "__version__, read by hatch",
+        "py.typed": "the package is typed",
+    },
+    implementation=None,
+    # Importing the package (for its version, say) imports no web framework.
+    forbidden={"__init__.py": ("django", "starlette", "fastapi")},
+    absent={
+        "plugin.py": "a framework integration registers nothing: applications import it",
+    },
+    tests=("conftest.py",),  # no category's conformance suite: the tests use the framework
+)
+#: A plugin depending on one of these (distribution names) is a `FRAMEWORK` integration.
+WEB_FRAMEWORKS = frozenset({"django", "starlette"})
 
 #: Plugins not yet in the canonical layout, and why: a later change brings each one in.
 NOT_YET = {
@@ -197,13 +219,22 @@ class Plugin:
 
 def kind_of(plugin: Plugin) -> Kind:
     """A plugin's kind, read from what it is (see the module docstring)."""
+    dependencies = plugin.project["project"].get("dependencies", [])
+    names = {d.split(">")[0].split("[")[0].strip().lower() for d in dependencies}
+    if names & WEB_FRAMEWORKS:
+        return FRAMEWORK
     plugin_py = (plugin.source / "plugin.py").read_text(encoding="utf-8")
     if "def register_state_backends" in plugin_py:
         return STATE_BACKEND
-    dependencies = plugin.project["project"].get("dependencies", [])
-    if any(d.split(">")[0].split("[")[0].strip() == "httpx" for d in dependencies):
+    if "httpx" in names:
         return HTTP_VENDOR
     return VENDOR
+
+
+def _registers(plugin: Plugin) -> None:
+    """Skip a test of registrations for a kind that registers nothing."""
+    if plugin.kind.implementation is None:
+        pytest.skip(f"a {plugin.kind.name} registers nothing with the core")
 
 
 PLUGIN_NAMES = [p.name for p in _plugin_dirs() if p.name not in NOT_YET]
@@ -232,13 +263,14 @@ def test_the_plugins_are_found_with_their_kinds_and_the_exclusions_exist() -> No
     assert {kinds[f"nexus-connector-{v}"] for v in ("postmark", "twilio")} == {HTTP_VENDOR}
     assert kinds["nexus-connector-smtp"] is VENDOR
     assert kinds["nexus-connector-redis"] is STATE_BACKEND
+    assert {kinds[f"nexus-connector-{f}"] for f in ("django", "starlette")} == {FRAMEWORK}
     assert {p.name for p in _plugin_dirs()} >= set(NOT_YET)  # no stale exclusion
 
 
 def test_the_package_has_the_modules_of_its_kind_and_the_tests_theirs(plugin: Plugin) -> None:
     kind = plugin.kind
     missing = [m for m in kind.modules if not (plugin.source / m).is_file()]
-    missing += [f"tests/{t}" for t in TEST_FILES if not (plugin.root / "tests" / t).is_file()]
+    missing += [f"tests/{t}" for t in kind.tests if not (plugin.root / "tests" / t).is_file()]
     missing += [] if (plugin.root / "README.md").is_file() else ["README.md"]
     unexpected = [m for m in kind.absent if (plugin.source / m).is_file()]
 
@@ -263,18 +295,23 @@ def test_there_is_a_test_extra_with_pytest(plugin: Plugin) -> None:
 
 
 def test_the_entry_point_names_the_plugin_module(plugin: Plugin) -> None:
+    if plugin.kind.implementation is None:
+        assert "nexus_connector" not in plugin.project["project"].get("entry-points", {})
+        return
     entry_points = plugin.project["project"]["entry-points"]["nexus_connector"]
 
     assert entry_points == {plugin.vendor: f"{plugin.package}.plugin"}
 
 
 def test_plugin_py_imports_nothing_but_the_core(plugin: Plugin) -> None:
+    _registers(plugin)
     imported = set(plugin.imports("plugin.py")) - {"__future__"}
 
     assert {m for m in imported if m.split(".")[0] != "nexus_connector_core"} == set()
 
 
 def test_plugin_py_holds_registrations_only(plugin: Plugin) -> None:
+    _registers(plugin)
     for node in plugin.tree("plugin.py").body:
         if isinstance(node, ast.FunctionDef):
             decorators = [ast.unparse(d) for d in node.decorator_list]
@@ -286,6 +323,7 @@ def test_plugin_py_holds_registrations_only(plugin: Plugin) -> None:
 
 
 def test_every_registration_is_a_dotted_path_that_resolves(plugin: Plugin) -> None:
+    _registers(plugin)
     registered = plugin.registrations()
 
     assert registered
@@ -301,6 +339,7 @@ def test_every_registration_is_a_dotted_path_that_resolves(plugin: Plugin) -> No
 def test_the_twins_are_registered_from_the_implementation_module_of_the_kind(
     plugin: Plugin,
 ) -> None:
+    _registers(plugin)
     kind = plugin.kind
     implementation = f"{plugin.package}.{kind.implementation}"
     twins = [
@@ -335,6 +374,7 @@ def _resolve(path: str) -> type:
 def test_discovery_and_testing_py_load_no_http_client_nor_private_module(
     plugin: Plugin,
 ) -> None:
+    _registers(plugin)
     code = f"""if True:
         import json, sys
         def loaded():
@@ -390,6 +430,8 @@ def test_each_module_imports_only_what_its_room_allows(name: str, module: str) -
 def test_the_options_are_a_frozen_struct_refusing_unknown_fields_with_bounded_numbers(
     plugin: Plugin,
 ) -> None:
+    if "_options.py" not in plugin.kind.modules:
+        pytest.skip(f"a {plugin.kind.name} has no options struct")
     module = plugin.load("_options")
     [options] = [
         value
@@ -436,6 +478,8 @@ def test_conftest_holds_fixtures_and_hooks_and_the_double_lives_in_testing_py(
 
 
 def test_the_conformance_test_runs_a_core_conformance_suite(plugin: Plugin) -> None:
+    if "test_conformance.py" not in plugin.kind.tests:
+        pytest.skip(f"a {plugin.kind.name} runs no conformance suite")
     tree = ast.parse((plugin.root / "tests" / "test_conformance.py").read_text(encoding="utf-8"))
     bases = {
         ast.unparse(base)
