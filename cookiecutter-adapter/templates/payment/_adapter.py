@@ -33,7 +33,7 @@ from ._answers import ERRORS, decline_code, is_replayed, read_payment, read_refu
 from ._options import {{ C }}Options
 from ._requests import PAYMENTS, amount_body, payment_body, payment_path, refund_body
 
-__all__ = ["Async{{ C }}PaymentAdapter", "{{ C }}PaymentAdapter"]
+__all__ = {{ ["Async" ~ C ~ "PaymentAdapter", C ~ "PaymentAdapter"] | sort(case_sensitive=true) | tojson }}
 {%- include "common/auth.py" %}
 
 

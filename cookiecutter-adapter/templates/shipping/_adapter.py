@@ -44,7 +44,7 @@ from ._requests import (
     tracker_path,
 )
 
-__all__ = ["Async{{ C }}ShippingAdapter", "{{ C }}ShippingAdapter"]
+__all__ = {{ ["Async" ~ C ~ "ShippingAdapter", C ~ "ShippingAdapter"] | sort(case_sensitive=true) | tojson }}
 {%- include "common/auth.py" %}
 
 

@@ -24,7 +24,7 @@ from ._answers import ERRORS, read_receipt, read_status
 from ._options import {{ C }}Options
 from ._requests import MESSAGES, send_body, status_path
 
-__all__ = ["Async{{ C }}SmsAdapter", "{{ C }}SmsAdapter"]
+__all__ = {{ ["Async" ~ C ~ "SmsAdapter", C ~ "SmsAdapter"] | sort(case_sensitive=true) | tojson }}
 {%- include "common/auth.py" %}
 
 

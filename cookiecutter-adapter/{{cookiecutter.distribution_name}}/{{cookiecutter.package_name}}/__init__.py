@@ -17,16 +17,17 @@ from nexus_connector_core import lazy_exports
 from ._version import __version__
 
 __all__ = [
-    "Async{{ C }}{{ CAT }}Adapter",
-    "{{ C }}Options",
-    "{{ C }}{{ CAT }}Adapter",
+{%- for name in ["Async" ~ C ~ CAT ~ "Adapter", C ~ "Options", C ~ CAT ~ "Adapter"] | sort(case_sensitive=true) %}
+    "{{ name }}",
+{%- endfor %}
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from ._adapter import (
-        Async{{ C }}{{ CAT }}Adapter,
-        {{ C }}{{ CAT }}Adapter,
+{%- for name in ["Async" ~ C ~ CAT ~ "Adapter", C ~ CAT ~ "Adapter"] | sort(case_sensitive=true) %}
+        {{ name }},
+{%- endfor %}
     )
     from ._options import {{ C }}Options
 else:
