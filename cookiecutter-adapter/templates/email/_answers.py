@@ -42,7 +42,9 @@ def read_receipt(body: Any, vendor: str, message: EmailMessage) -> EmailReceipt:
     recipients = {}
     for address in message.recipients:
         answer = said.get(address.email) or {}
-        status = "rejected" if answer.get("status") == "rejected" else "queued"
-        reason = answer.get("reason") if status == "rejected" else None
-        recipients[address.email] = RecipientStatus(address.email, status, reason=reason)
+        if answer.get("status") == "rejected":
+            reason = answer.get("reason")
+            recipients[address.email] = RecipientStatus(address.email, "rejected", reason=reason)
+        else:
+            recipients[address.email] = RecipientStatus(address.email, "queued")
     return EmailReceipt(vendor=vendor, vendor_id=str(body["id"]), recipients=recipients, raw=body)

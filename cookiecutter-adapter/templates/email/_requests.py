@@ -7,7 +7,7 @@ testing.py, which answers them).
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
 from nexus_connector_core import EmailAddress, EmailMessage
 
@@ -32,8 +32,9 @@ def message_body(message: EmailMessage) -> dict[str, Any]:
         "tags": list(message.tags),
         "metadata": dict(message.metadata),
     }
-    for field in ("to", "cc", "bcc", "reply_to"):
-        addresses = message.addresses(field)  # type: ignore[arg-type]
+    fields: tuple[Literal["to", "cc", "bcc", "reply_to"], ...] = ("to", "cc", "bcc", "reply_to")
+    for field in fields:
+        addresses = message.addresses(field)
         if addresses:
             body[field] = [_address(address) for address in addresses]
     if message.text is not None:

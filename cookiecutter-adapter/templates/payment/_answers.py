@@ -48,7 +48,8 @@ STATUSES: Mapping[str, PaymentStatus] = {
 def is_replayed(response: httpx.Response) -> bool:
     """Whether the answer came from {{ cookiecutter.vendor_name }}'s idempotency store (a retry
     with the same key: nothing moved again). TODO(vendor): the header it sets, if any."""
-    return response.headers.get("idempotent-replayed", "").strip().lower() == "true"
+    replayed: str = response.headers.get("idempotent-replayed", "")
+    return replayed.strip().lower() == "true"
 
 
 def decline_code(response: httpx.Response, redact: Redactor) -> str | None:

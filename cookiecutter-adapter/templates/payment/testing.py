@@ -138,7 +138,7 @@ class {{ C }}Double:
             "description": body.get("description"),
             "metadata": dict(body.get("metadata") or {}),
         }
-        self.payments[payment["id"]] = payment
+        self.payments[str(payment["id"])] = payment
         return 201, dict(payment)
 
     def _capture(

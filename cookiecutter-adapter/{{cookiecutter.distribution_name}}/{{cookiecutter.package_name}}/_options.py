@@ -14,7 +14,12 @@ __all__ = ["DEFAULT_BASE_URL", "{{ C }}Options"]
 DEFAULT_BASE_URL = "https://api.{{ cookiecutter.vendor_key.replace('_', '-') }}.example"
 
 
-class {{ C }}Options(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class {{ C }}Options(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+):
     """How the adapter talks to {{ cookiecutter.vendor_name }}. Every field is optional.
 
     >>> {{ C }}Options().base_url == DEFAULT_BASE_URL
