@@ -169,9 +169,9 @@ class _Compare(Condition):
         self.left.needs(into)
         self.right.needs(into)
         for one, other in ((self.left, self.right), (self.right, self.left)):
-            if isinstance(one, _Call) and one.function in _PERCENTILES:
-                if isinstance(other, _Number) and 0 < other.number < math.inf:
-                    into.thresholds.add(other.number)
+            percentile = isinstance(one, _Call) and one.function in _PERCENTILES
+            if percentile and isinstance(other, _Number) and 0 < other.number < math.inf:
+                into.thresholds.add(other.number)
 
 
 class _Logic(Condition):
@@ -398,15 +398,12 @@ class _Parser:
             if not 0 < hold <= MAX_WINDOW:
                 raise AlertRuleError("'for' must be more than 0 and at most 90d", token.column)
         if self.token.kind != "end":
-            hint = (
-                " ('for' goes last, once, after the whole condition)"
-                if (self.token.text == "for")
-                else ""
+            expected = (
+                "the end of the rule" if hold else "'and', 'or', 'for' or the end of the rule"
             )
+            hint = " ('for' goes last, once)" if self.token.text == "for" else ""
             raise AlertRuleError(
-                f"expected 'and', 'or', 'for' or the end of the rule, found "
-                f"{self.token.describe()}{hint}",
-                self.token.column,
+                f"expected {expected}, found {self.token.describe()}{hint}", self.token.column
             )
         return ParsedRule(condition, hold)
 

@@ -104,7 +104,9 @@ class Monitor:
     def _run(self) -> None:
         flush_every = self.settings.flush_every
         evaluate_every = self.settings.evaluate_every if self.evaluator is not None else 0.0
-        next_evaluation = time.monotonic() + min(evaluate_every, flush_every)
+        # The first evaluation waits a whole interval: the fleet's counts arrive meanwhile,
+        # and a short-lived process (a CLI command) never leads.
+        next_evaluation = time.monotonic() + evaluate_every
         while not self._stop.wait(flush_every):
             try:
                 if evaluate_every and time.monotonic() >= next_evaluation:

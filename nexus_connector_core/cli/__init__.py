@@ -1,12 +1,14 @@
 """The ``nexus-connector`` command.
 
-Exit codes: 0 success; 1 a call or health check failed; 2 bad usage; 3 invalid
-configuration; 4 a plugin failed to load or conflicts with another; 5 the state backend
-cannot be reached (``check``); 6 the integration log's database cannot be read (``log``).
+Exit codes: 0 success; 1 a call or health check failed (``slo``: an error budget is spent;
+``alerts``: an alert is firing); 2 bad usage; 3 invalid configuration; 4 a plugin failed to
+load or conflicts with another; 5 the state backend cannot be reached (``check``, ``slo``,
+``alerts``); 6 the integration log's database cannot be read (``log``).
 """
 
 from __future__ import annotations
 
+from ._alerts import alerts
 from ._app import EXIT_CALL_FAILED, EXIT_CONFIG, EXIT_LOG, EXIT_PLUGIN, EXIT_STATE, cli
 from ._call import call
 from ._check import check
@@ -15,6 +17,7 @@ from ._export import export
 from ._log import log
 from ._plugins import plugins
 from ._secrets import secrets
+from ._slo import slo
 from ._status import status
 from ._webhook import webhook
 
@@ -28,7 +31,7 @@ __all__ = [
     "main",
 ]
 
-for command in (plugins, check, status, call, demo, secrets, webhook, log, export):
+for command in (plugins, check, status, call, demo, secrets, webhook, log, export, slo, alerts):
     cli.add_command(command)
 
 
