@@ -1,4 +1,5 @@
-"""Build hook: write the synchronous twins of the asynchronous sources before packaging.
+"""Build hook: write the synchronous twins of the asynchronous sources before packaging;
+put the cookiecutter-adapter template in a (non-editable) wheel.
 
 The synchronous connector faces, manager, resilience steps and webhook entry points are
 generated from their asynchronous source by ``nexus_connector_core._unasync`` (see its
@@ -26,3 +27,8 @@ class UnasyncHook(BuildHookInterface):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.main([])
+        if self.target_name == "wheel" and version == "standard":
+            # nexus-connector new-adapter renders it from an installed wheel too; an editable
+            # install finds it in the checkout.
+            template = "nexus_connector_core/_cookiecutter_adapter"
+            build_data["force_include"][str(Path(self.root) / "cookiecutter-adapter")] = template

@@ -15,6 +15,7 @@ from ._check import check
 from ._demo import demo
 from ._export import export
 from ._log import log
+from ._new_adapter import new_adapter
 from ._plugins import plugins
 from ._secrets import secrets
 from ._slo import slo
@@ -31,7 +32,8 @@ __all__ = [
     "main",
 ]
 
-for command in (plugins, check, status, call, demo, secrets, webhook, log, export, slo, alerts):
+_COMMANDS = (plugins, check, status, call, demo, secrets, webhook, log, export, slo, alerts)
+for command in (*_COMMANDS, new_adapter):
     cli.add_command(command)
 
 
