@@ -2,12 +2,16 @@
 load of the machine (valgrind's callgrind counts instructions, not seconds).
 
     python benchmarks/instructions_per_call.py --compare OTHER_CHECKOUT [--calls 2000]
+        [--variant plain|slo|slo-flush]
 
 runs, for this checkout and (with ``--compare``) another one, the full pipeline of
 ``pipeline_overhead.py`` (observe, idempotency, deadline, retry with a budget, breaker, rate
 limiter, bulkhead, timeout; memory state backend; no OpenTelemetry SDK; logging at WARNING)
 under callgrind twice — with no calls and with ``--calls`` calls after the same set-up — and
 prints the instructions per call (the difference over the number of calls), sync and async.
+``--variant slo`` gives the connector an SLO, so each call is counted (what the hot path
+adds: the background flush is kept out of the run); ``slo-flush`` also drains and flushes the
+counts within the run (what counting costs in all, the background thread's share included).
 """
 
 from __future__ import annotations
@@ -51,23 +55,35 @@ config = {"connectors": {"sms": {"vendor": "bench", "resilience": {
     "circuit_breaker": {"window": 20, "min_calls": 10},
     "rate_limit": {"rate": 1e6, "burst": 1_000_000},
     "bulkhead": {"max_concurrent": 1000}}}}}
-calls = int(sys.argv[1]); mode = sys.argv[2]
+calls = int(sys.argv[1]); mode = sys.argv[2]; variant = sys.argv[3]
+if variant != "plain":
+    config["connectors"]["sms"]["slo"] = {"availability": 0.999, "latency": {"p95": 0.5}}
+    config["alerting"] = {"evaluate_every": 0, "flush_every": 60.0}
+
+def flushed(manager):
+    if variant == "slo-flush":
+        manager.monitor.flush()
+
 if mode == "sync":
     manager = ConnectorManager.from_config(config, registry=registry)
     send = manager.sms.send
     for _ in range(200): send(MESSAGE)
+    flushed(manager)
     for _ in range(calls): send(MESSAGE)
+    flushed(manager)
 else:
     async def main():
         manager = AsyncConnectorManager.from_config(config, registry=registry)
         send = manager.sms.send
         for _ in range(200): await send(MESSAGE)
+        flushed(manager)
         for _ in range(calls): await send(MESSAGE)
+        flushed(manager)
     asyncio.run(main())
 """
 
 
-def _instructions(checkout: Path, calls: int, mode: str) -> int:
+def _instructions(checkout: Path, calls: int, mode: str, variant: str) -> int:
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "bench.py"
         script.write_text(_BODY)
@@ -82,6 +98,7 @@ def _instructions(checkout: Path, calls: int, mode: str) -> int:
                 str(script),
                 str(calls),
                 mode,
+                variant,
             ],
             env=env,
             check=True,
@@ -92,14 +109,16 @@ def _instructions(checkout: Path, calls: int, mode: str) -> int:
         return int(summary.group(1))
 
 
-def per_call(checkout: Path, calls: int, mode: str) -> float:
-    return (_instructions(checkout, calls, mode) - _instructions(checkout, 0, mode)) / calls
+def per_call(checkout: Path, calls: int, mode: str, variant: str = "plain") -> float:
+    ran = _instructions(checkout, calls, mode, variant)
+    return (ran - _instructions(checkout, 0, mode, variant)) / calls
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--compare", type=Path, help="another checkout (its root folder)")
+    parser.add_argument("--variant", choices=("plain", "slo", "slo-flush"), default="plain")
     args = parser.parse_args()
     here = Path(__file__).resolve().parent.parent
     checkouts = [("this checkout", here)]
@@ -108,7 +127,8 @@ def main() -> None:
     for mode in ("sync", "async"):
         for name, checkout in checkouts:
             print(
-                f"{mode:5}  {per_call(checkout, args.calls, mode):10.0f} instructions/call  {name}"
+                f"{mode:5}  {per_call(checkout, args.calls, mode, args.variant):10.0f} "
+                f"instructions/call  {name} ({args.variant})"
             )
 
 

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
         SupportsClose as SupportsClose,
         SupportsHealthCheck as SupportsHealthCheck,
     )
+    from ._alert_sinks import (
+        AlertNotification as AlertNotification,
+        AlertSink as AlertSink,
+        AlertSinkSettings as AlertSinkSettings,
+    )
+    from ._alerts import AlertsReport as AlertsReport, AlertStatus as AlertStatus
     from ._api import (
         ApiAdapter as ApiAdapter,
         ApiOptions as ApiOptions,
@@ -179,6 +185,11 @@ if TYPE_CHECKING:
         TrackingEvent as TrackingEvent,
         TrackingStatus as TrackingStatus,
         TrackRequest as TrackRequest,
+    )
+    from ._slo import (
+        ObjectiveStatus as ObjectiveStatus,
+        SloReport as SloReport,
+        SloStatus as SloStatus,
     )
     from ._sms import (
         AsyncSmsAdapter as AsyncSmsAdapter,

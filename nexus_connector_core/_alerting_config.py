@@ -161,6 +161,12 @@ def resolve_alerting(
     if config is None:
         return None
     default_repeat = _duration(config.repeat, ("alerting", "repeat"), problems) or 4 * 3600.0
+    if config.evaluate_every >= config.lease:
+        problems.add(
+            ("alerting", "lease"),
+            f"must be longer than evaluate_every ({config.evaluate_every:g} s): the leader "
+            "renews its lease at each evaluation, and would lose it in between",
+        )
     slos = tuple(spec for settings in connectors.values() for spec in settings.slos)
     scope = _Scope(connectors, slos)
     if not isinstance(alerts, dict):

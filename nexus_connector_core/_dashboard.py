@@ -296,7 +296,7 @@ class _Dashboard:
                 gathered = await _gather_async(manager, counting)
             else:
                 gathered = await asyncio.to_thread(_gather_sync, manager, counting)
-            errors = dict(monitor.counter.recent_errors) if monitor is not None else {}
+            errors = monitor.counter.last_errors() if monitor is not None else {}
             body = _encoder.encode(
                 _snapshot(
                     gathered,

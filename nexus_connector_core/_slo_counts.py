@@ -71,6 +71,8 @@ RECENT_ERRORS = 10
 # An event: (connector, operation, seconds, ended) for a success; a failure adds
 # (counts, error class, vendor, message).
 Event = tuple[Any, ...]
+# Tallied outcomes of failures (successes are tallied by their latency bucket, from 0).
+_FAILED, _EXCLUDED = -1, -2
 
 
 class RecentError(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,37 +137,36 @@ class CallCounter:
         self._lock = threading.Lock()
         #: Events dropped because the backend stayed unreachable for too long.
         self.dropped = 0
-        #: Calls counted so far, by this process (successes, failures that count).
-        self.totals: dict[str, list[int]] = {}
+        #: This process's last errors per connector (read them with `last_errors`).
         self.recent_errors: dict[str, collections.deque[RecentError]] = {}
 
     def collect(self) -> list[SloCounts]:
-        """Drain the events into the counts of their buckets (empty when there were none)."""
+        """Drain the events into the counts of their buckets (empty when there were none).
+
+        Events are first tallied by (connector, operation, minute, outcome or latency
+        bucket), then each distinct tally is spread over its minute and hour buckets: the
+        per-event work is a few additions."""
         events = self.events
         if not events:
             return []
-        now_wall, now_mono = self.clock.time(), self.clock.monotonic()
-        buckets: dict[tuple[str, int, int], dict[str, int]] = {}
-        bounds, labels = self.bounds, self._labels
-        totals = self.totals
-        while True:
-            try:
-                event = events.popleft()
-            except IndexError:
-                break
-            connector, operation, seconds, ended = event[:4]
-            wall = now_wall - (now_mono - ended)
-            total = totals.get(connector)
-            if total is None:
-                total = totals[connector] = [0, 0]
+        offset = self.clock.time() - self.clock.monotonic()  # monotonic -> epoch seconds
+        bounds, bisect_left = self.bounds, bisect.bisect_left
+        tally: dict[tuple[str, str, int, int], int] = {}
+        get, popleft = tally.get, events.popleft
+        for _ in range(len(events)):  # what is there now; later events wait for next time
+            event = popleft()
             if len(event) == 4:
-                what: tuple[str, ...] = ("s", labels[bisect.bisect_left(bounds, seconds)])
-                total[0] += 1
+                connector, operation, seconds, ended = event
+                key = (
+                    connector,
+                    operation,
+                    int((ended + offset) // 60),
+                    bisect_left(bounds, seconds),
+                )
             else:
-                counts, error, vendor, message = event[4:]
-                what = ("f",) if counts else ("x",)
-                if counts:
-                    total[1] += 1
+                connector, operation, _, ended, counts, error, vendor, message = event
+                wall = ended + offset
+                key = (connector, operation, int(wall // 60), _FAILED if counts else _EXCLUDED)
                 self._remember(
                     wall,
                     connector=connector,
@@ -174,11 +175,18 @@ class CallCounter:
                     vendor=vendor,
                     message=message,
                 )
-            for resolution in (60, 3600):
-                fields = buckets.setdefault((connector, resolution, int(wall // resolution)), {})
-                for name in what:
-                    key = field_name(operation, name)
-                    fields[key] = fields.get(key, 0) + 1
+            tally[key] = get(key, 0) + 1
+        buckets: dict[tuple[str, int, int], dict[str, int]] = {}
+        for (connector, operation, minute, what), count in tally.items():
+            if what >= 0:
+                names: tuple[str, ...] = ("s", self._labels[what])
+            else:
+                names = ("f",) if what == _FAILED else ("x",)
+            for resolution, bucket in ((60, minute), (3600, minute // 60)):
+                fields = buckets.setdefault((connector, resolution, bucket), {})
+                for name in names:
+                    field = field_name(operation, name)
+                    fields[field] = fields.get(field, 0) + count
         return [
             SloCounts(
                 series=series,
@@ -240,6 +248,11 @@ class CallCounter:
                     return False
                 self._unsent.popleft()
             return True
+
+    def last_errors(self) -> dict[str, list[RecentError]]:
+        """A copy of this process's last errors per connector, safe to read while calls
+        end (copying a dict or a deque is one step under the GIL; iterating one is not)."""
+        return {name: list(errors) for name, errors in dict(self.recent_errors).items()}
 
     @property
     def unsent(self) -> int:

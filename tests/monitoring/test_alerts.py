@@ -292,3 +292,17 @@ def test_a_plugin_offers_its_own_sink_under_register_alert_sinks() -> None:
         manager.monitor.evaluate()
     assert [(n.rule, n.status) for n in received] == [("sms-failing", "firing")]
     assert "pager" in registry.keys("alert_sink")
+
+
+def test_a_lease_no_longer_than_the_evaluation_interval_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            {
+                "connectors": {"sms": {"vendor": "memory"}},
+                "alerting": {"evaluate_every": 60.0, "lease": 30.0},
+            },
+            registry=PluginRegistry(),
+            environ={},
+        )
+    assert caught.value.path == "alerting.lease"
+    assert "must be longer than evaluate_every (60 s)" in caught.value.detail
