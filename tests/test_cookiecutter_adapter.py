@@ -232,7 +232,8 @@ def test_the_installed_plugins_are_listed_with_their_descriptions(
         assert info["distribution"] == f"nexus-connector-{key}"
         assert info["provides"] == {category: [key]}
         name = key.replace("-", " ").title()
-        assert info["descriptions"] == {category: {key: f"{name} {category} API (HTTP)"}}
+        kind = {"sms": "SMS", "cloud_storage": "object storage"}.get(category, category)
+        assert info["descriptions"] == {category: {key: f"{name} {kind} API (HTTP)"}}
 
 
 @pytest.mark.slow

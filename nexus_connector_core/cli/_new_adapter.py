@@ -7,6 +7,7 @@ cookiecutter is needed by this command only: the ``authoring`` extra brings it
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -139,12 +140,12 @@ def new_adapter(
 
 
 def _shown(path: Path) -> str:
-    """`path` as the user would type it: relative to the current folder when inside it."""
+    """`path` as the user would type it: relative to the current folder."""
     try:
-        relative = path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
         return str(path)
-    return f"./{relative}" if str(relative) != "." else "."
+    return relative if relative.startswith("..") else f"./{relative}"
 
 
 def _install(rendered: Path) -> None:

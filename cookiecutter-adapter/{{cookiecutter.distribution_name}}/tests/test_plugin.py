@@ -18,7 +18,7 @@ def test_discovery_finds_the_vendor_through_the_entry_point() -> None:
     found = registry.find("{{ cookiecutter.category }}", "{{ cookiecutter.vendor_key }}")
 
     assert found.distribution == "{{ cookiecutter.distribution_name }}"
-    assert found.description == "{{ cookiecutter.vendor_name }} {{ cookiecutter.category }} API (HTTP)"
+    assert found.description == "{{ cookiecutter.vendor_name }} {{ {"sms": "SMS", "cloud_storage": "object storage"}.get(cookiecutter.category, cookiecutter.category) }} API (HTTP)"
     assert registry.failures == []
 
 

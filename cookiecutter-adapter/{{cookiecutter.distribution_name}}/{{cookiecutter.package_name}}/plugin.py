@@ -34,5 +34,5 @@ def register_{{ cookiecutter.category }}_vendors(register: Registrar) -> None:
         # key (send ctx.idempotency_key in _adapter.py then).
         idempotency_keys=False,
 {%- endif %}
-        description="{{ cookiecutter.vendor_name }} {{ cookiecutter.category }} API (HTTP)",
+        description="{{ cookiecutter.vendor_name }} {{ {"sms": "SMS", "cloud_storage": "object storage"}.get(cookiecutter.category, cookiecutter.category) }} API (HTTP)",
     )
