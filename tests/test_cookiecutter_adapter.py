@@ -72,6 +72,32 @@ def test_new_adapter_renders_without_asking_and_prints_the_next_three_commands(
     ]
 
 
+def test_new_adapter_installs_what_it_rendered_into_this_environment_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[list[str]] = []
+
+    def pip(command: list[str], check: bool) -> subprocess.CompletedProcess[bytes]:
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(subprocess, "run", pip)
+
+    result = CliRunner().invoke(
+        cli, ["new-adapter", "--no-input", "--vendor-key=pigeon", "--install"]
+    )
+
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "nexus-connector-pigeon"
+    assert ran == [[sys.executable, "-m", "pip", "install", "-q", "-e", f"{project}[test]"]]
+    assert result.output.splitlines()[-3:] == [
+        "  python -m pytest ./nexus-connector-pigeon",
+        "  nexus-connector plugins",
+        '  grep -rn "TODO(vendor)" ./nexus-connector-pigeon',
+    ]
+
+
 def test_new_adapter_asks_for_what_the_options_leave_out(tmp_path: Path) -> None:
     # Every question, in cookiecutter.json's order: category (3 = payment), the vendor's
     # key, then the defaults (empty answers), auth method (4 = oauth2), speaks HTTP (1).
