@@ -5,7 +5,8 @@
     app.mount("/ops/dashboard", dashboard_app(manager, token="env-provided-token"))
 
 The page (HTML, a script and a style sheet, served by the app: no build step, no CDN) shows
-per connector its vendor chain with each breaker's state and recent transitions, calls and
+per connector its vendor chain with each breaker's state and recent transitions and each
+shared rate limiter's free tokens, calls and
 errors per second and latency percentiles across the fleet (when calls are counted: an SLO,
 an alert rule or ``[alerting] count_calls = true``), this worker's recent calls, SLO
 attainment, error budget and burn rates, firing alerts and the last errors (messages with
@@ -43,7 +44,7 @@ from ._errors import StateBackendUnavailableError
 from ._health import HealthReport
 from ._manager import ConnectorManager
 from ._slo import SloReport, WindowCounts, window_query
-from ._state import SloQuery
+from ._state import GuardPlan, LimiterSnapshot, SloQuery
 
 __all__ = ["dashboard_app"]
 
@@ -86,6 +87,35 @@ class _Gathered(msgspec.Struct, kw_only=True):
     alerts: AlertsReport | None = None
     sums: list[dict[str, int]] = []
     queries: list[tuple[str, str]] = []
+    #: (connector, vendor) -> the tightest of its rate limiters.
+    limits: dict[tuple[str, str], LimiterSnapshot] = {}
+
+
+Limiters = list[tuple[str, str, GuardPlan]]
+
+
+def _limiters(manager: ConnectorManager | AsyncConnectorManager) -> Limiters:
+    """Every shared rate limiter: (connector, vendor, a plan that checks it); a caller's own
+    limiters (``per_key``) are many and left out."""
+    found: Limiters = []
+    for name in manager.config.connectors:
+        connector = manager.connector(name)
+        for vendor in connector.vendors:
+            plans: dict[str, GuardPlan] = {}
+            for operation in connector.category.operations:
+                plan = connector.guard_plan(operation, vendor)
+                if plan is not None and plan.limit is not None and not plan.limit_per_caller:
+                    plans.setdefault(plan.limit_key, plan)
+            found += [(name, vendor, plan) for plan in plans.values()]
+    return found
+
+
+def _tightest(
+    limits: dict[tuple[str, str], LimiterSnapshot], where: tuple[str, str], seen: LimiterSnapshot
+) -> None:
+    known = limits.get(where)
+    if known is None or seen.available / seen.capacity < known.available / known.capacity:
+        limits[where] = seen
 
 
 def _traffic_queries(names: list[str], now: float) -> tuple[list[SloQuery], list[tuple[str, str]]]:
@@ -102,9 +132,11 @@ def _traffic_queries(names: list[str], now: float) -> tuple[list[SloQuery], list
     return queries, keys
 
 
-def _gather_sync(manager: ConnectorManager, counting: bool) -> _Gathered:
+def _gather_sync(manager: ConnectorManager, counting: bool, limiters: Limiters) -> _Gathered:
     gathered = _Gathered(health=manager.health(checks=False))
     try:
+        for name, vendor, plan in limiters:
+            _tightest(gathered.limits, (name, vendor), manager.state.limiter(plan))
         if manager.config.alerting.slos:
             gathered.slo = manager.slo()
         if manager.config.alerting.rules:
@@ -118,9 +150,13 @@ def _gather_sync(manager: ConnectorManager, counting: bool) -> _Gathered:
     return gathered
 
 
-async def _gather_async(manager: AsyncConnectorManager, counting: bool) -> _Gathered:
+async def _gather_async(
+    manager: AsyncConnectorManager, counting: bool, limiters: Limiters
+) -> _Gathered:
     gathered = _Gathered(health=await manager.health(checks=False))
     try:
+        for name, vendor, plan in limiters:
+            _tightest(gathered.limits, (name, vendor), await manager.state.limiter(plan))
         if manager.config.alerting.slos:
             gathered.slo = await manager.slo()
         if manager.config.alerting.rules:
@@ -195,6 +231,16 @@ class _Timeline:
         return sorted(merged, key=lambda p: p["at"])
 
 
+def _limit(snapshot: LimiterSnapshot | None) -> dict[str, Any] | None:
+    if snapshot is None:
+        return None
+    return {
+        "available": snapshot.available,
+        "capacity": snapshot.capacity,
+        "retry_after": snapshot.retry_after,
+    }
+
+
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
@@ -226,7 +272,7 @@ def _snapshot(
                         "retry_after": v.retry_after,
                         "window_calls": v.window_calls,
                         "window_failures": v.window_failures,
-                        "limit": None,
+                        "limit": _limit(gathered.limits.get((name, v.vendor))),
                     }
                     for v in health.vendors
                 ],
@@ -272,6 +318,7 @@ class _Dashboard:
         self.interval = float(interval)
         self.timeline = _Timeline()
         self._cached: tuple[float, bytes] | None = None
+        self._limiters: Limiters | None = None
         self._lock: asyncio.Lock | None = None
         self._assets = {
             route: (
@@ -292,10 +339,12 @@ class _Dashboard:
             manager = self.manager
             monitor = manager.monitor
             counting = monitor is not None
+            if self._limiters is None:
+                self._limiters = _limiters(manager)
             if isinstance(manager, AsyncConnectorManager):
-                gathered = await _gather_async(manager, counting)
+                gathered = await _gather_async(manager, counting, self._limiters)
             else:
-                gathered = await asyncio.to_thread(_gather_sync, manager, counting)
+                gathered = await asyncio.to_thread(_gather_sync, manager, counting, self._limiters)
             errors = monitor.counter.last_errors() if monitor is not None else {}
             body = _encoder.encode(
                 _snapshot(

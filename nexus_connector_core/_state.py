@@ -46,6 +46,7 @@ __all__ = [
     "IdempotencyClaim",
     "Lease",
     "LimitPolicy",
+    "LimiterSnapshot",
     "MAX_COUNT_WINDOW",
     "MAX_SLO_BUCKETS",
     "SLO_BATCH_MEMORY",
@@ -238,6 +239,15 @@ class BreakerSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     generation: int = 0
 
 
+class LimiterSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A rate limiter as it stands, for the dashboard: the tokens its bucket holds now (of
+    `capacity`) and, when it holds none, seconds until one comes."""
+
+    available: int
+    capacity: int
+    retry_after: float = 0.0
+
+
 class IdempotencyClaim(msgspec.Struct, frozen=True, kw_only=True):
     """The answer to `idempotency_begin`.
 
@@ -349,6 +359,11 @@ class StateBackend(Protocol):
         health; it changes nothing."""
         ...
 
+    def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
+        """The rate limiter of `plan` (``plan.limit_key``) as it stands now, for the
+        dashboard; it takes no token."""
+        ...
+
     # -- idempotency ---------------------------------------------------------------------
 
     def idempotency_begin(self, key: str, fingerprint: bytes, *, ttl: float) -> IdempotencyClaim:
@@ -454,6 +469,8 @@ class AsyncStateBackend(Protocol):
     ) -> None: ...
 
     async def breaker(self, plan: GuardPlan) -> BreakerSnapshot: ...
+
+    async def limiter(self, plan: GuardPlan) -> LimiterSnapshot: ...
 
     async def idempotency_begin(
         self, key: str, fingerprint: bytes, *, ttl: float

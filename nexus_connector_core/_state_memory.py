@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resilience.breaker import BreakerRecord
 from ._resilience.budget import BudgetRecord
-from ._resilience.ratelimit import gcra
+from ._resilience.ratelimit import gcra, headroom
 from ._state import (
     SLO_BATCH_MEMORY,
     Admission,
@@ -24,6 +24,7 @@ from ._state import (
     GuardPlan,
     IdempotencyClaim,
     Lease,
+    LimiterSnapshot,
     SloCounts,
     SloQuery,
     StoredToken,
@@ -266,6 +267,16 @@ class MemoryStateBackend:
         with self._lock:
             return self._breaker(plan.breaker_key, policy).snapshot(policy, now)
 
+    def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
+        policy = plan.limit
+        if policy is None:
+            raise ValueError("the plan has no rate limit")
+        now = self._now()
+        available, retry_after = headroom(self._tats.get(plan.limit_key, now), now, policy)
+        return LimiterSnapshot(
+            available=available, capacity=policy.capacity, retry_after=retry_after
+        )
+
     # -- idempotency -----------------------------------------------------------------------
 
     def idempotency_begin(self, key: str, fingerprint: bytes, *, ttl: float) -> IdempotencyClaim:
@@ -412,6 +423,9 @@ class AsyncMemoryStateBackend:
 
     async def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
         return self.sync.breaker(plan)
+
+    async def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
+        return self.sync.limiter(plan)
 
     async def idempotency_begin(
         self, key: str, fingerprint: bytes, *, ttl: float

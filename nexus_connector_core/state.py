@@ -13,6 +13,7 @@ many workers and hosts. Every backend passes
 
 from __future__ import annotations
 
+from ._resilience.ratelimit import headroom
 from ._state import (
     MAX_COUNT_WINDOW,
     MAX_SLO_BUCKETS,
@@ -28,6 +29,7 @@ from ._state import (
     GuardPlan,
     IdempotencyClaim,
     Lease,
+    LimiterSnapshot,
     LimitPolicy,
     SloCounts,
     SloQuery,
@@ -53,11 +55,13 @@ __all__ = [
     "GuardPlan",
     "IdempotencyClaim",
     "Lease",
+    "LimiterSnapshot",
     "LimitPolicy",
     "MemoryStateBackend",
     "SloCounts",
     "SloQuery",
     "StateBackend",
     "StoredToken",
+    "headroom",
     "policy_of",
 ]

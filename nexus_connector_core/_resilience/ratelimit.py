@@ -14,7 +14,7 @@ from typing import Literal
 from .._config_ranges import Wait, check_ranges
 from .._state import LimitPolicy, policy_of
 
-__all__ = ["RateLimitConfig", "gcra"]
+__all__ = ["RateLimitConfig", "gcra", "headroom"]
 
 _EPSILON = 1e-9
 
@@ -39,6 +39,22 @@ def gcra(
     if wait <= max_wait:
         return True, wait, tat + interval
     return False, wait, tat
+
+
+def headroom(tat: float, now: float, policy: LimitPolicy) -> tuple[int, float]:
+    """The tokens the bucket holds at `now` and, when it holds none, seconds until one comes.
+
+    >>> headroom(0.0, 10.0, LimitPolicy(rate=5))       # idle: full
+    (5, 0.0)
+    >>> headroom(10.6, 10.0, LimitPolicy(rate=5))      # three calls just now
+    (2, 0.0)
+    """
+    interval = policy.per / policy.rate
+    capacity = policy.capacity
+    backlog = max(tat - now, 0.0)
+    tokens = int((((capacity - 1) * interval - backlog) / interval + 1) + _EPSILON)
+    tokens = min(max(tokens, 0), capacity)
+    return tokens, (0.0 if tokens else max(backlog - (capacity - 1) * interval, 0.0))
 
 
 class RateLimitConfig(LimitPolicy, frozen=True, kw_only=True, forbid_unknown_fields=True):

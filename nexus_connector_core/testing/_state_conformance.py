@@ -441,6 +441,26 @@ class StateBackendConformance:
         assert _refused(rejected) == ("rate_limited", "closed")
         assert rejected.retry_after == self.approx(_LONG / rate)
 
+    def test_an_unused_limiters_snapshot_shows_a_full_bucket(self) -> None:
+        snapshot = self.sync.limiter(_limit(self.key("l"), 3))
+        assert (snapshot.available, snapshot.capacity, snapshot.retry_after) == (3, 3, 0.0)
+
+    def test_a_limiters_snapshot_counts_the_tokens_taken_and_takes_none(self) -> None:
+        plan = _limit(self.key("l"), 3)
+        assert self.sync.admit(plan).allowed
+        assert self.sync.admit(plan).allowed
+        for _ in range(3):  # reading takes nothing
+            assert self.sync.limiter(plan).available == 1
+        assert self.sync.admit(plan).allowed
+
+    def test_an_empty_limiters_snapshot_says_when_a_token_comes(self) -> None:
+        plan = _limit(self.key("l"), 3)
+        for _ in range(3):
+            self.sync.admit(plan)
+        snapshot = self.sync.limiter(plan)
+        assert (snapshot.available, snapshot.capacity) == (0, 3)
+        assert snapshot.retry_after == self.approx(_LONG / 3)
+
     def test_limiter_gives_back_one_token_per_interval(self) -> None:
         interval = 2 * _SHORT
         plan = _limit(self.key("l"), 1, per=interval)
@@ -815,6 +835,13 @@ class StateBackendConformance:
         assert not await self.twin.idempotency_extend(self.key("i"), "intruder", ttl=_LONG)
         self.wait_out(_SHORT)
         assert self.begin().status == "in_flight"
+
+    @pytest.mark.asyncio
+    async def test_async_twin_reads_the_same_limiter(self) -> None:
+        plan = _limit(self.key("l"), 3)
+        await self.twin.admit(plan)
+        assert (await self.twin.limiter(plan)).available == 2
+        assert self.sync.limiter(plan).available == 2
 
     @pytest.mark.asyncio
     async def test_async_twin_shares_slo_counters(self) -> None:

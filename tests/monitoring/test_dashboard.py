@@ -37,6 +37,7 @@ def _config() -> dict[str, Any]:
                 "resilience": {
                     "retry": {"max_attempts": 1},
                     "circuit_breaker": {"window": 4, "min_calls": 4, "open_for": 60.0},
+                    "rate_limit": {"rate": 10, "per": 60.0},
                 },
                 "slo": {"availability": 0.99},
             },
@@ -107,7 +108,7 @@ async def test_the_prefix_without_its_slash_redirects_and_unknown_routes_are_404
     )
 
 
-async def test_a_snapshot_shows_breakers_traffic_slo_alerts_and_last_errors(client: Any) -> None:
+async def test_a_snapshot_shows_breakers_limits_traffic_slo_alerts_and_last_errors(client: Any) -> None:
     http, manager = client
     manager.monitor.flush()
     manager.monitor.evaluate()
@@ -117,6 +118,7 @@ async def test_a_snapshot_shows_breakers_traffic_slo_alerts_and_last_errors(clie
     assert sms["vendors"][0]["vendor"] == "memory"
     assert sms["vendors"][0]["breaker"] == "closed"
     assert [(p["vendor"], p["state"]) for p in sms["timeline"]] == [("memory", "closed")]
+    assert sms["vendors"][0]["limit"] == {"available": 7, "capacity": 10, "retry_after": 0.0}
     assert sms["traffic"]["calls_per_s"] == pytest.approx(3 / 60)
     assert sms["slo"][0]["objectives"][0]["events"] == 3
     assert [e["error"] for e in sms["errors"]] == ["VendorUnavailableError"] * 2

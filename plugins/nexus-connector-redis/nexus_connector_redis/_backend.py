@@ -31,10 +31,12 @@ from nexus_connector_core.state import (
     GuardPlan,
     IdempotencyClaim,
     Lease,
+    LimiterSnapshot,
     SloCounts,
     SloQuery,
     StateBackend,
     StoredToken,
+    headroom,
 )
 
 from ._options import RedisOptions
@@ -168,6 +170,25 @@ class _Codec:
         if scripts.breaker is None:
             raise ValueError("the plan has no circuit breaker")
         return scripts.breaker, keys[:1], []
+
+    def limiter(self, plan: GuardPlan) -> Call:
+        keys, _ = self._plan(plan)
+        if plan.limit is None:
+            raise ValueError("the plan has no rate limit")
+        if plan.limit_per_caller:
+            return SCRIPTS["limiter"], keys[1:], [""]
+        return SCRIPTS["limiter"], keys[:1], [f"l:{plan.limit_key}"]
+
+    @staticmethod
+    def limiter_snapshot(plan: GuardPlan, reply: Sequence[Any]) -> LimiterSnapshot:
+        assert plan.limit is not None
+        tat, now = reply
+        available, retry_after = headroom(
+            float(now) if tat is None else float(tat), float(now), plan.limit
+        )
+        return LimiterSnapshot(
+            available=available, capacity=plan.limit.capacity, retry_after=retry_after
+        )
 
     def admission(self, reply: bytes) -> Admission:
         known = self._admissions.get(reply)
@@ -430,6 +451,9 @@ class RedisStateBackend:
     def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
         return self._codec.snapshot(self._eval(*self._codec.breaker(plan)))
 
+    def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
+        return self._codec.limiter_snapshot(plan, self._eval(*self._codec.limiter(plan)))
+
     # -- idempotency -------------------------------------------------------------------------
 
     def idempotency_begin(self, key: str, fingerprint: bytes, *, ttl: float) -> IdempotencyClaim:
@@ -645,6 +669,10 @@ class AsyncRedisStateBackend:
 
     async def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
         return self._codec.snapshot(await self._eval(*self._codec.breaker(plan)))
+
+    async def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
+        reply = await self._eval(*self._codec.limiter(plan))
+        return self._codec.limiter_snapshot(plan, reply)
 
     async def idempotency_begin(
         self, key: str, fingerprint: bytes, *, ttl: float

@@ -53,6 +53,7 @@ SCRIPTS = {
         "lease_read",
         "lease_store",
         "lease_release",
+        "limiter",
     )
 }
 
