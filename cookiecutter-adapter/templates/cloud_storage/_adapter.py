@@ -34,26 +34,7 @@ from ._options import {{ C }}Options
 from ._requests import OBJECTS, content_of, info_path, list_params, object_path, put_headers
 
 __all__ = {{ ["Async" ~ C ~ "StorageAdapter", C ~ "StorageAdapter"] | sort(case_sensitive=true) | tojson }}
-{%- include "common/auth.py" %}
-
-
-#: The size of the chunks `open` hands over.
-CHUNK_SIZE = 64 * 1024
-
-
-class _{{ C }}(HttpVendor):
-    vendor_name = "{{ cookiecutter.vendor_name }}"
-    errors = ERRORS
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        self.options: {{ C }}Options = settings.options or {{ C }}Options()
-        super().__init__(
-            settings,
-            base_url=self.options.base_url,
-            headers={"Accept": "application/json"},
-            timeout=self.options.timeout,
-            **_auth(settings, self.options),
-        )
+{%- include "common/base.py" %}
 
     def _info(self, response: httpx.Response) -> ObjectInfo:
         return self.read(response, lambda body: read_info(body, self.vendor), "an object")
@@ -79,6 +60,10 @@ class _{{ C }}(HttpVendor):
             f"{self.vendor_name} cannot sign URLs; fetch the object with get or open",
             maybe_processed=False,
         )
+
+
+#: The size of the chunks `open` hands over.
+CHUNK_SIZE = 64 * 1024
 
 
 def _chunks(content: bytes) -> Iterator[bytes]:

@@ -27,22 +27,7 @@ from ._options import {{ C }}Options
 from ._requests import BATCH, SEND, message_body
 
 __all__ = {{ ["Async" ~ C ~ "EmailAdapter", C ~ "EmailAdapter"] | sort(case_sensitive=true) | tojson }}
-{%- include "common/auth.py" %}
-
-
-class _{{ C }}(HttpVendor):
-    vendor_name = "{{ cookiecutter.vendor_name }}"
-    errors = ERRORS
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        self.options: {{ C }}Options = settings.options or {{ C }}Options()
-        super().__init__(
-            settings,
-            base_url=self.options.base_url,
-            headers={"Accept": "application/json"},
-            timeout=self.options.timeout,
-            **_auth(settings, self.options),
-        )
+{%- include "common/base.py" %}
 
     def _receipt(self, response: httpx.Response, message: EmailMessage) -> EmailReceipt:
         return self.read(

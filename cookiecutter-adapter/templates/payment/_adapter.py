@@ -34,22 +34,7 @@ from ._options import {{ C }}Options
 from ._requests import PAYMENTS, amount_body, payment_body, payment_path, refund_body
 
 __all__ = {{ ["Async" ~ C ~ "PaymentAdapter", C ~ "PaymentAdapter"] | sort(case_sensitive=true) | tojson }}
-{%- include "common/auth.py" %}
-
-
-class _{{ C }}(HttpVendor):
-    vendor_name = "{{ cookiecutter.vendor_name }}"
-    errors = ERRORS
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        self.options: {{ C }}Options = settings.options or {{ C }}Options()
-        super().__init__(
-            settings,
-            base_url=self.options.base_url,
-            headers={"Accept": "application/json"},
-            timeout=self.options.timeout,
-            **_auth(settings, self.options),
-        )
+{%- include "common/base.py" %}
 
     def error_for(self, response: httpx.Response) -> ConnectorError:
         error = super().error_for(response)

@@ -45,22 +45,7 @@ from ._requests import (
 )
 
 __all__ = {{ ["Async" ~ C ~ "ShippingAdapter", C ~ "ShippingAdapter"] | sort(case_sensitive=true) | tojson }}
-{%- include "common/auth.py" %}
-
-
-class _{{ C }}(HttpVendor):
-    vendor_name = "{{ cookiecutter.vendor_name }}"
-    errors = ERRORS
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        self.options: {{ C }}Options = settings.options or {{ C }}Options()
-        super().__init__(
-            settings,
-            base_url=self.options.base_url,
-            headers={"Accept": "application/json"},
-            timeout=self.options.timeout,
-            **_auth(settings, self.options),
-        )
+{%- include "common/base.py" %}
 
 
 class {{ C }}ShippingAdapter(_{{ C }}, HttpAdapter):

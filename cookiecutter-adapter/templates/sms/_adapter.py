@@ -25,22 +25,7 @@ from ._options import {{ C }}Options
 from ._requests import MESSAGES, send_body, status_path
 
 __all__ = {{ ["Async" ~ C ~ "SmsAdapter", C ~ "SmsAdapter"] | sort(case_sensitive=true) | tojson }}
-{%- include "common/auth.py" %}
-
-
-class _{{ C }}(HttpVendor):
-    vendor_name = "{{ cookiecutter.vendor_name }}"
-    errors = ERRORS
-
-    def __init__(self, settings: AdapterSettings) -> None:
-        self.options: {{ C }}Options = settings.options or {{ C }}Options()
-        super().__init__(
-            settings,
-            base_url=self.options.base_url,
-            headers={"Accept": "application/json"},
-            timeout=self.options.timeout,
-            **_auth(settings, self.options),
-        )
+{%- include "common/base.py" %}
 
 
 class {{ C }}SmsAdapter(_{{ C }}, HttpAdapter):

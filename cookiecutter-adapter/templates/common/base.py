@@ -43,3 +43,18 @@ def _auth(settings: AdapterSettings, options: {{ C }}Options) -> dict[str, Any]:
     del settings, options  # the API takes no credentials
     return {}
 {%- endif %}
+
+
+class _{{ C }}(HttpVendor):
+    vendor_name = "{{ cookiecutter.vendor_name }}"
+    errors = ERRORS
+
+    def __init__(self, settings: AdapterSettings) -> None:
+        self.options: {{ C }}Options = settings.options or {{ C }}Options()
+        super().__init__(
+            settings,
+            base_url=self.options.base_url,
+            headers={"Accept": "application/json"},
+            timeout=self.options.timeout,
+            **_auth(settings, self.options),
+        )
