@@ -249,11 +249,14 @@ def _anchor(path: str) -> str:
 
 def configuration_reference() -> str:
     """The page: every table of ``connectors.toml``, from the types that read it."""
+    from nexus_connector_core._alert_sinks import WebhookSinkOptions
+    from nexus_connector_core._alerting_config import AlertingConfig, AlertRuleConfig
     from nexus_connector_core._categories import CATEGORY_KEYS
     from nexus_connector_core._config import ObservabilityConfig, StateSettings
     from nexus_connector_core._connector_settings import ConnectorConfig, FallbackVendor
     from nexus_connector_core._plugins import KINDS, default_registry
     from nexus_connector_core._resilience.config import ResilienceConfig
+    from nexus_connector_core._slo import SloConfig
 
     out = [
         "# Configuration reference",
@@ -290,6 +293,20 @@ def configuration_reference() -> str:
     )
     out += ["## Observability", ""]
     out += _table("observability", ObservabilityConfig)
+    out += ["## SLOs and alerts", ""]
+    out += _table(
+        "connectors.<name>.slo",
+        SloConfig,
+        note="`[connectors.<name>.slo.operations.<operation>]` takes availability, latency "
+        "and window, for one operation.",
+    )
+    out += _table("alerting", AlertingConfig)
+    out += _table("alerts.<name>", AlertRuleConfig)
+    out += _table(
+        "alerting.sinks.webhook.<target>",
+        WebhookSinkOptions,
+        note="The target a rule notifies as `webhook:<target>`.",
+    )
 
     registry = default_registry()
     out += [
@@ -362,7 +379,7 @@ _TOP_LEVEL_PAGES = {
         "_resilience.ratelimit",
         "_resilience.backoff",
     ),
-    "Observability and health": ("_observe", "_health"),
+    "Observability and health": ("_observe", "_health", "_slo", "_alerts", "_alert_sinks"),
     "Plugin interface": (
         "hookspecs",
         "_plugins",

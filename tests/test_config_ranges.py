@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from nexus_connector_core import ConfigError, PluginRegistry, load_config
+from nexus_connector_core._alerting_config import AlertingConfig
 from nexus_connector_core._config import ObservabilityConfig, _env_value
 from nexus_connector_core._config_ranges import describe, numeric_settings
 from nexus_connector_core._resilience.config import ResilienceConfig, RetryConfig
+from nexus_connector_core._slo import SloConfig
 from nexus_connector_core.vendors.memory import MemoryOptions
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -283,6 +285,8 @@ _DOCUMENTED = [
     ("configuration.md", "resilience.", ResilienceConfig),
     ("configuration.md", "options.", MemoryOptions),
     ("configuration.md", "observability.", ObservabilityConfig),
+    ("configuration.md", "slo.", SloConfig),
+    ("configuration.md", "alerting.", AlertingConfig),
 ]
 
 
