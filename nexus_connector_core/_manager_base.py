@@ -105,7 +105,11 @@ class ManagerBase(Generic[C, S]):
         #: config has neither, nor ``[alerting] count_calls``).
         self.monitor: Monitor | None = None
         if config.alerting.counting:
-            self.monitor = self._start_monitor(state)
+            try:
+                self.monitor = self._start_monitor(state)
+            except BaseException:
+                self._close_log_sinks()  # their threads would outlive a manager never made
+                raise
 
     @classmethod
     def from_config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from typing import Any
 
 import pytest
@@ -354,3 +355,30 @@ def test_recent_errors_are_kept_redacted_for_the_dashboard() -> None:
     assert redact(
         "rejected +1 (415) 555-0100 for ada@example.com token sk_live_abcdefghijklmnopqrstuvwx"
     ) == ("rejected [phone] for [email] token [redacted]")
+
+
+@pytest.mark.redis
+async def test_an_async_manager_on_redis_counts_through_a_blocking_twin_it_closes(
+    redis_url: str,
+) -> None:
+    pytest.importorskip("nexus_connector_redis")
+    config = {
+        "state": {"backend": "redis", "url": redis_url, "prefix": f"aslo-{os.urandom(4).hex()}"},
+        "observability": {"loggers": []},
+        "alerting": {"evaluate_every": 0},
+        "connectors": {"sms": {"vendor": "memory", "slo": {"availability": 0.99}}},
+    }
+    manager = AsyncConnectorManager.from_config(config, clock=FakeClock(wall=W0))
+    for _ in range(3):
+        await manager.sms.send(SmsMessage("+14155550100", "hi"))
+    monitor = manager.monitor
+    assert monitor is not None
+    assert monitor.state is not manager.state  # a synchronous twin of the same Redis
+    assert await asyncio.to_thread(monitor.flush)
+    (status,) = (await manager.slo()).slos
+    assert status.objectives[0].events == 3
+    closed: list[bool] = []
+    close = monitor.state.close
+    monitor.state.close = lambda: closed.append(True) or close()  # type: ignore[method-assign]
+    await manager.aclose()
+    assert closed == [True]  # the twin is closed with the manager
