@@ -17,7 +17,7 @@ import atexit
 import contextlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from nexus_connector_core import AsyncConnectorManager, Clock, Config, ConnectorManager, load_config
 from nexus_connector_core.state import AsyncMemoryStateBackend, MemoryStateBackend
@@ -32,8 +32,14 @@ logger = logging.getLogger("nexus_connector_django")
 _CLOSE_WAIT = 5.0
 
 
+AnyManager = ConnectorManager | AsyncConnectorManager
+
+
 class Managers:
-    """The managers built from one config: a sync one, and an async one per event loop."""
+    """The managers built from one config: a sync one, and an async one per event loop.
+
+    `on_retire` is called with each manager just before it is closed (the test override
+    keeps what its memory vendors recorded)."""
 
     def __init__(
         self,
@@ -41,10 +47,12 @@ class Managers:
         *,
         environ: Mapping[str, str] | None = None,
         clock: Clock | None = None,
+        on_retire: Callable[[AnyManager], None] | None = None,
     ) -> None:
         self._source = source
         self._environ = environ
         self._clock = clock
+        self._on_retire = on_retire
         self._lock = threading.Lock()
         self._config: Config | None = None
         self._memory: MemoryStateBackend | None = None
@@ -84,18 +92,22 @@ class Managers:
                 "amanager() is for async code (an async view, a task): no event loop is "
                 "running here; synchronous code uses manager()"
             ) from None
+        ended: list[tuple[asyncio.AbstractEventLoop, AsyncConnectorManager]] = []
         with self._lock:
             found = self._async.get(loop)
             if found is None:
                 config = self._load()
-                for ended in [other for other in self._async if other.is_closed()]:
-                    _close_async(ended, self._async.pop(ended))
+                gone = [other for other in self._async if other.is_closed()]
+                ended = [(other, self._async.pop(other)) for other in gone]
                 state = AsyncMemoryStateBackend(shared=self._memory) if self._memory else None
                 found = AsyncConnectorManager(config, clock=self._clock, state=state)
                 self._async[loop] = found
-            return found
+        for other, manager in ended:  # outside the lock: closing them may take a moment
+            self._retire(manager)
+            _close_async(other, manager)
+        return found
 
-    def built(self) -> list[ConnectorManager | AsyncConnectorManager]:
+    def built(self) -> list[AnyManager]:
         """The managers built so far: the sync one first, then the async ones."""
         with self._lock:
             return [m for m in (self._sync, *self._async.values()) if m is not None]
@@ -108,10 +120,16 @@ class Managers:
             loops, self._async = self._async, {}
         try:
             if sync is not None:
+                self._retire(sync)
                 sync.close()
         finally:
             for loop, manager in loops.items():
+                self._retire(manager)
                 _close_async(loop, manager)
+
+    def _retire(self, manager: AnyManager) -> None:
+        if self._on_retire is not None:
+            self._on_retire(manager)
 
 
 _closing: set[asyncio.Task[None]] = set()

@@ -85,10 +85,15 @@ def test_the_managers_run_on_the_clock_given() -> None:
 
 def test_async_views_send_through_the_same_memory_connectors(client: Client) -> None:
     with override_connectors() as nexus:
+        # Under WSGI each async view runs in an event loop of its own, with its own manager:
+        # the first one is closed when the second view asks; what it sent is kept.
         client.post("/async-signup/", {"email": "ada@example.com"})
+        client.post("/async-signup/", {"email": "cy@example.com"})
         client.post("/signup/", {"email": "bob@example.com"})
+        during = sorted(str(m.to[0]) for m in nexus.outbox())
 
-    assert sorted(str(m.to[0]) for m in nexus.outbox()) == ["ada@example.com", "bob@example.com"]
+    after = sorted(str(m.to[0]) for m in nexus.outbox())
+    assert during == after == ["ada@example.com", "bob@example.com", "cy@example.com"]
 
 
 def test_the_previous_managers_come_back_once_the_override_ends(
@@ -137,6 +142,28 @@ def test_memory_config_keeps_category_and_resilience_and_drops_vendors_and_secre
         },
         "observability": {"loggers": ["memory"]},
     }
+
+
+def test_a_connector_of_a_category_without_a_memory_vendor_is_kept_as_written(
+    nexus_settings: Callable[..., None],
+) -> None:
+    crm = {
+        "category": "api",
+        "vendor": "http",
+        "options": {"base_url": "http://127.0.0.1:9/api"},
+        "endpoints": {"find_contact": {"method": "GET", "path": "/contacts/{id}"}},
+    }
+    nexus_settings({"connectors": {"crm": crm, "email": {"vendor": "smtp"}}})
+
+    with override_connectors() as nexus:
+        vendors = {name: s.vendor.key for name, s in manager().config.connectors.items()}
+
+    assert vendors == {"crm": "http", "email": "memory"}
+    assert nexus.calls("email") == []
+    with pytest.raises(KeyError, match="crm"):
+        nexus.calls("crm")
+    with pytest.raises(ValueError, match="no memory vendor"):
+        override_connectors({"crm": {"fail_first": 1}}).enable()
 
 
 def test_djangos_test_runner_runs_the_projects_tests_with_the_override(
