@@ -11,6 +11,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from nexus_connector_core import (
     ConnectorError,
+    EmailConnector,
     EmailMessage,
     EmailReceipt,
     InvalidRequestError,
@@ -40,8 +41,9 @@ class EmailBackend(BaseEmailBackend):
     Errors: a message that cannot be sent as given (`ValueError`, see `to_email_message`) is
     refused before anything is sent. A message whose every recipient the vendor refused
     raises `InvalidRequestError` (code ``all_recipients_rejected``). With ``fail_silently``
-    the connector's errors (`ConnectorError`) are swallowed and the count says what went out;
-    nothing else is.
+    the errors of the send (`ConnectorError`: an outage, a refusal) are swallowed and the count
+    says what went out; a config that does not load or a connector that is not configured
+    still raises, as does anything else.
     """
 
     def __init__(
@@ -60,8 +62,11 @@ class EmailBackend(BaseEmailBackend):
                 pending.append((original, to_email_message(original)))
         if not pending:
             return 0
+        # Outside the try: a config that does not load, or a connector that is missing or not
+        # an email connector, is a mistake to show, not an outage to swallow.
+        email = manager().connector(self.connector, "email")
         try:
-            receipts = self._send([message for _, message in pending])
+            receipts = _send(email, [message for _, message in pending])
         except ConnectorError:
             if self.fail_silently:
                 return 0
@@ -84,8 +89,8 @@ class EmailBackend(BaseEmailBackend):
             )
         return len(pending) - len(refused)
 
-    def _send(self, messages: list[EmailMessage]) -> list[EmailReceipt]:
-        email = manager().connector(self.connector, "email")
-        if len(messages) == 1:
-            return [email.send(messages[0])]
-        return list(email.send_batch(messages).receipts)
+
+def _send(email: EmailConnector, messages: list[EmailMessage]) -> list[EmailReceipt]:
+    if len(messages) == 1:
+        return [email.send(messages[0])]
+    return list(email.send_batch(messages).receipts)

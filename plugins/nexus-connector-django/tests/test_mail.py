@@ -14,6 +14,7 @@ from nexus_connector_django import manager
 
 from nexus_connector_core import (
     Attachment,
+    ConnectorError,
     EmailAddress,
     InvalidRequestError,
     VendorUnavailableError,
@@ -197,3 +198,12 @@ def test_another_email_connector_is_chosen_by_name(nexus_settings: Any) -> None:
 
     assert [m.subject for m in adapter("marketing").outbox] == ["Default"]
     assert [m.subject for m in adapter("email").outbox] == ["Chosen"]
+
+
+def test_fail_silently_does_not_hide_a_missing_email_connector(
+    nexus_settings: Any,
+) -> None:
+    nexus_settings({"connectors": {"email": {"vendor": "memory"}}}, email_connector="mail")
+
+    with pytest.raises(ConnectorError, match="no connector named 'mail'"):
+        mail.send_mail("Hi", "x", None, ["ada@example.com"], fail_silently=True)
