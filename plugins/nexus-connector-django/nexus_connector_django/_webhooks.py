@@ -3,6 +3,7 @@ verifier, refuses replays through the state backend, and sends `webhook_received
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from http import HTTPStatus
@@ -71,11 +72,13 @@ def webhook_view(
     the URL (Twilio) is given the URL the request was made to.
 
     Mistakes show when the URLconf loads: `PluginError` for a verifier no installed plugin
-    offers, `ValueError` for an empty `secret`.
+    offers, `ValueError` for an empty `secret` or a limit out of range (`max_body` from 1
+    byte to `MAX_BODY_LIMIT`, a finite `tolerance`, a `replay_window` of at most a year).
     """
     given = [secret] if isinstance(secret, str | bytes | Secret) else list(secret)
     if not any(given):
         raise ValueError(f"webhook_view({verifier!r}): secret is empty; give the signing secret")
+    _check_limits(tolerance, max_body, replay_window)
     (registry or default_registry()).find("webhook_verifier", verifier)
     sender = name or verifier
 
@@ -121,3 +124,22 @@ def webhook_status(error: WebhookVerificationError) -> int:
     if reason == "replayed" or reason.startswith(("body too large", "body is not valid text")):
         return 400
     return 401
+
+
+#: The largest `max_body` a webhook endpoint takes: deliveries are small; this bounds memory.
+MAX_BODY_LIMIT = 64 * 1024 * 1024
+_YEAR = 366 * 86400.0
+
+
+def _check_limits(tolerance: float, max_body: int, replay_window: float) -> None:
+    """Refuse, when the endpoint is made, a limit that would fail or disable every check."""
+    if isinstance(max_body, bool) or not isinstance(max_body, int):
+        raise ValueError(f"max_body must be a whole number of bytes, not {max_body!r}")
+    if not 1 <= max_body <= MAX_BODY_LIMIT:
+        raise ValueError(f"max_body must be from 1 to {MAX_BODY_LIMIT} bytes, not {max_body}")
+    if not (isinstance(tolerance, int | float) and 0 <= tolerance < math.inf):
+        raise ValueError(f"tolerance must be a finite number of seconds >= 0, not {tolerance!r}")
+    if not (isinstance(replay_window, int | float) and 0 < replay_window <= _YEAR):
+        raise ValueError(
+            f"replay_window must be seconds above 0, at most a year, not {replay_window!r}"
+        )

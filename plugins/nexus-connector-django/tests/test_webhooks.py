@@ -115,3 +115,24 @@ def test_mistakes_show_when_the_urlconf_loads() -> None:
         webhook_view("stripe", secret="")
     with pytest.raises(ValueError, match="secret is empty"):
         webhook_view("stripe", secret=[])
+
+
+@pytest.mark.parametrize(
+    ("limit", "value"),
+    [
+        ("max_body", 0),
+        ("max_body", 2**70),
+        ("max_body", 1.5),
+        ("max_body", True),
+        ("tolerance", float("nan")),
+        ("tolerance", float("inf")),
+        ("tolerance", -1),
+        ("replay_window", 0),
+        ("replay_window", float("inf")),
+    ],
+)
+def test_a_limit_that_would_fail_or_disable_every_check_is_refused_at_once(
+    limit: str, value: Any
+) -> None:
+    with pytest.raises(ValueError, match=limit):
+        webhook_view("stripe", secret="whsec_x", **{limit: value})

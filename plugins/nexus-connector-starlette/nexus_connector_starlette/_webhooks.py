@@ -3,6 +3,7 @@ handler once."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
@@ -62,11 +63,13 @@ def webhook_route(
     (behind a proxy, run the server with its proxy headers on).
 
     Mistakes show when the route is made: `PluginError` for a verifier no installed plugin
-    offers, `ValueError` for an empty `secret`.
+    offers, `ValueError` for an empty `secret` or a limit out of range (`max_body` from 1
+    byte to `MAX_BODY_LIMIT`, a finite `tolerance`, a `replay_window` of at most a year).
     """
     given = [secret] if isinstance(secret, str | bytes | Secret) else list(secret)
     if not any(given):
         raise ValueError(f"webhook_route({verifier!r}): secret is empty; give the signing secret")
+    _check_limits(tolerance, max_body, replay_window)
     (registry or default_registry()).find("webhook_verifier", verifier)
 
     async def endpoint(request: Request) -> Response:
@@ -105,3 +108,22 @@ async def _read(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             break
     return bytes(body)
+
+
+#: The largest `max_body` a webhook endpoint takes: deliveries are small; this bounds memory.
+MAX_BODY_LIMIT = 64 * 1024 * 1024
+_YEAR = 366 * 86400.0
+
+
+def _check_limits(tolerance: float, max_body: int, replay_window: float) -> None:
+    """Refuse, when the endpoint is made, a limit that would fail or disable every check."""
+    if isinstance(max_body, bool) or not isinstance(max_body, int):
+        raise ValueError(f"max_body must be a whole number of bytes, not {max_body!r}")
+    if not 1 <= max_body <= MAX_BODY_LIMIT:
+        raise ValueError(f"max_body must be from 1 to {MAX_BODY_LIMIT} bytes, not {max_body}")
+    if not (isinstance(tolerance, int | float) and 0 <= tolerance < math.inf):
+        raise ValueError(f"tolerance must be a finite number of seconds >= 0, not {tolerance!r}")
+    if not (isinstance(replay_window, int | float) and 0 < replay_window <= _YEAR):
+        raise ValueError(
+            f"replay_window must be seconds above 0, at most a year, not {replay_window!r}"
+        )
