@@ -58,7 +58,7 @@ def _webdriver() -> Any:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     webdriver = _webdriver()
     from selenium.webdriver.chrome.service import Service
 
@@ -78,7 +78,7 @@ def browser() -> Iterator[Any]:
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium fetch a driver
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never let selenium fetch a driver
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     try:
