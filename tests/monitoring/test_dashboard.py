@@ -108,7 +108,9 @@ async def test_the_prefix_without_its_slash_redirects_and_unknown_routes_are_404
     )
 
 
-async def test_a_snapshot_shows_breakers_limits_traffic_slo_alerts_and_last_errors(client: Any) -> None:
+async def test_a_snapshot_shows_breakers_limits_traffic_slo_alerts_and_last_errors(
+    client: Any,
+) -> None:
     http, manager = client
     manager.monitor.flush()
     manager.monitor.evaluate()
