@@ -17,7 +17,6 @@ degraded when a log sink dropped records.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import inspect
 import math
@@ -295,6 +294,8 @@ def check_adapter(adapter: object, timeout: float = CHECK_TIMEOUT) -> str | None
 
 async def acheck_adapter(adapter: object, timeout: float = CHECK_TIMEOUT) -> str | None:
     """`check_adapter` for an async adapter, whose ``health_check`` may be a coroutine."""
+    import asyncio  # here: synchronous programs never load it
+
     check = getattr(adapter, "health_check", None)
     if not callable(check):
         return None

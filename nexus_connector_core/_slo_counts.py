@@ -15,7 +15,6 @@ a call the caller abandoned (cancelled, interrupted).
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import collections
 import logging
@@ -59,8 +58,6 @@ CALLER_ERRORS: tuple[type[BaseException], ...] = (
     IdempotencyConflictError,
     InvalidIdempotencyKeyError,
 )
-#: A call ended by one of these was abandoned by its caller: it counts neither way.
-_ABANDONED = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 #: Minute buckets are kept this long: every window counted in minutes fits.
 MINUTE_KEEP = FINE_LIMIT + 180.0
 #: Batches kept for sending again while the backend is unreachable (then the oldest go).
@@ -90,7 +87,10 @@ def failure_event(
     connector: str, operation: str, error: BaseException, seconds: float, ended: float
 ) -> Event | None:
     """The event of a failed call, or None for an abandoned one."""
-    if isinstance(error, _ABANDONED):
+    if not isinstance(error, Exception):
+        # A call ended by a BaseException that is no Exception (a cancellation, asyncio's
+        # or another library's, KeyboardInterrupt, SystemExit, GeneratorExit) was abandoned
+        # by its caller: it counts neither way.
         return None
     counts = not isinstance(error, CALLER_ERRORS)
     if isinstance(error, ConnectorError):

@@ -10,7 +10,7 @@ they bind what they use to locals and add no frame they can avoid.
 
 from __future__ import annotations
 
-import asyncio
+import asyncio  # unasync: delete
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -164,7 +164,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
                     watch = watchdog.watch(attempt_timeout)
                     try:
                         result = await method(request, ctx)
-                    except asyncio.CancelledError as exc:
+                    except asyncio.CancelledError as exc:  # unasync: except BaseException as exc:
                         if not watch.timed_out():
                             raise
                         raise policy.timed_out(ctx, attempt_timeout) from exc

@@ -5,14 +5,21 @@ of the pipeline together. A `Watchdog` keeps the deadlines of the attempts in fl
 event loop in a heap and arms a single timer for the earliest; an attempt that outlives its
 deadline has its task cancelled, and the attempt loop turns that cancellation into a
 `VendorTimeoutError` (and any other cancellation stays a cancellation).
+
+asyncio is imported when the first loop asks for its watchdog, not with this module: a
+synchronous program builds a runtime (and so a `Watchdogs`) without ever loading asyncio.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import itertools
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Watch", "Watchdog", "Watchdogs"]
 
@@ -42,7 +49,10 @@ class Watchdog:
     """The attempt deadlines of one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        import asyncio
+
         self._loop = loop
+        self._current_task = asyncio.current_task
         self._heap: list[tuple[float, int, Watch]] = []
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -51,7 +61,7 @@ class Watchdog:
 
     def watch(self, timeout: float) -> Watch:
         """Watch the current task for `timeout` seconds; call `release` when it is done."""
-        task = asyncio.current_task(self._loop)
+        task = self._current_task(self._loop)
         assert task is not None, "attempts run in a task"
         when = self._loop.time() + timeout
         watch = Watch(task, when)
@@ -96,16 +106,22 @@ class Watchdogs:
     """One `Watchdog` per event loop, made when a loop first needs one; call an instance
     to get the running loop's (the async attempt loop does, once per attempt)."""
 
-    __slots__ = ("_by_loop", "_last")
+    __slots__ = ("_by_loop", "_last", "_running_loop")
 
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
             weakref.WeakKeyDictionary()
         )
         self._last: tuple[asyncio.AbstractEventLoop, Watchdog] | None = None
+        self._running_loop: Callable[[], asyncio.AbstractEventLoop] | None = None
 
     def __call__(self) -> Watchdog:
-        loop = asyncio.get_running_loop()
+        running_loop = self._running_loop
+        if running_loop is None:
+            import asyncio
+
+            running_loop = self._running_loop = asyncio.get_running_loop
+        loop = running_loop()
         last = self._last
         if last is not None and last[0] is loop:  # the usual case: one loop
             return last[1]

@@ -253,6 +253,13 @@ def test_a_call_its_caller_abandoned_counts_neither_way() -> None:
     assert failure_event("pay", "charge", KeyboardInterrupt(), 0.1, 5.0) is None
 
 
+def test_another_librarys_cancellation_counts_neither_way() -> None:
+    class Cancelled(BaseException):  # as trio's and anyio's cancellations are
+        pass
+
+    assert failure_event("pay", "charge", Cancelled(), 0.1, 5.0) is None
+
+
 async def test_a_cancelled_async_call_is_not_counted() -> None:
     clock = FakeClock(wall=W0)
     config = {
