@@ -4,29 +4,30 @@ vendors through."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
-from ._alerts import ALERTS_LEASE, AlertsReport
-from ._async_connectors import (
-    ASYNC_CONNECTOR_TYPES,
-    AsyncApiConnector,
-    AsyncCloudStorageConnector,
-    AsyncConnector,
-    AsyncEmailConnector,
-    AsyncPaymentConnector,
-    AsyncShippingConnector,
-    AsyncSmsConnector,
-)
 from ._errors import ConnectorError, StateBackendUnavailableError
 from ._health import CHECK_TIMEOUT, ConnectorHealth, HealthReport, VendorHealth, acheck_adapter
 from ._manager_base import ManagerBase
-from ._slo import SloReport
 from ._state import AsyncStateBackend, BreakerSnapshot
+
+if TYPE_CHECKING:  # imported when used (see _manager_base)
+    from ._alerts import AlertsReport
+    from ._async_connectors import (
+        AsyncApiConnector,
+        AsyncCloudStorageConnector,
+        AsyncConnector,
+        AsyncEmailConnector,
+        AsyncPaymentConnector,
+        AsyncShippingConnector,
+        AsyncSmsConnector,
+    )
+    from ._slo import SloReport
 
 __all__ = ["AsyncConnectorManager"]
 
 
-class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
+class AsyncConnectorManager(ManagerBase["AsyncConnector", AsyncStateBackend]):
     """Calls vendors asynchronously through configured connectors.
 
     >>> async with AsyncConnectorManager.from_config("connectors.toml") as m:  # doctest: +SKIP
@@ -36,8 +37,13 @@ class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
     share between threads and tasks. `aclose` releases every adapter's connections.
     """
 
-    _types = ASYNC_CONNECTOR_TYPES
     _async = True  # unasync: _async = False
+
+    @staticmethod
+    def _connector_type(category: str) -> type[AsyncConnector]:
+        from ._async_connectors import ASYNC_CONNECTOR_TYPES
+
+        return ASYNC_CONNECTOR_TYPES[category]
 
     @overload
     def connector(self, name: str, category: Literal["email"]) -> AsyncEmailConnector: ...
@@ -123,6 +129,8 @@ class AsyncConnectorManager(ManagerBase[AsyncConnector, AsyncStateBackend]):
     async def alerts(self) -> AlertsReport:
         """Every alert rule's state from the leader's last evaluation, whichever worker it
         was (see `AlertsReport`)."""
+        from ._alerts import ALERTS_LEASE
+
         return self._alerts_report(await self.state.lease_read(ALERTS_LEASE))
 
     async def aclose(self) -> None:

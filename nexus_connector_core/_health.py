@@ -27,7 +27,6 @@ from typing import Any, Literal
 import msgspec
 
 from ._clock import Clock
-from ._slo_counts import failure_event
 
 __all__ = [
     "CHECK_TIMEOUT",
@@ -188,6 +187,8 @@ class CallStats:
         recent.last_error = type(error).__name__
         events = self.events
         if events is not None:
+            from ._slo_counts import failure_event  # loaded by the monitor that counts
+
             event = failure_event(connector, operation, error, seconds, ended)
             if event is not None:
                 events.append(event)

@@ -31,7 +31,6 @@ import importlib
 import re
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 __all__ = ["declared_exports", "lazy_exports"]
@@ -84,7 +83,8 @@ def declared_exports(path: str) -> dict[str, str]:
 
     Read without importing anything, in a fraction of a millisecond.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    with open(path, encoding="utf-8") as file:  # not pathlib: it costs more than the rest
+        text = file.read()
     start = text.index("\nif TYPE_CHECKING:\n")
     end = text.find("\nelse:", start)
     block = text[start : end if end >= 0 else len(text)]

@@ -1,4 +1,10 @@
-"""What both managers share: the config, the runtime, and connectors built on first use."""
+"""What both managers share: the config, the runtime, and connectors built on first use.
+
+Importing a manager loads what the class needs, not what a manager uses: the config reader
+(and through it plugin discovery), the connector faces, SLOs and alerts are imported by the
+first call that needs them, so ``from nexus_connector_core import ConnectorManager`` stays
+cheap (benchmarks/import_and_discovery.py).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from ._alerts import AlertsReport, alerts_report
 from ._clock import SYSTEM_CLOCK, Clock
-from ._config import Config, ConfigSource, load_config
-from ._connector_base import ConnectorCore
 from ._errors import ConnectorError
 from ._health import (
     ConnectorHealth,
@@ -27,9 +30,7 @@ from ._observe import (
     MemoryCallLogger,
     Observer,
 )
-from ._plugins import PluginRegistry
 from ._runtime import Runtime
-from ._slo import SloReader
 from ._state import (
     AsyncStateBackend,
     BackendSettings,
@@ -41,14 +42,19 @@ from ._state import (
 )
 
 if TYPE_CHECKING:
+    from ._alerts import AlertsReport
+    from ._config import Config, ConfigSource
+    from ._connector_base import ConnectorCore
     from ._monitor import Monitor
+    from ._plugins import PluginRegistry
+    from ._slo import SloReader
     from ._sql_log import LogSink
 
 __all__ = ["ManagerBase"]
 
 _BREAKER_ORDER = {"closed": 0, "half_open": 1, "open": 2}
 
-C = TypeVar("C", bound=ConnectorCore[Any, Any])
+C = TypeVar("C", bound="ConnectorCore[Any, Any]")
 S = TypeVar("S", StateBackend, AsyncStateBackend)
 
 
@@ -56,7 +62,6 @@ class ManagerBase(Generic[C, S]):
     """The shared part of `ConnectorManager` and `AsyncConnectorManager` (`S`: the kind of
     state backend, sync or async)."""
 
-    _types: Mapping[str, type[C]]
     _async = False
 
     def __init__(
@@ -129,6 +134,8 @@ class ManagerBase(Generic[C, S]):
         ``NEXUS_CONNECTOR__...`` overrides and ``env:`` secrets). `state` replaces the
         configured state backend (tests use it to make two managers share one).
         """
+        from ._config import load_config
+
         config = load_config(source, registry=registry, environ=environ)
         return cls(config, clock=clock, loggers=loggers, state=state)
 
@@ -153,7 +160,7 @@ class ManagerBase(Generic[C, S]):
                 self._runtime.ensure_open()
                 found = self._connectors.get(name)
                 if found is None:
-                    found = self._types[settings.category](settings, self._runtime)
+                    found = self._connector_type(settings.category)(settings, self._runtime)
                     self._connectors[name] = found
         if category is not None and found.category.key != category:
             raise ConnectorError(
@@ -161,6 +168,11 @@ class ManagerBase(Generic[C, S]):
                 connector=name,
             )
         return found
+
+    @staticmethod
+    def _connector_type(category: str) -> type[C]:
+        """The connector class of `category` (each twin imports its faces here)."""
+        raise NotImplementedError
 
     @property
     def call_log(self) -> list[IntegrationLogRecord]:
@@ -228,9 +240,13 @@ class ManagerBase(Generic[C, S]):
 
     @functools.cached_property
     def _slo_reader(self) -> SloReader:
+        from ._slo import SloReader
+
         return SloReader(self.config.alerting.slos)
 
     def _alerts_report(self, lease: Lease) -> AlertsReport:
+        from ._alerts import alerts_report
+
         return alerts_report(self.config.alerting.rules, lease.data, lease.holder)
 
     def _close_monitor(self) -> None:
