@@ -26,7 +26,6 @@ observable gauge ``nexus_connector.breaker.state`` (0 closed, 1 half-open, 2 ope
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import weakref
 from collections.abc import Iterable, MutableMapping
@@ -58,6 +57,8 @@ def hashed_key(key: str | None) -> str | None:
     """An idempotency key as telemetry may show it: its SHA-256, first 16 hex digits."""
     if key is None:
         return None
+    import hashlib  # here, not at import: only a traced call with a key needs it
+
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
