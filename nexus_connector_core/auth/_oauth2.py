@@ -40,6 +40,7 @@ from .._resilience.outage import StateOutage
 from .._resilience.watchdog import Watchdogs
 from .._state import AsyncStateBackend, StateBackend
 from .._state_memory import MemoryStateBackend
+from ..http._transport import HttpTransport
 from ._oauth2_settings import (
     TOKEN_OPERATION,
     OAuth2Keywords,
@@ -102,6 +103,7 @@ class OAuth2Auth(httpx.Auth):
         scope: str | Sequence[str] | None = None,
         params: Mapping[str, str] | None = None,
         client_auth: Literal["basic", "body"] = "basic",
+        transport: HttpTransport = "auto",
         margin: float = 30.0,
         lock_ttl: float | None = None,
         cooldown: tuple[float, float] = (1.0, 60.0),
@@ -114,7 +116,9 @@ class OAuth2Auth(httpx.Auth):
         fail_open: bool = True,
     ) -> None:
         secret = None if client_secret is None else as_secret(client_secret, "client_secret")
-        self._endpoint = TokenEndpoint(token_url, client_id, secret, client_auth=client_auth)
+        self._endpoint = TokenEndpoint(
+            token_url, client_id, secret, client_auth=client_auth, transport=transport
+        )
         self.scope = scope if isinstance(scope, str) else " ".join(scope or ())
         self._params = {**(params or {}), **({"scope": self.scope} if self.scope else {})}
         identity = "\0".join((token_url, client_id, self.scope, subject))

@@ -14,6 +14,7 @@ from .._clock import Clock
 from .._resilience.config import ResilienceConfig
 from .._state import AsyncStateBackend, StateBackend
 from .._state_memory import AsyncMemoryStateBackend, MemoryStateBackend
+from ..http._transport import HttpTransport
 
 __all__ = [
     "TOKEN_OPERATION",
@@ -41,6 +42,9 @@ class OAuth2Options(TypedDict, total=False):
     params: Mapping[str, str] | None
     #: ``basic`` (HTTP Basic, the default) or ``body`` (in the form).
     client_auth: Literal["basic", "body"]
+    #: The asynchronous token requests' transport (``auto``, ``httpx`` or ``aiohttp``; see
+    #: `nexus_connector_core.http.async_transport`).
+    transport: HttpTransport
     #: Refresh this many seconds before the token expires (default 30).
     margin: float
     #: Seconds the refresh lock lasts if its owner dies (default: the token call's

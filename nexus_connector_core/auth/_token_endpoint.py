@@ -38,10 +38,11 @@ from .._errors import (
 )
 from .._resilience.backoff import parse_retry_after
 from ..http import (
+    HTTP_TRANSPORTS,
     TRANSPORT_ERRORS,
-    AsyncDeadlineTransport,
     DeadlineTransport,
     Redactor,
+    async_transport,
     exchange,
     tls_context,
     transport_error,
@@ -112,6 +113,8 @@ class TokenEndpoint:
         client_secret: the client's secret; None for a public client.
         client_auth: ``basic`` (HTTP Basic, RFC 6749 §2.3.1, the default every server must
             support) or ``body`` (``client_id`` and ``client_secret`` as form fields).
+        transport: the transport of `asend` (an `HttpTransport`: ``auto``, ``httpx`` or
+            ``aiohttp``; see `async_transport`); `send` always uses httpx's own.
     """
 
     def __init__(
@@ -121,9 +124,12 @@ class TokenEndpoint:
         client_secret: Secret | None,
         *,
         client_auth: Literal["basic", "body"] = "basic",
+        transport: str = "auto",
     ) -> None:
         if client_auth not in ("basic", "body"):
             raise ValueError(f"client_auth must be 'basic' or 'body', not {client_auth!r}")
+        if transport not in HTTP_TRANSPORTS:
+            raise ValueError(f"transport must be one of {HTTP_TRANSPORTS}, not {transport!r}")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"the token URL must be http(s), got {_shown(url)!r}")
         self.url = url
@@ -132,6 +138,7 @@ class TokenEndpoint:
         self.client_id = client_id
         self._secret = client_secret
         self.client_auth = client_auth
+        self.transport = transport
 
     def request(self, grant_type: str, params: Mapping[str, str]) -> TokenRequest:
         """The request for `grant_type` with its `params` (scope, refresh_token, ...)."""
@@ -241,7 +248,7 @@ class TokenEndpoint:
 
     async def asend(self, request: TokenRequest, ctx: CallContext) -> Token:
         """The async twin of `send`."""
-        transport = AsyncDeadlineTransport(verify=tls_context())
+        transport = async_transport(self.transport, verify=tls_context())
         async with httpx.AsyncClient(transport=transport) as client:
             with exchange(ctx.timeout, ctx):
                 try:

@@ -7,7 +7,10 @@
   received the request; `status_error` with a vendor's `ErrorTable` of `ErrorKind`s: the
   one mapping of error answers.
 - `DeadlineTransport` / `AsyncDeadlineTransport` and `exchange`: httpx transports whose
-  exchanges end at their deadline on the wall clock and record when the request left.
+  exchanges end at their deadline on the wall clock and record when the request left;
+  `async_transport`: the asynchronous transport a connector's ``options.transport``
+  (`HttpTransport`) names — aiohttp's under httpx's API (the extra
+  ``nexus-connector-core[aiohttp]``) or httpx's own, with the same promises.
 - `Redactor` and `vendor_text`: no credential, in any encoding, in a message; vendor text
   checked before it is quoted.
 
@@ -25,9 +28,18 @@ from ._adapter import (
 )
 from ._errors import TRANSPORT_ERRORS, ErrorKind, ErrorTable, status_error, transport_error
 from ._redact import MASK, Redactor, vendor_text
-from ._transport import AsyncDeadlineTransport, DeadlineTransport, Exchange, exchange
+from ._transport import (
+    HTTP_TRANSPORTS,
+    AsyncDeadlineTransport,
+    DeadlineTransport,
+    Exchange,
+    HttpTransport,
+    async_transport,
+    exchange,
+)
 
 __all__ = [
+    "HTTP_TRANSPORTS",
     "MASK",
     "TRANSPORT_ERRORS",
     "AsyncDeadlineTransport",
@@ -37,9 +49,11 @@ __all__ = [
     "ErrorTable",
     "Exchange",
     "HttpAdapter",
+    "HttpTransport",
     "HttpVendor",
     "Redactor",
     "answer_error",
+    "async_transport",
     "error_fields",
     "exchange",
     "json_body",

@@ -45,7 +45,7 @@ from .._resilience.backoff import parse_retry_after
 from .._telemetry import CallTrace
 from ._errors import TRANSPORT_ERRORS, ErrorTable, status_error, transport_error
 from ._redact import Redactor, vendor_text
-from ._transport import AsyncDeadlineTransport, DeadlineTransport, exchange
+from ._transport import DeadlineTransport, async_transport, exchange
 
 __all__ = [
     "AsyncHttpAdapter",
@@ -58,6 +58,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Request URLs an adapter keeps parsed, by path.
+_URLS = 512
 
 
 @functools.cache
@@ -144,6 +147,9 @@ class HttpVendor:
         named: credentials a vendor quotes in its messages (an account id in a path),
             replaced by ``<name>`` instead of a mask.
         verify: TLS verification: True (the shared `tls_context`), False, or a context.
+        transport: the asynchronous twin's transport (an `HttpTransport`: ``auto``,
+            ``httpx`` or ``aiohttp``), the vendor's ``options.transport``; the synchronous
+            twin always sends on httpx's own.
     """
 
     #: The vendor's name, as messages say it ("Postmark").
@@ -165,6 +171,7 @@ class HttpVendor:
         pairs: Iterable[tuple[str, Secret | str]] = (),
         named: Mapping[str, Secret | str] | None = None,
         verify: ssl.SSLContext | bool = True,
+        transport: str = "auto",
     ) -> None:
         self.vendor: str = settings.vendor
         self.connector: str = settings.connector
@@ -177,28 +184,45 @@ class HttpVendor:
         self.propagate_trace = settings.propagate_trace
         self._host = httpx.URL(base_url).host
         self._verify = tls_context() if verify is True else verify
+        #: The asynchronous twin's transport (``options.transport``).
+        self.transport = transport
+        self._transport_path = f"connectors.{settings.connector}.options.transport"
+        self._urls: dict[str, httpx.URL] = {}
         self._client_options: dict[str, Any] = {
             "base_url": base_url,
             "auth": auth,
             "headers": dict(headers or {}),
             "timeout": timeout,
-            # Proxies from the environment get transports of ours too (`_mounts`).
+            # Proxies from the environment get transports of ours too (`_proxies`).
             "trust_env": False,
         }
 
-    def _mounts(self, transport: type[httpx.BaseTransport | httpx.AsyncBaseTransport]) -> Any:
-        """The client's transports: ours for direct connections and for each proxy the
-        environment names (``HTTPS_PROXY``, ``ALL_PROXY``), unless ``NO_PROXY`` exempts
-        the vendor's host."""
+    def _proxies(self) -> dict[str, str]:
+        """The proxy of each scheme the environment names (``HTTPS_PROXY``, ``ALL_PROXY``),
+        unless ``NO_PROXY`` exempts the vendor's host: the client's mounts, each on a
+        transport of ours."""
         host = httpx.URL(self.base_url).host
         proxies = getproxies()
-        mounts: dict[str, Any] = {}
+        chosen: dict[str, str] = {}
         if host and proxies and not proxy_bypass(host):
             for scheme in ("http", "https"):
                 proxy = proxies.get(scheme) or proxies.get("all")
                 if proxy:
-                    mounts[f"{scheme}://"] = transport(verify=self._verify, proxy=proxy)  # type: ignore[call-arg]
-        return mounts
+                    chosen[f"{scheme}://"] = proxy
+        return chosen
+
+    def _url(self, path: str) -> httpx.URL:
+        """The URL of a request to `path` (under ``base_url``, or absolute), parsed once:
+        httpx parses a URL given as text twice per request, which costs more than the
+        rest of building it."""
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= _URLS:
+                self._urls.clear()
+            url = self._urls[path] = self._client.build_request("GET", path).url
+        return url
+
+    _client: httpx.Client | httpx.AsyncClient
 
     def timeout_for(self, ctx: CallContext) -> float | None:
         """The attempt's timeout: the pipeline's (cut to the deadline), else our default."""
@@ -280,16 +304,40 @@ class HttpVendor:
         return f"<{type(self).__name__} {self.base_url}>"
 
 
+class _AnswerCookies(httpx.Cookies):
+    """httpx's cookie jar, looking for cookies only in an answer that sets some: the
+    standard library's jar costs ~18 µs an answer even when it sets none (most vendors'
+    answers)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+def _keeps_cookies_cheaply(client: httpx.Client | httpx.AsyncClient) -> None:
+    # The client's jar is its `_cookies` (httpx 0.2x); the `cookies` setter would copy ours
+    # into a plain jar. Should httpx move it, this only costs the time again.
+    if isinstance(getattr(client, "_cookies", None), httpx.Cookies):
+        client._cookies = _AnswerCookies()
+
+
 class HttpAdapter(HttpVendor):
     """The synchronous twin: requests on an `httpx.Client` over a `DeadlineTransport`."""
+
+    _client: httpx.Client
 
     def __init__(self, settings: AdapterSettings, **options: Any) -> None:
         super().__init__(settings, **options)
         self._client = httpx.Client(
             transport=DeadlineTransport(verify=self._verify),
-            mounts=self._mounts(DeadlineTransport),
+            mounts={
+                scheme: DeadlineTransport(verify=self._verify, proxy=proxy)
+                for scheme, proxy in self._proxies().items()
+            },
             **self._client_options,
         )
+        _keeps_cookies_cheaply(self._client)
 
     def request(
         self, method: str, path: str, ctx: CallContext, *, check: bool = True, **kwargs: Any
@@ -304,7 +352,8 @@ class HttpAdapter(HttpVendor):
             kwargs = self._traced(ctx.trace, kwargs)
         with exchange(timeout, ctx):
             try:
-                response = self._client.request(method, path, timeout=timeout, **kwargs)
+                url = self._url(path)
+                response = self._client.request(method, url, timeout=timeout, **kwargs)
             except TRANSPORT_ERRORS as exc:
                 raise self._failed(exc, ctx) from _chainable(exc)
         return self._answer(response, ctx, check)
@@ -315,15 +364,25 @@ class HttpAdapter(HttpVendor):
 
 
 class AsyncHttpAdapter(HttpVendor):
-    """The asynchronous twin: requests on an `httpx.AsyncClient`."""
+    """The asynchronous twin: requests on an `httpx.AsyncClient` over the transport
+    ``options.transport`` names (`async_transport`: aiohttp's when installed, else
+    httpx's)."""
+
+    _client: httpx.AsyncClient
 
     def __init__(self, settings: AdapterSettings, **options: Any) -> None:
         super().__init__(settings, **options)
+        path = self._transport_path
+        mounts = {
+            scheme: async_transport(self.transport, verify=self._verify, proxy=proxy, path=path)
+            for scheme, proxy in self._proxies().items()
+        }
         self._client = httpx.AsyncClient(
-            transport=AsyncDeadlineTransport(verify=self._verify),
-            mounts=self._mounts(AsyncDeadlineTransport),
+            transport=async_transport(self.transport, verify=self._verify, path=path),
+            mounts=mounts,
             **self._client_options,
         )
+        _keeps_cookies_cheaply(self._client)
 
     async def request(
         self, method: str, path: str, ctx: CallContext, *, check: bool = True, **kwargs: Any
@@ -334,7 +393,8 @@ class AsyncHttpAdapter(HttpVendor):
             kwargs = self._traced(ctx.trace, kwargs)
         with exchange(timeout, ctx):
             try:
-                response = await self._client.request(method, path, timeout=timeout, **kwargs)
+                url = self._url(path)
+                response = await self._client.request(method, url, timeout=timeout, **kwargs)
             except TRANSPORT_ERRORS as exc:
                 raise self._failed(exc, ctx) from _chainable(exc)
         return self._answer(response, ctx, check)

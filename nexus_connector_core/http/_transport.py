@@ -15,34 +15,73 @@ What an exchange may take and what it has sent live in an `Exchange`, made per r
 the adapter (`HttpAdapter.request`) and found by the network streams through a context
 variable: sync httpcore does its I/O in the calling thread, async httpcore in the calling
 task, so the variable always names the exchange the bytes belong to.
+
+An asynchronous adapter may run on another transport with the same promises: aiohttp's,
+under httpx's API (`async_transport`, chosen per connector by ``options.transport``; see
+`nexus_connector_core.http._aiohttp`).
 """
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from typing import Any
+from importlib.util import find_spec
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from .._context import CallContext
+from .._errors import ConfigError
 
-__all__ = ["AsyncDeadlineTransport", "DeadlineTransport", "Exchange", "exchange"]
+__all__ = [
+    "HTTP_TRANSPORTS",
+    "AsyncDeadlineTransport",
+    "DeadlineTransport",
+    "Exchange",
+    "HttpTransport",
+    "async_transport",
+    "exchange",
+]
+
+#: Which transport an asynchronous HTTP adapter sends on (``options.transport``):
+#: ``aiohttp`` (httpx's API over aiohttp's connection pool, the extra
+#: ``nexus-connector-core[aiohttp]``), ``httpx`` (httpx's own pool), or ``auto``: aiohttp's
+#: when it is installed and can serve the connector, else httpx's. A synchronous adapter
+#: always sends on httpx's own.
+HttpTransport = Literal["auto", "httpx", "aiohttp"]
+HTTP_TRANSPORTS: tuple[HttpTransport, ...] = ("auto", "httpx", "aiohttp")
+
+#: What to install for ``transport = "aiohttp"``.
+AIOHTTP_HINT = "pip install 'nexus-connector-core[aiohttp]' (httpx-aiohttp and aiohttp)"
 
 
 class Exchange:
-    """One request and its answer: when it must end (`time.monotonic()`), and the call
-    whose `request_sent` it keeps."""
+    """One request and its answer: when it must end (`time.monotonic()`), the call whose
+    `request_sent` it keeps, and whether the request's first byte was written (`sent`).
 
-    __slots__ = ("ctx", "ends")
+    A context manager (see `exchange`): while it is entered, the transports find it."""
+
+    __slots__ = ("_token", "ctx", "ends", "sent")
 
     def __init__(self, ends: float | None, ctx: CallContext | None = None) -> None:
         self.ends = ends
         self.ctx = ctx
+        self.sent = False
+        self._token: Any = None
+
+    def __enter__(self) -> Exchange:
+        if self.ctx is not None:
+            self.ctx.request_sent = False
+        self._token = _EXCHANGE.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _EXCHANGE.reset(self._token)
 
     def left(self, timeout: float | None, error: type[Exception]) -> float | None:
         """`timeout` cut to what the exchange has left; `error` when nothing is left."""
@@ -54,6 +93,8 @@ class Exchange:
         return left if timeout is None or left < timeout else timeout
 
     def sending(self) -> None:
+        """The request's first byte is about to be written (never called after it was)."""
+        self.sent = True
         if self.ctx is not None:
             self.ctx.request_sent = True
 
@@ -61,18 +102,19 @@ class Exchange:
 _EXCHANGE: ContextVar[Exchange | None] = ContextVar("nexus_connector_exchange", default=None)
 
 
-@contextmanager
-def exchange(timeout: float | None, ctx: CallContext | None = None) -> Iterator[Exchange]:
+def current_exchange() -> Exchange | None:
+    """The exchange the running code is part of (None: outside any)."""
+    return _EXCHANGE.get()
+
+
+def exchange(timeout: float | None, ctx: CallContext | None = None) -> Exchange:
     """Bound every socket operation inside to `timeout` seconds from now, together, and
-    record in ``ctx.request_sent`` whether the request's first byte was written."""
-    current = Exchange(None if timeout is None else time.monotonic() + timeout, ctx)
-    if ctx is not None:
-        ctx.request_sent = False
-    token = _EXCHANGE.set(current)
-    try:
-        yield current
-    finally:
-        _EXCHANGE.reset(token)
+    record in ``ctx.request_sent`` whether the request's first byte was written::
+
+        with exchange(ctx.timeout, ctx):
+            response = client.get(url)
+    """
+    return Exchange(None if timeout is None else time.monotonic() + timeout, ctx)
 
 
 class _Stream(httpcore.NetworkStream):
@@ -244,3 +286,57 @@ class AsyncDeadlineTransport(httpx.AsyncHTTPTransport):
         super().__init__(**kwargs)
         pool = _pool_of(self)
         pool._network_backend = _AsyncBackend(pool._network_backend)
+
+
+def async_transport(
+    choice: str = "auto",
+    *,
+    verify: ssl.SSLContext | bool = True,
+    proxy: str | None = None,
+    path: str | None = None,
+) -> httpx.AsyncBaseTransport:
+    """The asynchronous transport `choice` (an `HttpTransport`) names, for connections made
+    directly (`proxy` None) or through the HTTP proxy at `proxy`.
+
+    Both keep the toolkit's promises (an exchange's deadline on the wall clock,
+    ``ctx.request_sent``, the same httpx errors for the same failures). ``auto`` takes
+    aiohttp's when it is installed and can use the proxy (aiohttp speaks to HTTP proxies
+    only), else httpx's. `path` is the config key blamed when the choice cannot be served
+    (``connectors.<name>.options.transport``)."""
+    where = path or "transport"
+    if choice not in HTTP_TRANSPORTS:
+        raise ConfigError(
+            f"{where} must be one of {', '.join(map(repr, HTTP_TRANSPORTS))}, not {choice!r}",
+            path=path,
+        )
+    if choice != "httpx":
+        aiohttp_transport = _aiohttp_transport()
+        tunnels = proxy is None or urlsplit(proxy).scheme in ("http", "https")
+        if aiohttp_transport is not None and tunnels:
+            return aiohttp_transport(verify=verify, proxy=proxy)
+        if choice == "aiohttp":
+            if aiohttp_transport is None:
+                raise ConfigError(
+                    f"{where} = 'aiohttp' needs httpx-aiohttp and aiohttp, which are not "
+                    f"installed: {AIOHTTP_HINT}, or set it to 'httpx'",
+                    path=path,
+                )
+            raise ConfigError(
+                f"{where} = 'aiohttp' cannot reach the vendor through the "
+                f"{urlsplit(proxy or '').scheme} proxy the environment names (HTTPS_PROXY, "
+                "ALL_PROXY): aiohttp speaks to HTTP proxies only; set it to 'httpx' (with "
+                "socksio for a SOCKS proxy) or 'auto'",
+                path=path,
+            )
+    return AsyncDeadlineTransport(verify=verify, proxy=proxy)
+
+
+@functools.cache
+def _aiohttp_transport() -> Callable[..., httpx.AsyncBaseTransport] | None:
+    """`AiohttpDeadlineTransport`, or None when httpx-aiohttp or aiohttp is not installed
+    (imported on first use: aiohttp takes a while to import)."""
+    if find_spec("httpx_aiohttp") is None or find_spec("aiohttp") is None:
+        return None
+    from ._aiohttp import AiohttpDeadlineTransport
+
+    return AiohttpDeadlineTransport

@@ -14,6 +14,7 @@ from ._clock import FakeClock
 
 if TYPE_CHECKING:
     from ._adapter_conformance import (
+        HTTP_TRANSPORTS as HTTP_TRANSPORTS,
         RULES as RULES,
         AdapterConformance as AdapterConformance,
         AdapterHarness as AdapterHarness,

@@ -34,6 +34,7 @@ from ._fault_server import Fault, FaultServer
 from ._managers import AnyManager, ManagerFactory
 
 __all__ = [
+    "HTTP_TRANSPORTS",
     "RULES",
     "AdapterConformance",
     "AdapterHarness",
@@ -41,6 +42,10 @@ __all__ = [
     "refused_address",
     "rule",
 ]
+
+#: The transports an adapter on the HTTP toolkit is checked on (see
+#: `AdapterConformance.transports`): aiohttp's under httpx's API, and httpx's own.
+HTTP_TRANSPORTS: tuple[str, ...] = ("aiohttp", "httpx")
 
 #: The rules of docs/plugins.md ("Conformance rules") that the suites check, by name.
 RULES: Mapping[str, str] = {
@@ -250,8 +255,9 @@ HELD_BACK = 20.0
 class AdapterConformance(Generic[H]):
     """The base of every category's conformance suite.
 
-    Every test runs twice, through a `ConnectorManager` and an `AsyncConnectorManager` (ids
-    ``[sync]`` and ``[async]``), on a `FakeClock` (``clock.sleeps`` records every wait of
+    Every test runs through a `ConnectorManager` and an `AsyncConnectorManager` (ids
+    ``[sync]`` and ``[async]``; with `transports`, the async one on each: ``[async-httpx]``,
+    ``[async-aiohttp]``), on a `FakeClock` (``clock.sleeps`` records every wait of
     the pipeline). A suite sets `category`, `connector_name` and `resilience`, and says
     which of its operations the tests of the connection use (`write_call`, `read_call`).
     """
@@ -263,6 +269,11 @@ class AdapterConformance(Generic[H]):
     resilience: ClassVar[Mapping[str, Any]] = RESILIENCE
     #: Every test is a coroutine; marked so that pytest-asyncio's strict mode runs it too.
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+    #: The values of the connector's ``options.transport`` the async twin runs on, each
+    #: test once per transport: an adapter on the HTTP toolkit sets `HTTP_TRANSPORTS`, so
+    #: it is checked on aiohttp's transport and on httpx's own. Empty: the async twin runs
+    #: once, as configured.
+    transports: ClassVar[tuple[str, ...]] = ()
 
     #: The running test's clock.
     clock: FakeClock
@@ -272,22 +283,27 @@ class AdapterConformance(Generic[H]):
     under_test: Any
     _harness: H
     _managers: ManagerFactory
+    _options: Mapping[str, Any]
 
     @pytest.fixture
     def harness(self) -> H | Iterator[H]:
         """The adapter under test: override this fixture in your subclass."""
         pytest.fail(f"{type(self).__name__} must provide a `harness` fixture")
 
-    @pytest.fixture(params=["sync", "async"])
-    def mode(self, request: pytest.FixtureRequest) -> str:
-        """Whether the test goes through the sync or the async manager."""
-        return str(request.param)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Each test once per mode: ``sync``, then ``async``, or the async twin once per
+        transport in `transports` (``async-httpx``, ``async-aiohttp``)."""
+        if "mode" in metafunc.fixturenames:
+            transports = [f"async-{name}" for name in self.transports] or ["async"]
+            metafunc.parametrize("mode", ["sync", *transports])
 
     @pytest_asyncio.fixture(autouse=True)
     async def _connector(self, harness: H, mode: str) -> AsyncIterator[None]:
         self.clock = FakeClock()
         self._harness = harness
-        self.is_async = mode == "async"
+        self.is_async = mode != "sync"
+        transport = mode.partition("-")[2]
+        self._options = {"transport": transport} if transport else {}
         table = {"category": self.category, **harness.connector}
         self._managers = ManagerFactory(
             self.connector_name,
@@ -315,7 +331,7 @@ class AdapterConformance(Generic[H]):
         connector."""
         manager = self._managers(
             async_=self.is_async,
-            options=options,
+            options={**self._options, **(options or {})},
             resilience=self.resilience if resilience is None else resilience,
         )
         if self._harness.on_manager is not None:

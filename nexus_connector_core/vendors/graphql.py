@@ -57,6 +57,7 @@ from ..http import (
     ErrorKind,
     ErrorTable,
     HttpAdapter,
+    HttpTransport,
     HttpVendor,
     status_error,
     vendor_text,
@@ -97,6 +98,10 @@ class GraphQLOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     #: Seconds a request may take when the resilience table gives no timeout.
     timeout: Annotated[float, between(0.001, 3600.0)] = 30.0
     verify: bool = True
+    #: The asynchronous twin's transport: ``auto`` (aiohttp's under httpx's API when the
+    #: extra ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous twin always uses httpx's.
+    transport: HttpTransport = "auto"
     #: Declare that this API's mutations may be repeated (upserts, client-made ids).
     mutations_idempotent: bool = False
     #: The header the server reads idempotency keys from: mutations carry the call's key
@@ -163,7 +168,7 @@ class _GraphQL(HttpVendor):
 
     def __init__(self, settings: AdapterSettings) -> None:
         options: GraphQLOptions = settings.options
-        flow, secrets, pairs = auth_flow(settings, options.auth)
+        flow, secrets, pairs = auth_flow(settings, options.auth, options.transport)
         super().__init__(
             settings,
             base_url=options.url,
@@ -176,6 +181,7 @@ class _GraphQL(HttpVendor):
             secrets=secrets,
             pairs=pairs,
             verify=options.verify,
+            transport=options.transport,
         )
         self.url = options.url
         self._key_header = options.idempotency_header

@@ -46,7 +46,7 @@ from .._context import CallContext
 from .._credentials import Secret
 from .._errors import VendorError
 from .._operations import Operation
-from ..http import AsyncHttpAdapter, HttpAdapter, HttpVendor
+from ..http import AsyncHttpAdapter, HttpAdapter, HttpTransport, HttpVendor
 
 __all__ = [
     "AsyncHttpApiAdapter",
@@ -86,6 +86,10 @@ class HttpApiOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     timeout: Annotated[float, between(0.001, 3600.0)] = 30.0
     #: Verify the server's TLS certificate.
     verify: bool = True
+    #: The asynchronous twin's transport: ``auto`` (aiohttp's under httpx's API when the
+    #: extra ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous twin always uses httpx's.
+    transport: HttpTransport = "auto"
     #: Filled from ``[connectors.<name>.endpoints.*]``.
     endpoints: dict[str, Endpoint] = {}
     #: Filled from the connector's ``auth`` table.
@@ -112,7 +116,7 @@ class HttpApiOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 def auth_flow(
-    settings: AdapterSettings, auth: ApiAuth | None
+    settings: AdapterSettings, auth: ApiAuth | None, transport: HttpTransport = "auto"
 ) -> tuple[httpx.Auth | None, list[Secret], list[tuple[str, Secret]]]:
     """The `httpx.Auth` of an ``auth`` table, with the secrets to mask in vendor text (and
     the Basic pairs, masked in their encoded form too). OAuth2 tokens live in the manager's
@@ -142,6 +146,7 @@ def auth_flow(
         "client_auth": auth.client_auth,
         "params": auth.params,
         "margin": auth.margin,
+        "transport": transport,
     }
     if isinstance(auth, OAuth2ClientCredentialsConfig):
         grant: httpx.Auth = OAuth2ClientCredentials.for_adapter(
@@ -171,7 +176,7 @@ class _HttpApi(HttpVendor):
 
     def __init__(self, settings: AdapterSettings) -> None:
         options: HttpApiOptions = settings.options
-        flow, secrets, pairs = auth_flow(settings, options.auth)
+        flow, secrets, pairs = auth_flow(settings, options.auth, options.transport)
         super().__init__(
             settings,
             base_url=options.base_url,
@@ -181,6 +186,7 @@ class _HttpApi(HttpVendor):
             secrets=secrets,
             pairs=pairs,
             verify=options.verify,
+            transport=options.transport,
         )
         self.endpoints: Mapping[str, Endpoint] = options.endpoints
         self._decoders = {

@@ -71,6 +71,7 @@ class _EasyPost(HttpVendor):
             auth=BasicAuth(secret, ""),
             headers=_HEADERS,
             timeout=self.options.timeout,
+            transport=self.options.transport,
             # Masked as sent too: Basic is base64 of "<key>:".
             secrets=[secret, f"{api_key}:"],
         )

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from nexus_connector_core.http import HttpTransport
+
 __all__ = ["DEFAULT_BASE_URL", "AddressVerification", "EasyPostOptions"]
 
 #: EasyPost's API origin; the adapter appends the versioned paths (``/v2/shipments``...).
@@ -39,6 +41,10 @@ class EasyPostOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     #: Seconds a request may take when the connector's resilience sets no timeout, from
     #: 0.001 to 86400; the connector's ``resilience.timeout`` wins whenever it is set.
     timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 30.0
+    #: The asynchronous adapter's transport: ``auto`` (aiohttp's under httpx's API when
+    #: ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous adapter always uses httpx's.
+    transport: HttpTransport = "auto"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)

@@ -17,6 +17,7 @@ from nexus_connector_easypost.testing import (
 
 from nexus_connector_core import PluginRegistry
 from nexus_connector_core.testing import (
+    HTTP_TRANSPORTS,
     FaultServer,
     ReceivedParcel,
     ReceivedShippingRequest,
@@ -84,6 +85,8 @@ def _harness(
 
 
 class TestEasyPostConformance(ShippingAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def harness(
         self,
@@ -97,6 +100,8 @@ class TestEasyPostConformance(ShippingAdapterConformance):
 
 
 class TestEasyPostStrictAddressConformance(ShippingAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def harness(
         self,

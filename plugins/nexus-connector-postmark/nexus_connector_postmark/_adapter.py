@@ -51,6 +51,7 @@ class _Postmark(HttpVendor):
             auth=ApiKeyAuth(token, header=_TOKEN_HEADER),
             headers=_JSON_HEADERS,
             timeout=self.options.timeout,
+            transport=self.options.transport,
             secrets=[token],
         )
 

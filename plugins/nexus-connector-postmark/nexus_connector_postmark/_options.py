@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from nexus_connector_core.http import HttpTransport
+
 __all__ = ["DEFAULT_BASE_URL", "PostmarkOptions", "TrackLinks"]
 
 #: Postmark's API origin; the adapter appends ``/email`` and ``/email/batch``.
@@ -41,6 +43,10 @@ class PostmarkOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     #: from 0.001 to 86400; the connector's ``resilience.timeout`` (10 s unless changed)
     #: wins whenever set.
     timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 30.0
+    #: The asynchronous adapter's transport: ``auto`` (aiohttp's under httpx's API when
+    #: ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous adapter always uses httpx's.
+    transport: HttpTransport = "auto"
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):

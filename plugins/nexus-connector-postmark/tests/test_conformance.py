@@ -23,6 +23,7 @@ from nexus_connector_postmark.testing import PostmarkDouble, postmark_error
 
 from nexus_connector_core import EmailAddress, PluginRegistry
 from nexus_connector_core.testing import (
+    HTTP_TRANSPORTS,
     REJECTED_DOMAIN,
     EmailAdapterConformance,
     EmailFaultKind,
@@ -80,6 +81,8 @@ def received_email(message: Mapping[str, Any], double: PostmarkDouble) -> Receiv
 
 
 class TestPostmarkEmailConformance(EmailAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def double(self) -> PostmarkDouble:
         return PostmarkDouble(server_token=TOKEN, inactive_domains={REJECTED_DOMAIN})

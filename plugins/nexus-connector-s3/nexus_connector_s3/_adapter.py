@@ -100,6 +100,7 @@ class _S3(HttpVendor):
             settings,
             base_url=self.requests.origin,
             timeout=options.timeout,
+            transport=options.transport,
             secrets=secrets,
             named=named,
         )

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from nexus_connector_core import ConfigError
+from nexus_connector_core.http import HttpTransport
 
 __all__ = ["MIB", "S3Options"]
 
@@ -60,6 +61,10 @@ class S3Options(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     #: Seconds an HTTP request may take when the pipeline gives no per-attempt timeout,
     #: from 0.001 to 86400; the connector's ``resilience.timeout`` wins whenever set.
     timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 60.0
+    #: The asynchronous adapter's transport: ``auto`` (aiohttp's under httpx's API when
+    #: ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous adapter always uses httpx's.
+    transport: HttpTransport = "auto"
 
     def __post_init__(self) -> None:
         if not _BUCKET.fullmatch(self.bucket) or ".." in self.bucket:

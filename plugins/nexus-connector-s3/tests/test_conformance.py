@@ -10,6 +10,7 @@ from nexus_connector_s3.testing import S3Double
 
 from nexus_connector_core import PluginRegistry
 from nexus_connector_core.testing import (
+    HTTP_TRANSPORTS,
     CloudStorageAdapterConformance,
     CloudStorageHarness,
     FaultServer,
@@ -18,6 +19,8 @@ from nexus_connector_core.testing import (
 
 
 class TestS3Conformance(CloudStorageAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def harness(
         self,

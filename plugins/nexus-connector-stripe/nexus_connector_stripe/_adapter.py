@@ -83,6 +83,7 @@ class _Stripe(HttpVendor):
                 "User-Agent": f"nexus-connector-stripe/{__version__}",
             },
             timeout=self.options.timeout,
+            transport=self.options.transport,
             secrets=[settings.credentials["api_key"]],
         )
 

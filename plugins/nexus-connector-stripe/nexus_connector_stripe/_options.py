@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from nexus_connector_core.http import HttpTransport
+
 __all__ = ["API_VERSION", "DEFAULT_BASE_URL", "StripeOptions"]
 
 #: Stripe's API origin; the adapter appends ``/v1/payment_intents``, ``/v1/refunds``.
@@ -43,6 +45,10 @@ class StripeOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     #: Seconds an HTTP request may take when the pipeline gives no per-attempt timeout,
     #: from 0.001 to 86400; the connector's ``resilience.timeout`` wins whenever set.
     timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 30.0
+    #: The asynchronous adapter's transport: ``auto`` (aiohttp's under httpx's API when
+    #: ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous adapter always uses httpx's.
+    transport: HttpTransport = "auto"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)

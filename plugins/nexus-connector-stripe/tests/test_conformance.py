@@ -14,6 +14,7 @@ from nexus_connector_stripe.testing import (
 
 from nexus_connector_core import PluginRegistry
 from nexus_connector_core.testing import (
+    HTTP_TRANSPORTS,
     FaultServer,
     PaymentAdapterConformance,
     PaymentFaultKind,
@@ -23,6 +24,8 @@ from nexus_connector_core.testing import (
 
 
 class TestStripeConformance(PaymentAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def harness(
         self,

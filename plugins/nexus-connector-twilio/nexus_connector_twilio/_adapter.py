@@ -62,6 +62,7 @@ class _TwilioSms(HttpVendor):
             auth=httpx.BasicAuth(self.account_sid, settings.secret("auth_token")),
             headers=_HEADERS,
             timeout=self.options.timeout,
+            transport=self.options.transport,
             secrets=[auth_token],
             pairs=[(self.account_sid, auth_token)],
             # Twilio's messages quote paths, which hold the account SID: named, not masked.

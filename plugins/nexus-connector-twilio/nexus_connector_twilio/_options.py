@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from nexus_connector_core.http import HttpTransport
+
 __all__ = ["DEFAULT_BASE_URL", "TwilioOptions"]
 
 #: Twilio's REST API origin; the adapter appends ``/2010-04-01/Accounts/...``.
@@ -44,6 +46,10 @@ class TwilioOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     #: Seconds a request may take when the connector's resilience sets no timeout, from
     #: 0.001 to 86400.
     timeout: Annotated[float, msgspec.Meta(ge=0.001, le=86_400)] = 10.0
+    #: The asynchronous adapter's transport: ``auto`` (aiohttp's under httpx's API when
+    #: ``nexus-connector-core[aiohttp]`` is installed, else httpx's), ``httpx`` or
+    #: ``aiohttp``. The synchronous adapter always uses httpx's.
+    transport: HttpTransport = "auto"
 
     def __post_init__(self) -> None:
         if not _is_http_url(self.base_url):

@@ -10,6 +10,7 @@ from nexus_connector_twilio.testing import FAULTS, RETRY_AFTER, UNREACHABLE, for
 
 from nexus_connector_core import PluginRegistry
 from nexus_connector_core.testing import (
+    HTTP_TRANSPORTS,
     FaultServer,
     ReceivedSms,
     SmsAdapterConformance,
@@ -52,6 +53,8 @@ def _harness(
 
 
 class TestTwilioConformance(SmsAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def harness(
         self,
@@ -64,6 +67,8 @@ class TestTwilioConformance(SmsAdapterConformance):
 
 
 class TestTwilioMessagingServiceConformance(SmsAdapterConformance):
+    transports = HTTP_TRANSPORTS
+
     @pytest.fixture
     def harness(
         self,
