@@ -179,18 +179,19 @@ class PluginRegistry:
         """Load the installed plugins of the entry-point group ``nexus_connector``.
 
         ``NEXUS_CONNECTOR_PLUGINS=a,b`` (entry-point or distribution names) loads only those;
-        set but empty, it loads none. The built-in plugin is always present.
+        set but empty, it loads none. The built-in plugin is always present. What is
+        installed is read from a cache while no installation has changed (see
+        `nexus_connector_core._entry_points`; ``NEXUS_CONNECTOR_CACHE_DIR=`` turns it off).
         """
-        import importlib_metadata
+        from ._entry_points import installed_entry_points
 
         env = os.environ if environ is None else environ
         wanted: set[str] | None = None
         if "NEXUS_CONNECTOR_PLUGINS" in env:
             wanted = {n.strip() for n in env["NEXUS_CONNECTOR_PLUGINS"].split(",") if n.strip()}
         seen: set[str] = set()
-        for ep in importlib_metadata.entry_points(group=hookspecs.PROJECT_NAME):
-            dist = ep.dist.name if ep.dist is not None else None
-            version = ep.dist.version if ep.dist is not None else None
+        for ep in installed_entry_points(hookspecs.PROJECT_NAME):
+            dist, version = ep.distribution, ep.version
             if wanted is not None:
                 matched = wanted & {ep.name, dist or ""}
                 if not matched:

@@ -15,12 +15,19 @@ from nexus_connector_core import PluginRegistry
 from nexus_connector_core.testing import FakeClock
 
 
+@pytest.fixture(scope="session")
+def _discovery_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("discovery-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No NEXUS_CONNECTOR* variable of the developer's shell leaks into a test."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, _discovery_cache: Path) -> None:
+    """No NEXUS_CONNECTOR* variable of the developer's shell leaks into a test, and plugin
+    discovery keeps its cache in the session's temporary folder, not the user's."""
     for name in list(os.environ):
         if name.startswith("NEXUS_CONNECTOR") and name != "NEXUS_REQUIRE_SERVICES":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("NEXUS_CONNECTOR_CACHE_DIR", str(_discovery_cache))
 
 
 @pytest.fixture
