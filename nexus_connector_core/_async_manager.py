@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal, Self, overload
 from ._errors import ConnectorError, StateBackendUnavailableError
 from ._health import CHECK_TIMEOUT, ConnectorHealth, HealthReport, VendorHealth, acheck_adapter
 from ._manager_base import ManagerBase
-from ._state import AsyncStateBackend, BreakerSnapshot
 
 if TYPE_CHECKING:  # imported when used (see _manager_base)
     from ._alerts import AlertsReport
@@ -23,11 +22,12 @@ if TYPE_CHECKING:  # imported when used (see _manager_base)
         AsyncSmsConnector,
     )
     from ._slo import SloReport
+    from ._state import AsyncStateBackend, BreakerSnapshot  # noqa: F401 - the base class's
 
 __all__ = ["AsyncConnectorManager"]
 
 
-class AsyncConnectorManager(ManagerBase["AsyncConnector", AsyncStateBackend]):
+class AsyncConnectorManager(ManagerBase["AsyncConnector", "AsyncStateBackend"]):
     """Calls vendors asynchronously through configured connectors.
 
     >>> async with AsyncConnectorManager.from_config("connectors.toml") as m:  # doctest: +SKIP

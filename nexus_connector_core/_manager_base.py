@@ -1,9 +1,10 @@
 """What both managers share: the config, the runtime, and connectors built on first use.
 
-Importing a manager loads what the class needs, not what a manager uses: the config reader
-(and through it plugin discovery), the connector faces, SLOs and alerts are imported by the
-first call that needs them, so ``from nexus_connector_core import ConnectorManager`` stays
-cheap (benchmarks/import_and_discovery.py).
+Importing a manager loads what the class needs, not what a manager uses: the runtime (the
+observer and its loggers, the state backend), the config reader (and through it plugin
+discovery), the connector faces, SLOs and alerts are imported by the first call that needs
+them, so ``from nexus_connector_core import ConnectorManager`` stays cheap
+(benchmarks/import_and_discovery.py).
 """
 
 from __future__ import annotations
@@ -23,39 +24,32 @@ from ._health import (
     connector_status,
     report_status,
 )
-from ._observe import (
-    CallLogger,
-    IntegrationLogRecord,
-    LoggingCallLogger,
-    MemoryCallLogger,
-    Observer,
-)
-from ._runtime import Runtime
-from ._state import (
-    AsyncStateBackend,
-    BackendSettings,
-    BreakerSnapshot,
-    GuardPlan,
-    Lease,
-    SloQuery,
-    StateBackend,
-)
 
 if TYPE_CHECKING:
     from ._alerts import AlertsReport
     from ._config import Config, ConfigSource
     from ._connector_base import ConnectorCore
     from ._monitor import Monitor
+    from ._observe import CallLogger, IntegrationLogRecord, MemoryCallLogger
     from ._plugins import PluginRegistry
+    from ._runtime import Runtime
     from ._slo import SloReader
     from ._sql_log import LogSink
+    from ._state import (
+        AsyncStateBackend,
+        BreakerSnapshot,
+        GuardPlan,
+        Lease,
+        SloQuery,
+        StateBackend,
+    )
 
 __all__ = ["ManagerBase"]
 
 _BREAKER_ORDER = {"closed": 0, "half_open": 1, "open": 2}
 
 C = TypeVar("C", bound="ConnectorCore[Any, Any]")
-S = TypeVar("S", StateBackend, AsyncStateBackend)
+S = TypeVar("S", "StateBackend", "AsyncStateBackend")
 
 
 class ManagerBase(Generic[C, S]):
@@ -72,6 +66,10 @@ class ManagerBase(Generic[C, S]):
         loggers: Sequence[CallLogger] = (),
         state: S | None = None,
     ) -> None:
+        from ._observe import LoggingCallLogger, MemoryCallLogger, Observer
+        from ._runtime import Runtime
+        from ._state import BackendSettings
+
         self.config = config
         self.clock = clock or SYSTEM_CLOCK
         self._owns_state = state is None
@@ -200,6 +198,7 @@ class ManagerBase(Generic[C, S]):
 
     def _start_monitor(self, state: S) -> Monitor:
         from ._monitor import Monitor
+        from ._state import BackendSettings
 
         owns = False
         backend: Any = state  # a StateBackend, or (async twin) an AsyncStateBackend
