@@ -135,12 +135,13 @@ def check_ranges(struct: msgspec.Struct) -> None:
     """Refuse a field outside its declared range with a `ValueError` naming the field.
 
     msgspec checks the bounds when it decodes; this checks a struct built in Python too
-    (call it first in ``__post_init__``).
+    (call it first in ``__post_init__``). A setting that is a number or a word (``delay =
+    "p95"``) is checked when it is a number.
     """
     for name, bounds, many in _bounded_fields(type(struct)):
         value = getattr(struct, name)
         for item in value if many else (value,):
-            if item is None or bounds.admits(item):
+            if item is None or isinstance(item, str) or bounds.admits(item):
                 continue
             raise ValueError(f"{name} must be a number {describe(bounds)}, got {item!r}")
 

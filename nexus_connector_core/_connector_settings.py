@@ -19,6 +19,7 @@ from ._operations import Category, Operation
 from ._plugins import PluginRegistry
 from ._registration import Registration
 from ._resilience.config import ResilienceConfig, read_limits
+from ._resilience.hedging import hedges
 from ._slo import SloSpec, resolve_slo
 
 __all__ = [
@@ -394,6 +395,7 @@ def _resilience(
     if not ok or base is None:
         return None
     found = len(problems.items)
+    _check_hedged(operations, per_operation, resolved, path, problems)
     _check_shared_state(base, resolved, path, problems)
     return resolved if len(problems.items) == found else None
 
@@ -423,6 +425,35 @@ def _sets(override: dict[str, Any], at: KeyPath) -> bool:
             return False
         value = value[part]
     return True
+
+
+def _check_hedged(
+    operations: Mapping[str, Operation[Any, Any]],
+    per_operation: dict[str, Any],
+    resolved: dict[str, ResilienceConfig],
+    path: KeyPath,
+    problems: Problems,
+) -> None:
+    """Hedging set on an operation of its own is for idempotent reads only (the
+    connector's ``hedging`` applies to its reads and leaves the rest alone): a hedge sends
+    the request twice."""
+    for op_name, override in per_operation.items():
+        operation = operations.get(op_name)
+        hedging = resolved[op_name].hedging if op_name in resolved else None
+        if (
+            operation is None
+            or not isinstance(override, dict)
+            or "hedging" not in override
+            or hedging is None
+            or not hedging.enabled
+            or hedges(operation)
+        ):
+            continue
+        problems.add(
+            (*path, "operations", op_name, "hedging"),
+            f"{op_name} is not an idempotent read, and a hedge sends its request a second "
+            f"time; only reads are hedged: drop this table or set enabled = false",
+        )
 
 
 _SHARED_NAMES = {

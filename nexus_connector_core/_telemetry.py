@@ -8,7 +8,7 @@ the provider the API keeps, a few dictionary lookups in all. With no provider se
 costs that and nothing more.
 
 Traces: one span per call, ``{connector}.{operation}`` (kind CLIENT), with one child span per
-attempt; events for retries (with the wait), rate-limit waits, breaker states met and
+attempt; events for retries (with the wait), rate-limit waits, breaker states met, hedges and
 fallbacks; status ERROR with the exception recorded on failed attempts and calls. Attributes
 follow the semantic conventions where they apply (``error.type``,
 ``http.response.status_code``, ``server.address``) and sit under ``nexus_connector.``
@@ -19,7 +19,7 @@ attempt span's ``traceparent``.
 Metrics, instruments made once per meter provider, attributes bounded (connector, vendor,
 operation, outcome, error type: never an id or a key): ``nexus_connector.calls``,
 ``nexus_connector.duration`` (seconds), ``nexus_connector.attempts``,
-``nexus_connector.retries``, ``nexus_connector.fallbacks``,
+``nexus_connector.retries``, ``nexus_connector.hedges``, ``nexus_connector.fallbacks``,
 ``nexus_connector.rate_limit.rejections``, ``nexus_connector.idempotency.replays`` and the
 observable gauge ``nexus_connector.breaker.state`` (0 closed, 1 half-open, 2 open).
 """
@@ -99,6 +99,11 @@ class _Instruments:
         )
         self.retries = meter.create_counter(
             "nexus_connector.retries", unit="{retry}", description="Attempts after the first"
+        )
+        self.hedges = meter.create_counter(
+            "nexus_connector.hedges",
+            unit="{attempt}",
+            description="Attempts started alongside a slow one (hedged reads)",
         )
         self.fallbacks = meter.create_counter(
             "nexus_connector.fallbacks", unit="{call}", description="Calls a fallback served"
@@ -232,6 +237,38 @@ class CallTrace:
 
     # -- attempts ----------------------------------------------------------------------------
 
+    def branch(self) -> CallTrace:
+        """The same call (its span and instruments) for one of several attempts in flight
+        at once (a hedged read): with an attempt span of its own."""
+        twin = object.__new__(CallTrace)
+        twin.tracer = self.tracer
+        twin.instruments = self.instruments
+        twin.span = self.span
+        twin.attempt_span = None
+        return twin
+
+    def hedged(self, ctx: CallContext, delay: float) -> None:
+        """A hedge starts, attempt `ctx.attempt`, after its round ran `delay` seconds: an
+        event on the call's span, and the hedges counter."""
+        if self.span is not None:
+            self.span.add_event(
+                "nexus_connector.hedge",
+                {
+                    "nexus_connector.vendor": ctx.vendor,
+                    "nexus_connector.attempt": ctx.attempt,
+                    "nexus_connector.delay": delay,
+                },
+            )
+        if self.instruments is not None:
+            self.instruments.hedges.add(
+                1,
+                {
+                    "nexus_connector.connector": ctx.connector,
+                    "nexus_connector.vendor": ctx.vendor,
+                    "nexus_connector.operation": ctx.operation.name,
+                },
+            )
+
     def attempt_started(self, ctx: CallContext, breaker_state: str | None) -> None:
         """An attempt begins: a child span of the call's (with a tracer)."""
         if self.tracer is None:
@@ -326,7 +363,10 @@ class CallTrace:
         if ctx.attempt:
             instruments.attempts.add(ctx.attempt, base)
         if ctx.attempt > 1:
-            instruments.retries.add(ctx.attempt - 1, base)
+            # A hedge is an attempt, not a retry.
+            retries = ctx.attempt - 1 - (ctx.extra("hedges") or 0)
+            if retries > 0:
+                instruments.retries.add(retries, base)
         if fallback_from:
             instruments.fallbacks.add(1, base)
         if replayed:

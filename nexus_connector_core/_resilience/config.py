@@ -17,7 +17,7 @@ timeout" and "no deadline" are written ``false`` (see `read_limits`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -32,6 +32,7 @@ __all__ = [
     "NO_LIMIT",
     "BulkheadConfig",
     "CacheConfig",
+    "HedgingConfig",
     "IdempotencyConfig",
     "ResilienceConfig",
     "RetryConfig",
@@ -118,6 +119,24 @@ class CacheConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         check_ranges(self)
 
 
+class HedgingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``hedging``: for read operations, another attempt alongside a slow one; the first
+    answer wins and the others are cancelled (see `Hedging`). Operations that are not
+    idempotent reads are never hedged."""
+
+    enabled: bool = True
+    #: Seconds an attempt may run before another starts alongside it; ``"p95"``: the 95th
+    #: percentile of this operation's recent successful attempts (no hedge until 20 are seen).
+    delay: Wait | Literal["p95"] = "p95"
+    #: Attempts started alongside the first, at most, one each `delay`.
+    max_hedged_attempts: Annotated[int, between(1, 10)] = 1
+    #: Hedges at most this share of calls, over the last 10 seconds, in this process.
+    budget_ratio: Annotated[float, between(0.0, 10.0, above=True)] = 0.1
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+
 class IdempotencyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``idempotency``: one vendor call per idempotency key, outcomes kept for `ttl`."""
 
@@ -162,6 +181,8 @@ class ResilienceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     bulkhead: BulkheadConfig | None = None
     #: Keeping the results of read operations (unset: none kept).
     cache: CacheConfig | None = None
+    #: Another attempt alongside a slow read (unset: none).
+    hedging: HedgingConfig | None = None
     #: One vendor call per idempotency key.
     idempotency: IdempotencyConfig = IdempotencyConfig()
 
