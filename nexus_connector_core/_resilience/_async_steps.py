@@ -13,18 +13,23 @@ from __future__ import annotations
 import asyncio  # unasync: delete
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from .._context import CallContext
 from .._errors import StateBackendUnavailableError
-from .._state import Admission, AsyncStateBackend, StateBackend
+from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
 from .attempts import UNGUARDED, VendorPolicy, settle
 from .cache import ReadCache
 from .fallback import FallbackChain
+from .hedging import HedgedRound, hedge_plan
 from .idempotency import IdempotencyGuard, Replay, fingerprint
 from .watchdog import Watchdog
 
-__all__ = ["attempts", "cached", "fallback", "idempotent"]
+if TYPE_CHECKING:
+    from .._telemetry import CallTrace
+
+__all__ = ["Hedged", "attempts", "cached", "fallback", "hedged_attempts", "idempotent"]
 
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
 
@@ -87,7 +92,10 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     """The attempt loop around an adapter method: admission by the breaker, limiter and
     budget (one round trip), the call within its timeout, its outcome recorded, and a
     retry when the policy allows one. Timeouts of async calls are by cancellation, through
-    the event loop's `Watchdog`; a sync call's transport holds its own (watchdogs None)."""
+    the event loop's `Watchdog`; a sync call's transport holds its own (watchdogs None).
+    An operation that hedges has a loop of its own (`hedged_attempts`)."""
+    if policy.hedging is not None:
+        return hedged_attempts(policy, method, backend, watchdogs)
     plan = policy.plan
     recorded = plan or UNGUARDED  # what outcomes are recorded against (admitted => plan)
     slow_after = policy.slow_after
@@ -222,6 +230,249 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
             return result
 
     return attempt_loop
+
+
+# -- hedged reads ----------------------------------------------------------------------------
+
+
+def hedged_attempts(
+    policy: VendorPolicy,
+    method: AsyncHandler,
+    backend: AsyncStateBackend,
+    watchdogs: Callable[[], Watchdog] | None,
+) -> AsyncHandler:
+    """The attempt loop of a read that hedges (see `Hedged`)."""
+    return Hedged(policy, method, backend, watchdogs)
+
+
+class Hedged:
+    """The attempts of a read that hedges, at one vendor (`hedging`): each round admits and
+    starts one attempt and, while no attempt has won, one more after each delay (raced by
+    `hedge_race`); when every attempt of a round failed, the retry policy decides as for one
+    attempt. Kept apart from `attempts`, whose loop (every call's) pays nothing for it."""
+
+    def __init__(
+        self,
+        policy: VendorPolicy,
+        method: AsyncHandler,
+        backend: AsyncStateBackend,
+        watchdogs: Callable[[], Watchdog] | None,
+    ) -> None:
+        from .hedge_race import race_tasks  # unasync: from .hedge_race import Workers, race_threads
+
+        assert policy.hedging is not None
+        self.hedging = policy.hedging
+        self.policy = policy
+        self.method = method
+        self.backend = backend
+        self.watchdogs = watchdogs
+        self.race = race_tasks  # unasync: self.race = partial(race_threads, workers=Workers())
+
+    async def __call__(self, request: Any, ctx: CallContext) -> Any:
+        policy = self.policy
+        hedging = self.hedging
+        clock = ctx.clock
+        if ctx.deadline is None and policy.deadline is not None:
+            ctx.deadline = clock.monotonic() + policy.deadline
+        ctx.vendor = policy.vendor
+        trace = ctx.trace
+        hedging.call_started(clock.monotonic())
+        retries = 0
+        delay = 0.0
+        last_error: BaseException | None = None
+        reached = False
+        while True:
+            guard = policy.plan
+            if guard is not None and policy.per_key:
+                guard = policy.keyed_plan()
+            admission, timeout = await self._admit_first(ctx, guard, retries, last_error, reached)
+            round_ = HedgedRound(ctx, request)
+            first_ctx = round_.fork(timeout)
+            first = (first_ctx, partial(self._attempt, round_, first_ctx, admission, reached))
+            # A breaker that is not closed is trying the vendor: no hedge spends its trials.
+            closed = admission is None or admission.state == "closed"
+            after = hedging.ready(clock.monotonic()) if closed else None
+            try:
+                if after is None:
+                    result = await first[1]()
+                else:
+                    result = await self.race(
+                        round_,
+                        first,
+                        partial(self._hedge, round_, guard, reached, after),
+                        delay=after,
+                        most=hedging.most,
+                        transient=policy.transient,
+                        deadline_error=partial(policy.deadline_error, ctx, last_error, reached),
+                    )
+            except Exception as error:
+                round_.end()
+                wait = policy.retry_delay(error, retries, delay, ctx)
+                if trace is not None and wait is not None:
+                    trace.event("retry", policy.retrying(ctx, error, wait))
+                if wait is None:
+                    settle(error, reached)
+                    raise
+                reached = reached or ctx.reached
+                delay = wait
+                last_error = error
+                retries += 1
+                if delay:
+                    await clock.asleep(delay)
+                continue
+            except BaseException:
+                round_.end()
+                raise
+            round_.end()
+            return result
+
+    async def _admit_first(
+        self,
+        ctx: CallContext,
+        guard: GuardPlan | None,
+        retries: int,
+        last_error: BaseException | None,
+        reached: bool,
+    ) -> tuple[Admission | None, float | None]:
+        """A round's first attempt admitted, as in `attempts` (raising the guard's refusal
+        or a spent deadline), and its timeout."""
+        policy = self.policy
+        remaining = policy.remaining(ctx, last_error, reached)
+        admission = None
+        if guard is not None:
+            max_wait = policy.limit_wait and policy.max_wait(remaining)
+            admission = await self._admit(guard, retries > 0, max_wait, ctx.trace)
+            if admission is not None and not admission.allowed:
+                raise policy.rejection(admission, last_error, reached)
+        if policy.bulkhead is not None or (admission is not None and admission.wait):
+            timeout = await _prepare(
+                policy, self.backend, ctx, admission, last_error=last_error, reached=reached
+            )
+        else:
+            timeout = policy.attempt_timeout(remaining)
+        return admission, timeout
+
+    async def _admit(
+        self, guard: GuardPlan, retry: bool, max_wait: float, trace: CallTrace | None
+    ) -> Admission | None:
+        """One admission by the guard (`attempts` has this inline); None: the backend is
+        down and the policy lets the call through unguarded."""
+        policy = self.policy
+        try:
+            admission = await self.backend.admit(guard, retry=retry, max_wait=max_wait)
+        except StateBackendUnavailableError as exc:
+            policy.backend_down(exc)
+            return None
+        if admission.state != policy.last_breaker_state:
+            policy.breaker_seen(admission.state, trace)
+        if trace is not None:
+            if not admission.allowed:
+                trace.event("rejected", policy.rejected(admission))
+            elif admission.wait:
+                trace.event("rate_limit.wait", {"nexus_connector.wait": admission.wait})
+        return admission
+
+    async def _hedge(
+        self, round_: HedgedRound, guard: GuardPlan | None, reached: bool, delay: float
+    ) -> tuple[CallContext, Callable[[], Any]] | None:
+        """One more attempt for `round_`, admitted (without waiting for a rate-limit or a
+        bulkhead slot) and ready to start; None, holding nothing, when the round is decided,
+        the deadline is spent, or the budget, breaker, limiter or bulkhead says no."""
+        policy = self.policy
+        call = round_.call
+        remaining = call.remaining()
+        if round_.decided or remaining == 0.0 or not self.hedging.allow(call.clock.monotonic()):
+            return None
+        admission = None
+        if guard is not None:
+            try:
+                admission = await self._admit(hedge_plan(guard), False, 0.0, call.trace)
+            except StateBackendUnavailableError:
+                return None  # failing closed: a hedge is optional, the call goes on without
+            if admission is not None and (not admission.allowed or admission.state != "closed"):
+                if admission.allowed:
+                    await _record(policy, self.backend, admission, None, 0.0)
+                return None
+        bulkhead = policy.bulkhead
+        if bulkhead is not None and not bulkhead.try_acquire():
+            if admission is not None:
+                await _record(policy, self.backend, admission, None, 0.0)
+            return None
+        ctx = round_.fork(policy.attempt_timeout(remaining))
+        call.extras["hedges"] = (call.extra("hedges") or 0) + 1
+        if call.trace is not None:
+            call.trace.hedged(ctx, delay)
+        return ctx, partial(self._attempt, round_, ctx, admission, reached)
+
+    async def _attempt(  # noqa: PLR0915 - `attempts`' attempt, step for step
+        self, round_: HedgedRound, ctx: CallContext, admission: Admission | None, reached: bool
+    ) -> Any:
+        """One attempt of a round, on its own context (and its own task or thread): the
+        call within its timeout and its outcome recorded, as in `attempts`. An attempt the
+        round abandoned records no outcome: cancelled (async), or ending after another won
+        (sync)."""
+        policy = self.policy
+        backend = self.backend
+        now = ctx.clock.monotonic
+        trace = ctx.trace
+        attempt_timeout = ctx.timeout
+        before = ctx.reached
+        ctx.reached = True  # until the attempt ends: a call cut off now may have been sent
+        if trace is not None:
+            trace.attempt_started(ctx, admission.state if admission is not None else None)
+        start = now()
+        try:
+            if attempt_timeout is not None and self.watchdogs is not None:
+                watchdog = self.watchdogs()
+                watch = watchdog.watch(attempt_timeout)
+                try:
+                    result = await self.method(round_.request, ctx)
+                except asyncio.CancelledError as exc:  # unasync: except BaseException as exc:
+                    if not watch.timed_out():
+                        raise
+                    raise policy.timed_out(ctx, attempt_timeout) from exc
+                finally:
+                    watchdog.release(watch)
+            else:
+                result = await self.method(round_.request, ctx)
+        except Exception as raised:
+            ctx.reached = before
+            error, slow = policy.failed_attempt(raised, ctx, start, reached)
+            counted = round_.failed(ctx)
+            if trace is not None:
+                trace.attempt_ended(ctx, error)
+            if admission is not None:
+                failed = policy.counts_as_failure(error) if counted else None
+                await _record(policy, backend, admission, failed, slow or now() - start)
+            if error is raised:
+                raise
+            raise error from raised
+        except BaseException:
+            # Cancelled: another attempt won, or the call was; no outcome, permit given back.
+            ctx.reached = before or ctx.request_sent is not False
+            if trace is not None:
+                trace.attempt_attribute("nexus_connector.abandoned", True)
+                trace.attempt_ended(ctx, None)
+            if admission is not None:
+                await _record(policy, backend, admission, None, now() - start)
+            raise
+        finally:
+            if policy.bulkhead is not None:
+                policy.bulkhead.release()
+        duration = now() - start
+        won = round_.won(ctx)
+        if trace is not None:
+            if not won:
+                trace.attempt_attribute("nexus_connector.abandoned", True)
+            trace.attempt_ended(ctx, None)
+        if not won:
+            if admission is not None:
+                await _record(policy, backend, admission, None, duration)
+            return result
+        self.hedging.observe(duration)
+        if admission is not None and not (admission.settled and duration < policy.slow_after):
+            await _record(policy, backend, admission, False, duration)
+        return result
 
 
 # -- idempotency -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .backoff import Backoff
 from .bulkhead import Bulkhead
 from .config import ResilienceConfig
 from .errors import error_classes
+from .hedging import Hedging, hedges
 from .outage import StateOutage
 from .watchdog import Watchdogs
 
@@ -104,6 +105,13 @@ class VendorPolicy:
             (limit.max_wait if limit.max_wait is not None else float("inf"))
             if limit is not None and limit.enabled and limit.wait
             else 0.0
+        )
+        hedging = config.hedging
+        #: Hedged reads (None: this operation is not hedged, and its loop knows nothing of it).
+        self.hedging = (
+            Hedging(hedging)
+            if hedging is not None and hedging.enabled and hedges(operation)
+            else None
         )
 
     def _plan(self, config: ResilienceConfig) -> GuardPlan | None:
@@ -239,24 +247,29 @@ class VendorPolicy:
             return cut, max(ctx.clock.monotonic() - start, self.slow_after_cut)
         return error, None
 
-    def retry_delay(
-        self, error: BaseException, retries: int, previous: float, ctx: CallContext
-    ) -> float | None:
-        """Seconds to wait before retrying after `error`, or None not to retry."""
-        if retries + 1 >= self.max_attempts or not isinstance(error, ConnectorError):
-            return None
+    def transient(self, error: BaseException) -> bool:
+        """Whether `error` is of a kind that is retried (`retry_on`, `retry_on_status`):
+        a vendor fault that may pass, not our own guard's refusal nor a spent deadline."""
+        if not isinstance(error, ConnectorError):
+            return False
         if isinstance(error, CircuitOpenError) or getattr(error, "local", False):
-            return None  # our own guard said no; trying again at once will not change that
+            return False  # our own guard said no; trying again at once will not change that
         if isinstance(error, VendorTimeoutError) and error.deadline_exceeded:
-            return None
-        status = getattr(error, "status_code", None)
-        if status not in self.retry_on_status and not (
+            return False
+        return getattr(error, "status_code", None) in self.retry_on_status or (
             isinstance(error, self.retry_on)
             # An adapter may mark one error of a retryable kind as not worth repeating
             # (an untrusted certificate); a class a user lists in retry_on is retried.
             and (error.retryable or not type(error).default_retryable)
-        ):
+        )
+
+    def retry_delay(
+        self, error: BaseException, retries: int, previous: float, ctx: CallContext
+    ) -> float | None:
+        """Seconds to wait before retrying after `error`, or None not to retry."""
+        if retries + 1 >= self.max_attempts or not self.transient(error):
             return None
+        assert isinstance(error, ConnectorError)
         if (
             not self.operation.idempotent
             and error.maybe_processed

@@ -258,15 +258,16 @@ class _Connection:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + fault.body
 
-    def wait_quietly(self, seconds: float | None) -> None:
+    def wait_quietly(self, seconds: float | None) -> bool:
         """Say nothing for `seconds` (None: forever); ends early when the client hangs up
-        or the server shuts the socket down."""
+        (then True) or the server shuts the socket down."""
         self.sock.settimeout(seconds)
         try:
             while self.sock.recv(65536):
                 pass  # the client may send more; a stalled vendor does not care
         except (TimeoutError, OSError):
-            pass
+            return False
+        return True
 
     def reset(self) -> None:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST)
@@ -286,7 +287,8 @@ class FaultServer:
     connection (keep-alive included), for many sync or async clients at once. `default` is
     a `Fault` or a callable from the `ReceivedRequest` to its fault (run on the connection's
     thread, it may block to hold an answer back). `requests` lists every request received,
-    with its fault, in arrival order; `hits` counts them.
+    with its fault, in arrival order; `hits` counts them; `hangups` counts the stalls a
+    client hung up on.
     """
 
     def __init__(self, *, default: Fault | Responder | None = None) -> None:
@@ -299,6 +301,7 @@ class FaultServer:
         #: What a request gets once the script is used up.
         self.default: Fault | Responder = default or Fault.respond(200, {"ok": True})
         self._requests: list[ReceivedRequest] = []
+        self._hangups = 0
         self._live: dict[socket.socket, threading.Thread] = {}
         self._closed = False
         self._accepter = threading.Thread(
@@ -324,6 +327,13 @@ class FaultServer:
         """Every request received so far, with the fault it got (a copy)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def hangups(self) -> int:
+        """How many stalled requests the client gave up on: it closed the connection
+        before the stall ended (a cancelled or timed-out call)."""
+        with self._lock:
+            return self._hangups
 
     @property
     def hits(self) -> int:
@@ -418,7 +428,9 @@ class FaultServer:
                         return
                     continue
                 if fault.kind == "stall":
-                    conn.wait_quietly(fault.seconds)
+                    if conn.wait_quietly(fault.seconds):
+                        with self._lock:
+                            self._hangups += 1
                 elif fault.kind != "close_after_request":  # reset, from the default too
                     conn.reset()
                 return
