@@ -17,7 +17,6 @@ rather than sending them twice.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from ._alert_rules import Needs, ParsedRule
 from ._alert_sinks import AlertNotification, AlertSink
 from ._clock import Clock
 from ._errors import ConnectorError
+from ._logging import library_logger
 from ._slo import SloSpec, WindowCounts, window_query
 from ._state import GuardPlan, StateBackend
 
@@ -46,7 +46,7 @@ __all__ = [
     "step",
 ]
 
-_log = logging.getLogger("nexus_connector.alerts")
+_log = library_logger("nexus_connector.alerts")
 
 #: The lease the leader holds, and under which the alerts' states are stored.
 ALERTS_LEASE = "alerts"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import logging
 import os
 import re
 import tomllib
@@ -29,6 +28,7 @@ from ._config_ranges import between, check_ranges
 from ._connector_settings import ConnectorConfig, ConnectorSettings, resolve_connector
 from ._credentials import CredentialProvider, CredentialProviderSettings, Secret, resolve_reference
 from ._errors import ConfigError, ConnectorError
+from ._logging import library_logger
 from ._plugins import PluginRegistry, default_registry
 from ._registration import Registration
 from ._sql_log_config import SqlLogConfig
@@ -49,7 +49,7 @@ ENV_PREFIX = "NEXUS_CONNECTOR__"
 CONFIG_ENV = "NEXUS_CONNECTOR_CONFIG"
 DEFAULT_FILE = "connectors.toml"
 
-logger = logging.getLogger("nexus_connector.config")
+logger = library_logger("nexus_connector.config")
 
 #: A config path, or the decoded config itself.
 ConfigSource: TypeAlias = str | os.PathLike[str] | Mapping[str, Any]

@@ -15,7 +15,6 @@ the lease up, so another worker leads at once.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,12 +25,13 @@ from ._alerts import AlertEvaluator, Evaluation
 from ._clock import Clock
 from ._errors import ConnectorError, PluginError, StateBackendUnavailableError
 from ._health import CallStats
+from ._logging import library_logger
 from ._slo_counts import CallCounter
 from ._state import GuardPlan, StateBackend
 
 __all__ = ["Monitor"]
 
-_log = logging.getLogger("nexus_connector.monitor")
+_log = library_logger("nexus_connector.monitor")
 #: Hour buckets outlive the longest window by this much.
 _HOUR_MARGIN = 2 * 3600.0
 

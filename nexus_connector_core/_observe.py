@@ -16,6 +16,7 @@ from ._clock import Clock
 from ._context import CallContext
 from ._errors import ConnectorError
 from ._health import CallStats
+from ._logging import library_logger
 from ._telemetry import METRICS_API, TRACE_API, Telemetry
 
 __all__ = [
@@ -27,10 +28,6 @@ __all__ = [
 ]
 
 LOGGER_NAME = "nexus_connector.calls"
-
-# A library adds no handler of its own but this one (the logging HOWTO's advice), so an
-# application that has not configured logging gets no stray lines on stderr.
-logging.getLogger("nexus_connector").addHandler(logging.NullHandler())
 
 
 class IntegrationLogRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,7 +87,7 @@ class LoggingCallLogger:
     """
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
-        self.logger = logger or logging.getLogger(LOGGER_NAME)
+        self.logger = logger or library_logger(LOGGER_NAME)
 
     def enabled(self, ok: bool = True) -> bool:
         """Whether the record of a successful (or failed) call would be written at all, so

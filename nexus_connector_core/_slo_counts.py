@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import logging
 import os
 import re
 import threading
@@ -37,6 +36,7 @@ from ._errors import (
     PaymentDeclinedError,
     StateBackendUnavailableError,
 )
+from ._logging import library_logger
 from ._slo import DEFAULT_LATENCY_BOUNDS, FINE_LIMIT, field_name
 from ._state import SloCounts, StateBackend
 
@@ -48,7 +48,7 @@ __all__ = [
     "redact",
 ]
 
-_log = logging.getLogger("nexus_connector.slo")
+_log = library_logger("nexus_connector.slo")
 
 #: Failures the caller caused: they say nothing about the vendor, so no SLO counts them.
 CALLER_ERRORS: tuple[type[BaseException], ...] = (

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import collections
-import logging
 import threading
 import time
 import weakref
@@ -32,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ._config import ObservabilityConfig
+from ._logging import library_logger
 from ._observe import CallLogger, IntegrationLogRecord
 from ._sql_log_config import SqlLogConfig
 from ._sql_log_store import (
@@ -54,7 +54,7 @@ FIRST_RETRY_PAUSE = 0.05
 #: Seconds between two reports of records dropped for a full buffer.
 DROP_REPORT_INTERVAL = 60.0
 
-_log = logging.getLogger(SINK_LOGGER_NAME)
+_log = library_logger(SINK_LOGGER_NAME)
 
 
 @runtime_checkable

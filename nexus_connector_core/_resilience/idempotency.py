@@ -21,7 +21,6 @@ adapter did not map, and a result that cannot be stored for replay.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +36,7 @@ from .._errors import (
     VendorError,
     VendorUnavailableError,
 )
+from .._logging import library_logger
 from .._operations import Operation
 from .._state import IdempotencyClaim
 from .config import IdempotencyConfig
@@ -45,7 +45,7 @@ from .outage import StateOutage
 
 __all__ = ["MAX_KEY_LENGTH", "IdempotencyGuard", "Replay", "check_key", "fingerprint"]
 
-_log = logging.getLogger("nexus_connector.resilience")
+_log = library_logger("nexus_connector.resilience")
 
 #: How much longer than the call's deadline an in-flight marker lives: the holder still
 #: stores its outcome after the deadline error (a round trip, a slow backend).

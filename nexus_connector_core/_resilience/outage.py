@@ -8,14 +8,14 @@ breaker, limiter, budget or idempotency claim), and the outage is logged on
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from .._errors import StateBackendUnavailableError
+from .._logging import library_logger
 
 __all__ = ["StateOutage"]
 
-_log = logging.getLogger("nexus_connector.resilience")
+_log = library_logger("nexus_connector.resilience")
 
 
 class StateOutage:

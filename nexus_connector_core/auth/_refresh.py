@@ -21,7 +21,6 @@ default) and nobody hammers the token endpoint while it refuses.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import msgspec
 
 from .._clock import Clock
 from .._errors import ConnectorError, CredentialRefreshError
+from .._logging import library_logger
 from .._state import StoredToken
 from ._oauth2_settings import TOKEN_OPERATION
 from ._token_endpoint import Token, TokenRequest
@@ -49,7 +49,7 @@ __all__ = [
     "token_lifetime",
 ]
 
-_log = logging.getLogger("nexus_connector.auth")
+_log = library_logger("nexus_connector.auth")
 
 #: Lifetime assumed when the endpoint gives no ``expires_in`` (RFC 6749 makes it optional).
 DEFAULT_LIFETIME = 3600.0

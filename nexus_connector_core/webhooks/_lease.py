@@ -11,12 +11,12 @@ given back.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import threading
 from typing import TYPE_CHECKING, Final
 
 from .._errors import StateBackendUnavailableError
+from .._logging import library_logger
 
 if TYPE_CHECKING:
     from .._state import AsyncStateBackend, StateBackend
@@ -29,7 +29,7 @@ DEFAULT_LEASE: Final = 60.0
 #: Heartbeats per lease: two may be missed (a slow backend) before the lease runs out.
 _BEATS_PER_LEASE: Final = 3
 
-_log = logging.getLogger("nexus_connector.webhooks")
+_log = library_logger("nexus_connector.webhooks")
 
 
 class Lease:
