@@ -10,7 +10,6 @@ its synchronous twin generated from it (`_steps.attempts`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from .._errors import (
     VendorTimeoutError,
 )
 from .._limit_key import current_limit_key
+from .._logging import library_logger
 from .._operations import Operation
 from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
 from .backoff import Backoff
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["UNGUARDED", "VendorPolicy", "settle"]
 
-_log = logging.getLogger("nexus_connector.resilience")
+_log = library_logger("nexus_connector.resilience")
 #: What a call without a guard plan records its outcome against.
 UNGUARDED = GuardPlan()
 
