@@ -3,23 +3,24 @@ in fresh processes, beside the imports of httpx and stamina.
 
     python benchmarks/import_and_discovery.py [--rounds 20] [--instructions]
 
-Import (issue 16: <= 75 ms; anchors httpx and stamina): each round starts one fresh
-interpreter per command, in turns (``python -c pass``, our import, ``import httpx``,
-``import stamina`` when installed: ``pip install -e '.[bench]'``); the table gives the median
-over the rounds, the quartiles, and the ratio of medians. Byte code is compiled once before
-the rounds, as an installed package's is (this machine's shell sets PYTHONDONTWRITEBYTECODE,
-which would compile every module at every start: it is unset here).
+Everything runs in a virtual environment made for the run, holding what this one holds but
+of the plugins only four (redis, smtp, twilio, stripe: a state backend and three vendors).
+Each round starts one fresh interpreter per command, in turns, the first of the round rotating:
 
-Discovery (issue 16: <= 30 ms warm): a virtual environment made for the run holds what this
-one holds, but of the plugins only four (redis, smtp, twilio, stripe: a state backend and
-three vendors). Each round runs, in turns, a process that discovers without the cache (a scan:
-``NEXUS_CONNECTOR_CACHE_DIR=``, what a first start after ``pip install`` does) and one that
-reads the cache; each measures, in-process, ``PluginRegistry()``, ``load_entry_points()``
-and ``plugins()`` after ``from nexus_connector_core import ConnectorManager`` (what an
-application has imported before it discovers), and the whole process is timed too.
+- ``python -c pass``, our import, ``import httpx``, ``import stamina`` (when installed:
+  ``pip install -e '.[bench]'``). Goal (issue 16): our import <= 75 ms, where httpx took
+  142 ms and stamina 80 ms; the ratios of medians are printed.
+- discovery cold (``NEXUS_CONNECTOR_CACHE_DIR=``: a scan, what a first start after
+  ``pip install`` does) and warm (the cache). Each process measures, in-process,
+  ``PluginRegistry()``, ``load_entry_points()`` and ``plugins()`` after
+  ``from nexus_connector_core import ConnectorManager`` (what an application has imported
+  before it discovers). Goal: warm <= 30 ms. The whole process is timed too.
 
-``--instructions`` adds callgrind's count of instructions for each import (one run each): a
-number the load of a shared machine does not move.
+Medians over the rounds with the interquartile range. Byte code is compiled once before the
+rounds, as an installed package's is (this machine's shell sets PYTHONDONTWRITEBYTECODE,
+which would compile every module at every start: it is unset here). ``--instructions`` adds
+callgrind's count of instructions for each import (one run each): a number the load of a
+shared machine does not move.
 """
 
 from __future__ import annotations
@@ -48,10 +49,17 @@ IMPORTS: dict[str, str] = {
     "import stamina": "import stamina",
 }
 OURS = "from nexus_connector_core import ConnectorManager"
+PASS = "python -c pass"
+COLD, WARM = "cold", "warm"
 #: The plugins of the four-plugin environment (distribution names, as installed).
 FOUR = ("nexus_connector_redis", "nexus_connector_smtp", "nexus_connector_twilio",
         "nexus_connector_stripe")  # fmt: skip
 
+#: What an application does first: its manager from a config (the embedded memory vendors).
+STARTUP = (
+    "from nexus_connector_core import ConnectorManager, EMBEDDED_DEFAULTS\n"
+    "ConnectorManager.from_config(EMBEDDED_DEFAULTS).close()"
+)
 DISCOVER = textwrap.dedent(
     """
     import json, sys, time
@@ -93,70 +101,7 @@ def _row(name: str, values: Sequence[float], note: str = "") -> None:
     print(f"  {name:<52} {median * 1000:7.1f} ms   IQR {_spread(values)} ms  {note}")
 
 
-# -- import ------------------------------------------------------------------------------------
-
-
-def import_times(rounds: int, cwd: str) -> dict[str, list[float]]:
-    env = _environ()
-    commands = {name: code for name, code in IMPORTS.items() if _importable(code, env, cwd)}
-    for code in commands.values():  # byte code written once, as pip install does
-        _run(sys.executable, code, env, cwd)
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    names = list(commands)
-    for index in range(rounds):
-        turn = names[index % len(names) :] + names[: index % len(names)]  # who goes first rotates
-        for name in turn:
-            times[name].append(_run(sys.executable, commands[name], env, cwd)[0])
-    return times
-
-
-def _importable(code: str, env: dict[str, str], cwd: str) -> bool:
-    try:
-        _run(sys.executable, code, env, cwd)
-    except subprocess.CalledProcessError:
-        return False
-    return True
-
-
-def report_imports(times: dict[str, list[float]]) -> None:
-    rounds = len(times[OURS])
-    print(f"import, fresh processes in turns, {rounds} rounds (median, interquartile range)")
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, values in times.items():
-        note = ""
-        if name == OURS:
-            note = "goal <= 75 ms"
-        elif name != "python -c pass":
-            note = f"ours / this = {medians[OURS] / medians[name]:.2f}"
-        _row(name, values, note)
-    bare = medians["python -c pass"]
-    print(f"  {'  our import beyond python -c pass':<52} {(medians[OURS] - bare) * 1000:7.1f} ms")
-
-
-def instructions(cwd: str) -> None:
-    if shutil.which("valgrind") is None:
-        print("  (valgrind not found: no instruction counts)")
-        return
-    env = _environ()
-    print("instructions (callgrind, whole process, one run each)")
-    counts = {}
-    for name, code in IMPORTS.items():
-        if not _importable(code, env, cwd):
-            continue
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, "-c", code],
-            env=env, cwd=cwd, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        found = re.search(r"Collected : (\d+)", out.stderr)
-        counts[name] = int(found.group(1)) if found else 0
-        ratio = ""
-        if name not in (OURS, "python -c pass") and counts.get(OURS) and counts[name]:
-            ratio = f"ours / this = {counts[OURS] / counts[name]:.2f}"
-        print(f"  {name:<52} {counts[name] / 1e6:7.1f} M    {ratio}")
-
-
-# -- discovery ---------------------------------------------------------------------------------
+# -- the environment --------------------------------------------------------------------------
 
 
 def four_plugin_environment(root: Path) -> str:
@@ -191,50 +136,115 @@ def _read(path: Path) -> str:
         return ""
 
 
-def discovery_times(
-    python: str, rounds: int, cache: Path, cwd: str
-) -> tuple[dict[str, list[float]], dict[str, list[float]], list[str]]:
-    warm_env = _environ(NEXUS_CONNECTOR_CACHE_DIR=str(cache))
-    cold_env = _environ(NEXUS_CONNECTOR_CACHE_DIR="")
-    _run(python, DISCOVER, cold_env, cwd)  # byte code
+def _importable(python: str, code: str, env: dict[str, str], cwd: str) -> bool:
+    try:
+        _run(python, code, env, cwd)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+# -- the rounds --------------------------------------------------------------------------------
+
+
+class Results:
+    def __init__(self) -> None:
+        #: Whole processes: the imports, then the start-ups.
+        self.imports: dict[str, list[float]] = {}
+        self.startups: dict[str, list[float]] = {}
+        #: In-process discovery, cold and warm.
+        self.discovery: dict[str, list[float]] = {COLD: [], WARM: []}
+        self.plugins: list[str] = []
+
+
+def measure(python: str, rounds: int, cache: Path, cwd: str) -> Results:
+    """Every command once a round, in turns (who goes first rotates)."""
+    env = _environ()
+    imports = {n: code for n, code in IMPORTS.items() if _importable(python, code, env, cwd)}
+    envs = {COLD: _environ(NEXUS_CONNECTOR_CACHE_DIR=""),
+            WARM: _environ(NEXUS_CONNECTOR_CACHE_DIR=str(cache))}  # fmt: skip
+    for code in [*imports.values(), STARTUP]:  # byte code written once, as pip install does
+        _run(python, code, env, cwd)
     # A folder changed in the last 2 s is not trusted (see _entry_points): the new
     # environment's is, until then, so the first cache is written after that.
     from nexus_connector_core._entry_points import RACY_SECONDS
 
     time.sleep(RACY_SECONDS + 0.5)
-    _run(python, DISCOVER, warm_env, cwd)  # writes the cache
-    inner: dict[str, list[float]] = {"cold": [], "warm": []}
-    whole: dict[str, list[float]] = {"cold": [], "warm": []}
-    plugins: list[str] = []
+    _run(python, DISCOVER, envs[WARM], cwd)  # writes the cache
+
+    results = Results()
+    results.imports = {name: [] for name in imports}
+    startups = {COLD: "our import + discovery, cold", WARM: "our import + discovery, warm"}
+    from_config = "ConnectorManager.from_config(EMBEDDED_DEFAULTS), warm"
+    results.startups = {startups[COLD]: [], startups[WARM]: [], from_config: []}
+    names = [*imports, COLD, WARM, from_config]
     for index in range(rounds):
-        turn = ["cold", "warm"] if index % 2 == 0 else ["warm", "cold"]
-        for kind in turn:
-            seconds, out = _run(python, DISCOVER, cold_env if kind == "cold" else warm_env, cwd)
-            elapsed, plugins, scanned = json.loads(out)
-            if scanned != (kind == "cold"):
-                raise SystemExit(f"a {kind} discovery {'scanned' if scanned else 'did not'}")
-            inner[kind].append(elapsed)
-            whole[kind].append(seconds)
-    return inner, whole, plugins
+        for name in names[index % len(names) :] + names[: index % len(names)]:
+            if name in imports:
+                results.imports[name].append(_run(python, imports[name], env, cwd)[0])
+            elif name == from_config:
+                results.startups[name].append(_run(python, STARTUP, envs[WARM], cwd)[0])
+            else:
+                seconds, out = _run(python, DISCOVER, envs[name], cwd)
+                elapsed, results.plugins, scanned = json.loads(out)
+                if scanned != (name == COLD):
+                    raise SystemExit(f"a {name} discovery {'scanned' if scanned else 'did not'}")
+                results.discovery[name].append(elapsed)
+                results.startups[startups[name]].append(seconds)
+    return results
 
 
-def report_discovery(
-    inner: dict[str, list[float]], whole: dict[str, list[float]], plugins: list[str]
-) -> None:
-    installed = [p for p in plugins if p != "builtin"]
+def report(results: Results, rounds: int) -> None:
+    installed = [p for p in results.plugins if p != "builtin"]
     print(
-        f"discovery, {len(installed)} plugins installed ({', '.join(installed)}), "
-        f"{len(inner['cold'])} rounds, cold and warm in turns"
+        f"fresh processes, {rounds} rounds, each command once a round in turns; "
+        f"{len(installed)} plugins installed ({', '.join(installed)})"
     )
-    cold, warm = statistics.median(inner["cold"]), statistics.median(inner["warm"])
-    _row("discovery, cold (a scan: no cache)", inner["cold"])
+    print("import, whole process (median, interquartile range)")
+    medians = {name: statistics.median(values) for name, values in results.imports.items()}
+    for name, values in results.imports.items():
+        note = ""
+        if name == OURS:
+            note = "goal <= 75 ms"
+        elif name != PASS:
+            note = f"ours / this = {medians[OURS] / medians[name]:.2f}"
+        _row(name, values, note)
+    print(f"  {'  our import beyond python -c pass':<52} "
+          f"{(medians[OURS] - medians[PASS]) * 1000:7.1f} ms")  # fmt: skip
+    print("start-up, whole process")
+    for name, values in results.startups.items():
+        _row(name, values)
+    print("discovery, in-process: PluginRegistry(), load_entry_points(), plugins()")
+    cold = statistics.median(results.discovery[COLD])
+    warm = statistics.median(results.discovery[WARM])
+    _row(f"{COLD}: a scan (no cache)", results.discovery[COLD])
     _row(
-        "discovery, warm (the cache)",
-        inner["warm"],
+        f"{WARM}: the cache",
+        results.discovery[WARM],
         f"goal <= 30 ms; cold / warm = {cold / warm:.1f}",
     )
-    _row("whole process: ConnectorManager + discovery, cold", whole["cold"])
-    _row("whole process: ConnectorManager + discovery, warm", whole["warm"])
+
+
+def instructions(python: str, cwd: str) -> None:
+    if shutil.which("valgrind") is None:
+        print("  (valgrind not found: no instruction counts)")
+        return
+    env = _environ()
+    print("instructions (callgrind, whole process, one run each)")
+    counts = {}
+    for name, code in IMPORTS.items():
+        if not _importable(python, code, env, cwd):
+            continue
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c", code],
+            env=env, cwd=cwd, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        counts[name] = int(found.group(1)) if found else 0
+        ratio = ""
+        if name not in (OURS, PASS) and counts.get(OURS) and counts[name]:
+            ratio = f"ours / this = {counts[OURS] / counts[name]:.2f}"
+        print(f"  {name:<52} {counts[name] / 1e6:7.1f} M    {ratio}")
 
 
 def main() -> None:
@@ -246,11 +256,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cwd = str(Path(tmp) / "cwd")
         os.mkdir(cwd)
-        report_imports(import_times(args.rounds, cwd))
-        if args.instructions:
-            instructions(cwd)
         python = four_plugin_environment(Path(tmp) / "venv")
-        report_discovery(*discovery_times(python, args.rounds, Path(tmp) / "cache", cwd))
+        report(measure(python, args.rounds, Path(tmp) / "cache", cwd), args.rounds)
+        if args.instructions:
+            instructions(python, cwd)
     print(f"load after {os.getloadavg()[0]:.2f}")
 
 
