@@ -45,3 +45,14 @@ def _modules_after(code: str) -> set[str]:
 def test_importing_the_sync_manager_loads_no_asyncio_http_or_metadata(code: str) -> None:
     modules = _modules_after(code)
     assert sorted(m for m in modules if m.split(".")[0] in _NOT_ON_IMPORT) == []
+
+
+def test_a_sync_call_from_config_to_answer_loads_no_asyncio_or_http() -> None:
+    modules = _modules_after(
+        "from nexus_connector_core import ConnectorManager, EMBEDDED_DEFAULTS, EmailMessage\n"
+        "with ConnectorManager.from_config(EMBEDDED_DEFAULTS) as manager:\n"
+        "    manager.email.send(EmailMessage(sender='a@example.com', to=['b@example.com'],"
+        " subject='s', text='t'))"
+    )
+    loaded = {m.split(".")[0] for m in modules}
+    assert sorted(loaded & {"asyncio", "httpx", "httpcore", "ssl"}) == []
