@@ -134,9 +134,10 @@ def installed_entry_points(
     cached = _read(file, group, path)
     if cached is not None:
         return cached
+    # Stamped before the scan: what changes during it makes the next read scan again.
+    stamps = [_stamp(entry) for entry in path]
     found, distribution_folders = _scan(group)
     if distribution_folders is not None:
-        stamps = [_stamp(entry) for entry in path]
         for info in distribution_folders:
             stamps += [_stamp(info), _stamp(os.path.join(info, "entry_points.txt"))]
         if not _racy(stamps, now()):

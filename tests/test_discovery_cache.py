@@ -115,6 +115,22 @@ def test_an_entry_point_edited_in_place_invalidates_the_cache(
     assert "first" not in names
 
 
+def test_a_distribution_installed_while_the_scan_runs_is_found_next_time(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, make_distribution: MakeDistribution
+) -> None:
+    scan = _entry_points._scan
+
+    def scan_then_install(group: str) -> tuple[list[InstalledEntryPoint], list[str] | None]:
+        found = scan(group)
+        _install(make_distribution, "late")  # after the scan read the folder, before stamps
+        return found
+
+    monkeypatch.setattr(_entry_points, "_scan", scan_then_install)
+    assert "late" not in _names()
+    monkeypatch.setattr(_entry_points, "_scan", scan)
+    assert "late" in _names()
+
+
 def test_nexus_connector_plugins_picks_from_the_cached_list(
     cache: Path, scans: list[str], make_distribution: MakeDistribution
 ) -> None:
