@@ -351,12 +351,19 @@ class StateBackend(Protocol):
     ) -> None:
         """Record the outcome of an admitted attempt in the breaker. ``failed=None``: the
         attempt was abandoned (cancelled) and has no outcome; count nothing, but give back
-        the half-open trial permit it held."""
+        the half-open trial permit it held.
+
+        A backend may defer it (keep the outcome in the process, to send with a later
+        operation) provided that: the same thread's (task's) next `admit` of the breaker and
+        every `breaker` read through this backend decide on it; other processes see it
+        within a bound the backend documents (its conformance harness's `record_delay`);
+        `close` applies what is kept; and a breaker it opens is open from when it was
+        recorded."""
         ...
 
     def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
         """The breaker of `plan` (``plan.breaker_key``) as it stands now, for status and
-        health; it changes nothing."""
+        health, this backend's deferred outcomes included; it changes nothing else."""
         ...
 
     def limiter(self, plan: GuardPlan) -> LimiterSnapshot:

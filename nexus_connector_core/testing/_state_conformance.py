@@ -66,17 +66,30 @@ class BackendHarness:
             for one that reads a server's clock (see `on_server_clock`).
         real_time: `advance` really sleeps, so time also passes while the suite runs; the
             suite then allows a little slack in the durations it checks.
+        record_delay: the longest (real) time an outcome recorded through one of `sync`
+            and `async_` takes to show through the other, for a backend that defers
+            `record` (see `StateBackend.record`); 0 for one that records at once. The
+            suite checks the bound: it waits this long, never longer, before reading.
     """
 
     sync: StateBackend
     async_: AsyncStateBackend
     advance: Callable[[float], None]
     real_time: bool = False
+    record_delay: float = 0.0
 
     @classmethod
-    def on_server_clock(cls, sync: StateBackend, async_: AsyncStateBackend) -> BackendHarness:
+    def on_server_clock(
+        cls, sync: StateBackend, async_: AsyncStateBackend, *, record_delay: float = 0.0
+    ) -> BackendHarness:
         """A harness for a backend whose clock cannot be faked: waits really sleep."""
-        return cls(sync=sync, async_=async_, advance=time.sleep, real_time=True)
+        return cls(
+            sync=sync,
+            async_=async_,
+            advance=time.sleep,
+            real_time=True,
+            record_delay=record_delay,
+        )
 
 
 def _breaker(key: str, **policy: Any) -> GuardPlan:
@@ -159,13 +172,14 @@ class StateBackendConformance:
     the harness with `BackendHarness.on_server_clock` and the suite waits for real, using
     durations of a fraction of a second (two tests wait out a window of 2 s). Every test
     names its keys with a random prefix, so one server serves every test without flushing.
-    Close connections in the fixture::
+    A backend that defers `record` gives the bound it promises (``record_delay``). Close
+    connections in the fixture::
 
         class TestRedisBackend(StateBackendConformance):
             @pytest.fixture
             async def harness(self, redis_url):
                 sync, twin = RedisStateBackend(redis_url), AsyncRedisStateBackend(redis_url)
-                yield BackendHarness.on_server_clock(sync, twin)
+                yield BackendHarness.on_server_clock(sync, twin, record_delay=0.05)
                 sync.close()
                 await twin.aclose()
 
@@ -205,6 +219,14 @@ class StateBackendConformance:
     def wait_out(self, seconds: float) -> None:
         """Let `seconds` pass and a little more, so a deadline `seconds` away is past."""
         self.advance(seconds + (_REAL_MARGIN if self._harness.real_time else _MARGIN))
+
+    async def outcomes_land(self) -> None:
+        """Wait until outcomes recorded through one backend of the harness show through the
+        other: the harness's `record_delay` (and the margin of a real clock), while the
+        event loop runs, so an async backend's flush can."""
+        delay = self._harness.record_delay
+        if delay:
+            await asyncio.sleep(delay + (_REAL_MARGIN if self._harness.real_time else _MARGIN))
 
     def approx(self, seconds: float) -> object:
         """Equal to a duration the backend reports, give or take the clock's slack."""
@@ -810,7 +832,18 @@ class StateBackendConformance:
         for _ in range(4):
             admission = await self.twin.admit(plan)
             await self.twin.record(plan, admission, failed=True, duration=0.0)
+        await self.outcomes_land()
         assert self.snapshot(plan).state == "open"
+        assert (await self.twin.breaker(plan)).state == "open"
+        assert (await self.twin.admit(plan)).reason == "circuit_open"
+
+    @pytest.mark.asyncio
+    async def test_async_twin_sees_the_outcomes_the_sync_backend_records(self) -> None:
+        plan = _breaker(self.key("b"), open_for=60.0)
+        self.outcomes(plan, "FFF")
+        assert (await self.twin.breaker(plan)).state == "closed"
+        self.outcomes(plan, "F")
+        await self.outcomes_land()
         assert (await self.twin.breaker(plan)).state == "open"
         assert (await self.twin.admit(plan)).reason == "circuit_open"
 
