@@ -8,9 +8,12 @@ so on Redis Cluster the admit script touches a single slot. Every key expires on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +30,7 @@ from nexus_connector_core.state import (
     SLO_BATCH_MEMORY,
     Admission,
     BackendSettings,
+    BreakerPolicy,
     BreakerSnapshot,
     GuardPlan,
     IdempotencyClaim,
@@ -40,6 +44,7 @@ from nexus_connector_core.state import (
 )
 
 from ._options import RedisOptions
+from ._outcomes import Batch, Flusher, Pending, Slot, lost, outcome_code, outcomes_in, track
 from ._scripts import SCRIPTS, GuardScripts, Script, guard_scripts
 
 __all__ = ["AsyncRedisStateBackend", "RedisStateBackend"]
@@ -110,8 +115,10 @@ class _Codec:
         self.prefix = prefix
         #: Encodes a command for the wire, for the commands sent as they are (see `_Wire`).
         self.packer = packer
-        self._plans: dict[int, tuple[GuardPlan, list[str], GuardScripts]] = {}
+        self._plans: dict[int, tuple[GuardPlan, list[str], GuardScripts, Slot | None]] = {}
+        self._slots: dict[tuple[str, str, BreakerPolicy], Slot] = {}
         self._packed: dict[tuple[int, bool], tuple[GuardPlan, Any]] = {}
+        self._carrying: dict[tuple[int, bool], tuple[GuardPlan, bytes, int]] = {}
         # Admissions are immutable and most replies repeat (closed, quiet, same generation).
         self._admissions: dict[bytes, Admission] = {}
 
@@ -123,6 +130,18 @@ class _Codec:
         memo = self._plans.get(id(plan))
         if memo is not None and memo[0] is plan:
             return memo[1], memo[2]
+        return self._remember(plan)[1:3]
+
+    def slot(self, plan: GuardPlan) -> Slot:
+        """Where outcomes recorded against `plan` go: its breaker's slot."""
+        memo = self._plans.get(id(plan))
+        slot = memo[3] if memo is not None and memo[0] is plan else self._remember(plan)[3]
+        if slot is None:
+            raise ValueError("the plan has no circuit breaker")
+        return slot
+
+    def _remember(self, plan: GuardPlan) -> tuple[GuardPlan, list[str], GuardScripts, Slot | None]:
+        """Make and keep a plan's keys, scripts and breaker slot."""
         tag = plan.scope or plan.breaker_key or plan.limit_key or plan.budget_key or "-"
         base = f"{self.prefix}:{{{tag}}}"
         # One hash holds the scope's breakers, limiters and budgets; a caller's limiter
@@ -130,10 +149,20 @@ class _Codec:
         own = f"{base}:rl:{plan.limit_key}" if plan.limit_per_caller else base
         keys = [base, own]
         scripts = guard_scripts(plan)
+        slot = None
+        if plan.breaker is not None:
+            assert scripts.record is not None
+            assert scripts.breaker is not None
+            if len(self._slots) > 10_000:
+                self._slots.clear()
+            slot = self._slots.setdefault(
+                (base, plan.breaker_key, plan.breaker),
+                Slot(base, scripts.record, scripts.breaker),
+            )
         if len(self._plans) > 10_000:
             self._plans.clear()
-        self._plans[id(plan)] = (plan, keys, scripts)
-        return keys, scripts
+        memo = self._plans[id(plan)] = (plan, keys, scripts, slot)
+        return memo
 
     def admit(
         self, plan: GuardPlan, retry: bool, max_wait: float
@@ -156,20 +185,39 @@ class _Codec:
         self._packed[(id(plan), retry)] = (plan, packed)
         return packed
 
-    def record(
-        self, plan: GuardPlan, admission: Admission, failed: bool | None, duration: float
-    ) -> tuple[Script, list[str], list[str]]:
+    def carrying(self, plan: GuardPlan, retry: bool, max_wait: float, outcomes: list[Any]) -> Call:
+        """An admission that first records `outcomes` (triples: generation, code, age)."""
         keys, scripts = self._plan(plan)
-        assert scripts.record is not None
-        outcome = "-1" if failed is None else _flag(failed)
-        args = [str(admission.generation), _flag(admission.trial), outcome, repr(duration)]
-        return scripts.record, keys[:1], args
+        assert scripts.carrying is not None
+        return scripts.carrying, keys, [_flag(retry), repr(max_wait), *outcomes]
 
-    def breaker(self, plan: GuardPlan) -> tuple[Script, list[str], list[str]]:
-        keys, scripts = self._plan(plan)
-        if scripts.breaker is None:
-            raise ValueError("the plan has no circuit breaker")
-        return scripts.breaker, keys[:1], []
+    def packed_carrying(self, plan: GuardPlan, retry: bool, outcomes: list[int]) -> list[bytes]:
+        """The EVALSHA of a carrying admission without reservation: all but the outcomes
+        encoded once per plan (redis-py's encoder costs more than the script's extra work)."""
+        memo = self._carrying.get((id(plan), retry))
+        if memo is None or memo[0] is not plan:
+            assert self.packer is not None
+            script, keys, args = self.carrying(plan, retry, 0.0, [])
+            whole = b"".join(self.packer("EVALSHA", script.sha, len(keys), *keys, *args))
+            count = 3 + len(keys) + len(args)  # EVALSHA, the SHA, the number of keys, ...
+            if len(self._carrying) > 10_000:
+                self._carrying.clear()
+            memo = self._carrying[(id(plan), retry)] = (
+                plan,
+                whole[whole.index(b"\n") + 1 :],
+                count,
+            )
+        _, tail, count = memo
+        numbers = [b"%d" % number for number in outcomes]
+        parts = [b"*%d\r\n%s" % (count + len(numbers), tail)]
+        for number in numbers:
+            parts.append(b"$%d\r\n%s\r\n" % (len(number), number))
+        return [b"".join(parts)]
+
+    @staticmethod
+    def record(batch: Batch) -> list[Call]:
+        """One record script call per breaker of `batch`."""
+        return [(slot.record, [slot.key], pairs) for slot, pairs in batch]
 
     def limiter(self, plan: GuardPlan) -> Call:
         keys, _ = self._plan(plan)
@@ -380,6 +428,14 @@ class RedisStateBackend:
         self._pool = None if options.is_cluster else self._client.connection_pool
         packer = self._pool.make_connection().pack_command if self._pool else None
         self._codec = _Codec(settings.prefix, packer)
+        # Outcomes kept for the next admission of their breaker (see `_outcomes`).
+        self._delay = options.record_delay
+        self._pending = Pending()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # outcomes landed; the flush's wake
+        self._flusher: Flusher | None = None
+        if self._delay:
+            track(self)
 
     def _connected(self) -> Any:
         with self._connect_lock:
@@ -437,19 +493,91 @@ class RedisStateBackend:
 
     def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
         codec = self._codec
+        pending = self._pending
+        if (pending.outcomes or pending.in_flight) and plan.breaker is not None:
+            outcomes = self._own(codec.slot(plan))
+            if outcomes:  # recorded first, by the same script: still one round trip
+                call = codec.carrying(plan, retry, max_wait, outcomes)
+                if max_wait or self._pool is None:
+                    return codec.admission(self._eval(*call))
+                packed = codec.packed_carrying(plan, retry, outcomes)
+                return codec.admission(self._send(packed, *call))
         if max_wait or self._pool is None:
             return codec.admission(self._eval(*codec.admit(plan, retry, max_wait)))
         script, keys, args = codec.admit(plan, retry, 0.0)  # encoded once, sent as it is
         return codec.admission(self._send(codec.packed_admit(plan, retry), script, keys, args))
 
+    def _own(self, slot: Slot) -> list[Any] | None:
+        """This thread's outcomes for `slot`, once another carrier of earlier ones landed."""
+        key = (threading.get_ident(), slot)
+        with self._lock:
+            while key in self._pending.in_flight:
+                self._changed.wait()
+            return self._pending.take(key, time.monotonic())
+
     def record(
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
-        if plan.breaker is not None:
-            self._eval(*self._codec.record(plan, admission, failed, duration))
+        """Keep the outcome for the next admission of the breaker by this thread (or the
+        flush within ``record_delay``); with ``record_delay = 0``, record it now."""
+        if plan.breaker is None:
+            return
+        code = outcome_code(plan.breaker, admission, failed, duration)
+        if code is None:
+            return
+        slot = self._codec.slot(plan)
+        if not self._delay:
+            self._eval(slot.record, [slot.key], [admission.generation, code, 0])
+            return
+        key = (threading.get_ident(), slot)
+        with self._lock:
+            if self._pending.add(key, admission.generation, code, time.monotonic()):
+                flusher = self._flusher
+                if flusher is None:
+                    flusher = self._flusher = Flusher(self._pending, self._changed, self._delay)
+                    weakref.finalize(self, flusher.stop).atexit = False
+                flusher.hold(self._deliver)
+
+    def _deliver(self, batch: Batch) -> None:
+        self._evals(self._codec.record(batch))
+
+    def _landed(self, keys: Sequence[Any]) -> None:
+        with self._changed:
+            self._pending.delivered(keys)
+            self._changed.notify_all()
+
+    def flush(self) -> None:
+        """Record every outcome kept so far, now, in one round trip (`close` does it too),
+        and wait for those a flush is sending. `StateBackendUnavailableError` when Redis
+        cannot take them: they are dropped."""
+        with self._changed:
+            while self._pending.in_flight:
+                self._changed.wait()
+            batch, keys = self._pending.carry(list(self._pending.outcomes), time.monotonic())
+        if not batch:
+            return
+        try:
+            self._deliver(batch)
+        except StateBackendUnavailableError as exc:
+            lost(outcomes_in(batch), exc)
+            raise
+        finally:
+            self._landed(keys)
 
     def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
-        return self._codec.snapshot(self._eval(*self._codec.breaker(plan)))
+        """As it stands once this process's outcomes kept for it are recorded (the same
+        round trip)."""
+        slot = self._codec.slot(plan)
+        with self._changed:
+            while self._pending.busy(slot):
+                self._changed.wait()
+            batch, keys = self._pending.carry(self._pending.of(slot), time.monotonic())
+        try:
+            reply = self._eval(slot.breaker, [slot.key], batch[0][1] if batch else [])
+        finally:
+            if keys:
+                self._landed(keys)
+        return self._codec.snapshot(reply)
 
     def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
         return self._codec.limiter_snapshot(plan, self._eval(*self._codec.limiter(plan)))
@@ -547,8 +675,29 @@ class RedisStateBackend:
         return float(seconds) + float(micros) / 1_000_000
 
     def close(self) -> None:
+        """Record the outcomes kept so far, stop the flush's thread, release connections."""
+        with self._changed:
+            flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.stop()
+        with contextlib.suppress(StateBackendUnavailableError):  # flush logged the loss
+            self.flush()
         if self._client is not None:
             self._client.close()
+
+    def flush_at_exit(self) -> None:
+        """The interpreter exits: record what is kept (a process ending normally loses no
+        outcome, closed or not)."""
+        with contextlib.suppress(Exception):  # exiting: flush logged what was lost
+            self.flush()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the outcomes kept are the parent's, which records them; the
+        flush's thread and lock did not come along."""
+        self._pending = Pending()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._flusher = None
 
     def __repr__(self) -> str:
         kind = "cluster" if self.options.is_cluster else "server"
@@ -591,6 +740,12 @@ class AsyncRedisStateBackend:
         # that first use lose connections to it, so the first caller does it for all.
         self._ready = not options.is_cluster
         self._starting: asyncio.Lock | None = None
+        # Outcomes kept for the next admission of their breaker (see `_outcomes`).
+        self._delay = options.record_delay
+        self._pending = Pending()
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._landing: asyncio.Event | None = None  # set when a carrier lands, then replaced
 
     async def _start(self) -> None:
         if self._starting is None:
@@ -655,20 +810,109 @@ class AsyncRedisStateBackend:
         self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0
     ) -> Admission:
         codec = self._codec
+        pending = self._pending
+        if (pending.outcomes or pending.in_flight) and plan.breaker is not None:
+            outcomes = await self._own(codec.slot(plan))
+            if outcomes:  # recorded first, by the same script: still one round trip
+                call = codec.carrying(plan, retry, max_wait, outcomes)
+                if max_wait or self._pool is None:
+                    return codec.admission(await self._eval(*call))
+                packed = codec.packed_carrying(plan, retry, outcomes)
+                return codec.admission(await self._send(packed, *call))
         if max_wait or self._pool is None:
             return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
         script, keys, args = codec.admit(plan, retry, 0.0)
         packed = codec.packed_admit(plan, retry)
         return codec.admission(await self._send(packed, script, keys, args))
 
+    async def _own(self, slot: Slot) -> list[Any] | None:
+        """This task's outcomes for `slot`, once another carrier of earlier ones landed."""
+        key = (asyncio.current_task(), slot)
+        while key in self._pending.in_flight:
+            await self._landed()
+        return self._pending.take(key, time.monotonic())
+
+    async def _landed(self) -> None:
+        """Wait until a carrier (a flush, a breaker read) lands."""
+        if self._landing is None:
+            self._landing = asyncio.Event()
+        await self._landing.wait()
+
+    def _land(self, keys: Sequence[Any]) -> None:
+        self._pending.delivered(keys)
+        landing, self._landing = self._landing, None
+        if landing is not None:
+            landing.set()
+
     async def record(
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float
     ) -> None:
-        if plan.breaker is not None:
-            await self._eval(*self._codec.record(plan, admission, failed, duration))
+        """Keep the outcome for the next admission of the breaker by this task (or the
+        flush within ``record_delay``); with ``record_delay = 0``, record it now."""
+        if plan.breaker is None:
+            return
+        code = outcome_code(plan.breaker, admission, failed, duration)
+        if code is None:
+            return
+        slot = self._codec.slot(plan)
+        if not self._delay:
+            await self._eval(slot.record, [slot.key], [admission.generation, code, 0])
+            return
+        key = (asyncio.current_task(), slot)
+        first = self._pending.add(key, admission.generation, code, time.monotonic())
+        if first and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._delay, self._due)
+
+    def _due(self) -> None:
+        """The timer: flush the outcomes that waited ``record_delay``, in a task."""
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self._flush_due())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _flush_due(self) -> None:
+        keys, _ = self._pending.due(time.monotonic(), self._delay)
+        with contextlib.suppress(StateBackendUnavailableError):  # _carry logged the loss
+            await self._carry(keys)
+        now = time.monotonic()
+        keys, soonest = self._pending.due(now, self._delay)
+        if self._timer is None and (keys or soonest is not None):
+            wait = 0.0 if keys or soonest is None else soonest - now
+            self._timer = asyncio.get_running_loop().call_later(wait, self._due)
+
+    async def _carry(self, keys: Sequence[Any]) -> None:
+        batch, keys = self._pending.carry(keys, time.monotonic())
+        if not batch:
+            return
+        try:
+            await self._evals(self._codec.record(batch))
+        except StateBackendUnavailableError as exc:
+            lost(outcomes_in(batch), exc)
+            raise
+        finally:
+            self._land(keys)
+
+    async def flush(self) -> None:
+        """Record every outcome kept so far, now, in one round trip (`aclose` does it too),
+        and wait for those a flush is sending. `StateBackendUnavailableError` when Redis
+        cannot take them: they are dropped."""
+        while self._pending.in_flight:
+            await self._landed()
+        await self._carry(list(self._pending.outcomes))
 
     async def breaker(self, plan: GuardPlan) -> BreakerSnapshot:
-        return self._codec.snapshot(await self._eval(*self._codec.breaker(plan)))
+        """As it stands once this process's outcomes kept for it are recorded (the same
+        round trip)."""
+        slot = self._codec.slot(plan)
+        while self._pending.busy(slot):
+            await self._landed()
+        batch, keys = self._pending.carry(self._pending.of(slot), time.monotonic())
+        try:
+            reply = await self._eval(slot.breaker, [slot.key], batch[0][1] if batch else [])
+        finally:
+            if keys:
+                self._land(keys)
+        return self._codec.snapshot(reply)
 
     async def limiter(self, plan: GuardPlan) -> LimiterSnapshot:
         reply = await self._eval(*self._codec.limiter(plan))
@@ -764,6 +1008,14 @@ class AsyncRedisStateBackend:
         return float(seconds) + float(micros) / 1_000_000
 
     async def aclose(self) -> None:
+        """Record the outcomes kept so far, release connections."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        with contextlib.suppress(StateBackendUnavailableError):  # flush logged the loss
+            await self.flush()
+        if self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)
         await self._client.aclose()
 
     def __repr__(self) -> str:

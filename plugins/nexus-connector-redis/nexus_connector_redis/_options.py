@@ -116,7 +116,9 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     true`` (or a ``redis+cluster://`` URL) uses Redis Cluster, with the URL's host as the
     first node. Every command gives up after ``timeout`` seconds (``connect_timeout`` to
     connect), so a call never waits longer on an unreachable Redis; the pipeline then fails
-    open or closed as ``[state] fail_mode`` says.
+    open or closed as ``[state] fail_mode`` says. An attempt's outcome rides on the next
+    admission of its breaker (one round trip per call), or is sent within ``record_delay``
+    seconds when none comes.
     """
 
     url: str = "redis://127.0.0.1:6379/0"
@@ -128,6 +130,11 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
     #: Seconds to connect, above 0 and at most 60.
     connect_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 0.25
+    #: Seconds an attempt's outcome may wait in the worker for the next admission of its
+    #: breaker, which records it in the same round trip, before a flush sends it: the
+    #: longest an outcome takes to reach the other workers. 0 records every outcome at once
+    #: (a second round trip for each call recorded). From 0 to 10.
+    record_delay: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.05
 
     def __post_init__(self) -> None:
         # Each message starts with the key it is about: the config names that key.
@@ -147,7 +154,7 @@ class RedisOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         return (
             f"RedisOptions(url={shown!r}{password}, cluster={self.cluster}, "
             f"pool_size={self.pool_size}, timeout={self.timeout}, "
-            f"connect_timeout={self.connect_timeout})"
+            f"connect_timeout={self.connect_timeout}, record_delay={self.record_delay})"
         )
 
     @property

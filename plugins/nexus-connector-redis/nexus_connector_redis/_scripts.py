@@ -1,9 +1,10 @@
 """The Lua scripts, as the server runs them: EVALSHA first, EVAL when the server lost them.
 
-The guard scripts (admit, record, breaker) are made for each guard plan: the policy's
-numbers are written into the source and the blocks for policies the plan lacks are left
-out, so a call sends two arguments and runs only what applies. A connector has a handful
-of plans, so the server's script cache holds a handful of scripts per connector.
+The guard scripts (admit, the admit that carries outcomes, record, breaker) are made for
+each guard plan: the policy's numbers are written into the source and the blocks for
+policies the plan lacks are left out, so a call sends two arguments and runs only what
+applies. A connector has a handful of plans, so the server's script cache holds a handful
+of scripts per connector.
 """
 
 from __future__ import annotations
@@ -138,15 +139,40 @@ def _policy_table(policy: BreakerPolicy) -> str:
 
 
 class GuardScripts:
-    """The admit, record and breaker scripts of one plan (record and breaker: None without
-    a breaker)."""
+    """The scripts of one plan: admit; carrying, the admit that first records outcomes of
+    earlier attempts; record; breaker (all but admit None without a breaker)."""
 
-    __slots__ = ("admit", "breaker", "record")
+    __slots__ = ("admit", "breaker", "carrying", "record")
 
-    def __init__(self, admit: Script, record: Script | None, breaker: Script | None) -> None:
+    def __init__(
+        self,
+        admit: Script,
+        carrying: Script | None = None,
+        record: Script | None = None,
+        breaker: Script | None = None,
+    ) -> None:
         self.admit = admit
+        self.carrying = carrying
         self.record = record
         self.breaker = breaker
+
+
+def _hmget(fields: list[str], numbers: dict[str, str]) -> dict[str, str]:
+    """`numbers` with the admit script's HMGET: its fields and where each lands in the
+    reply (fields of absent policies are not read, and their blocks are gone)."""
+    names = {
+        "'x'": "x",
+        "P .. 'h'": "h",
+        "P .. 'q'": "q",
+        "L": "tat",
+        "G .. 'h'": "gh",
+        "bucket": "bucket",
+        "P .. 'rg'": "rg",
+        "P .. 'ri'": "ri",
+        "P .. 'old'": "old",
+    }
+    where = {f"i_{names[field]}": str(index) for index, field in enumerate(fields, 1)}
+    return numbers | where | {"fields": ", ".join(fields)}
 
 
 def guard_scripts(plan: GuardPlan) -> GuardScripts:
@@ -158,6 +184,7 @@ def guard_scripts(plan: GuardPlan) -> GuardScripts:
         "LIMIT_IN_HASH": limit is not None and not plan.limit_per_caller,
         "LIMIT_OWN_KEY": limit is not None and plan.limit_per_caller,
         "BUDGET": budget is not None,
+        "OUTCOMES": False,
     }
     admit = _keep(_ADMIT, present)
     numbers: dict[str, str] = {}
@@ -165,6 +192,10 @@ def guard_scripts(plan: GuardPlan) -> GuardScripts:
         numbers |= {
             "count_window": _lua(breaker.window_type == "count"),
             "window": _lua(breaker.window),
+            "min_calls": _lua(breaker.min_calls),
+            "failure_rate": _lua(breaker.failure_rate),
+            "slow_rate": _lua(breaker.slow_call_rate),
+            "slow_duration": _lua(breaker.slow_call_duration),
             "half_open_max_wait": _lua(breaker.half_open_max_wait),
             "half_open_calls": _lua(breaker.half_open_calls),
             "open_for": _lua(breaker.open_for),
@@ -190,26 +221,24 @@ def guard_scripts(plan: GuardPlan) -> GuardScripts:
         fields.append("L")
     if budget is not None:
         fields += ["G .. 'h'", "bucket"]
-    numbers["fields"] = ", ".join(fields)
-    numbers |= {  # where each field lands in the reply (blocks of absent policies are gone)
-        f"i_{name}": str(fields.index(field) + 1)
-        for name, field in (
-            ("x", "'x'"),
-            ("h", "P .. 'h'"),
-            ("q", "P .. 'q'"),
-            ("tat", "L"),
-            ("gh", "G .. 'h'"),
-            ("bucket", "bucket"),
-        )
-        if field in fields
-    }
     header = _header(plan)
-    admit_script = Script("admit", header + Template(admit).substitute(numbers))
+    admit_script = Script("admit", header + Template(admit).substitute(_hmget(fields, numbers)))
     if breaker is None:
-        return GuardScripts(admit_script, None, None)
-    table = header + _policy_table(breaker)
+        return GuardScripts(admit_script)
+    rules = _policy_table(breaker) + _COMMON
+    # The carrying admission also reads the breaker's window, to record outcomes in it; the
+    # breaker's full rules are one function, whose own functions are made only when it runs
+    # (making them costs the server more than the common case's whole work).
+    fields += ["P .. 'rg'", "P .. 'ri'", "P .. 'old'"]
+    record_fully = (
+        "local function record_fully(h, q, rg, ri, old, now)\n"
+        f"{rules}return carry(h, q, rg, ri, old, now)\nend\n"
+    )
+    carrying = _keep(_ADMIT, present | {"OUTCOMES": True})
+    carrying = Template(carrying).substitute(_hmget(fields, numbers))
     return GuardScripts(
         admit_script,
-        Script("record", table + _COMMON + _RECORD),
-        Script("breaker", table + _COMMON + _BREAKER),
+        Script("admit_carrying", header + record_fully + carrying),
+        Script("record", header + rules + _RECORD),
+        Script("breaker", header + rules + _BREAKER),
     )

@@ -22,7 +22,8 @@ def _harness(url: str, prefix: str, *, cluster: bool = False) -> tuple[BackendHa
         prefix=prefix,
     )
     sync, async_ = RedisStateBackend(settings), AsyncRedisStateBackend(settings)
-    return BackendHarness.on_server_clock(sync, async_), sync, async_
+    delay = settings.options.record_delay
+    return BackendHarness.on_server_clock(sync, async_, record_delay=delay), sync, async_
 
 
 @pytest.mark.redis

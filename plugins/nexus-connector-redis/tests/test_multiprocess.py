@@ -86,6 +86,26 @@ def test_half_open_admits_exactly_the_permitted_trials_across_processes(
     assert sum(trials) == 3
 
 
+def test_a_process_ending_without_close_records_the_outcomes_it_kept(
+    tmp_path: Path, redis_url: str, unique_prefix: str
+) -> None:
+    # No admission carries the 4th failure and no flush comes within the run: the exit does.
+    args = _args(redis_url, unique_prefix, window=4, tries=4, record_delay=10.0)
+    assert run_workers(tmp_path, "fail", [args]) == [4]
+    assert run_workers(tmp_path, "state", [args]) == ["open"]
+
+
+def test_a_process_that_dies_loses_only_the_outcomes_it_kept(
+    tmp_path: Path, redis_url: str, unique_prefix: str
+) -> None:
+    # Each admission carried the failure before it; the last one was kept, and is lost.
+    args = _args(redis_url, unique_prefix, window=4, tries=4, record_delay=10.0)
+    assert run_workers(tmp_path, "fail_and_die", [args]) == [4]
+    assert run_workers(tmp_path, "state", [args]) == ["closed"]
+    assert run_workers(tmp_path, "fail", [{**args, "tries": 1}]) == [1]  # the 4th of 4 again
+    assert run_workers(tmp_path, "state", [args]) == ["open"]
+
+
 def test_one_process_holds_a_token_refresh_lock(
     tmp_path: Path, redis_url: str, unique_prefix: str
 ) -> None:

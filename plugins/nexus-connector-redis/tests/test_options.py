@@ -224,7 +224,7 @@ def test_the_options_repr_shows_no_user_name_or_password() -> None:
     options = RedisOptions(url="redis://admin:hunter2-pw@cache.internal:6380/2?db=2")
     assert repr(options) == (
         "RedisOptions(url='redis://cache.internal:6380?...', cluster=False, pool_size=64, "
-        "timeout=0.25, connect_timeout=0.25)"
+        "timeout=0.25, connect_timeout=0.25, record_delay=0.05)"
     )
 
 
@@ -238,6 +238,10 @@ def test_the_options_repr_shows_no_user_name_or_password() -> None:
         ("timeout", 0.0),
         ("connect_timeout", -1.0),
         ("connect_timeout", 60.000001),
+        ("record_delay", -0.001),
+        ("record_delay", float("nan")),
+        ("record_delay", float("inf")),
+        ("record_delay", 10.5),
     ],
 )
 def test_a_number_out_of_its_range_is_a_config_error_at_its_own_key(

@@ -39,7 +39,12 @@ def _backend(args: dict[str, Any]) -> Any:
     from nexus_connector_core import SYSTEM_CLOCK
     from nexus_connector_core.state import BackendSettings
 
-    options = RedisOptions(url=args["url"], cluster=args.get("cluster", False), timeout=5.0)
+    options = RedisOptions(
+        url=args["url"],
+        cluster=args.get("cluster", False),
+        timeout=5.0,
+        record_delay=args.get("record_delay", 0.05),
+    )
     return RedisStateBackend(
         BackendSettings(options=options, clock=SYSTEM_CLOCK, prefix=args["prefix"])
     )
@@ -89,6 +94,11 @@ def run(scenario: str, args: dict[str, Any]) -> Any:
                 admitted += 1
                 backend.record(breaker, admission, failed=True, duration=0.0)
         return admitted
+    if scenario == "fail_and_die":  # record failures, then end without a chance to flush
+        for _ in range(args["tries"]):
+            backend.record(breaker, backend.admit(breaker), failed=True, duration=0.0)
+        print(json.dumps(args["tries"]), flush=True)
+        os._exit(0)
     if scenario == "state":
         return backend.breaker(breaker).state
     if scenario == "trial":

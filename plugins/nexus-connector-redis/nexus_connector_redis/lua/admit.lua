@@ -2,8 +2,12 @@
 -- nothing unless all allow it; one round trip, one HMGET and one HSET on the plan's scope
 -- hash. The generated script defines H, P, G, L, TTL before this code and writes the
 -- policy's numbers (the dollar names) in; blocks for policies the plan lacks are left out.
+-- The carrying variant (the OUTCOMES block, with record_fully before it: common.lua and the
+-- breaker's policy in one function) first records outcomes of earlier attempts in the
+-- breaker, as record.lua does: the admission then decides on them, still in one round trip.
 -- KEYS: 1 the scope hash, 2 the limiter's own key (a caller's key: kept out of the hash)
--- ARGV: 1 retry (0/1), 2 max_wait (seconds the limiter may reserve ahead)
+-- ARGV: 1 retry (0/1), 2 max_wait (seconds the limiter may reserve ahead), then (carrying)
+--       outcomes, three values each (generation, code, age): see apply in common.lua
 -- Returns "allowed|reason|retry_after|wait|generation|trial|state|settled"
 
 local t = redis.call('TIME')
@@ -16,9 +20,10 @@ local bucket = G .. (retry and 'r' or 'c') .. sec
 BUDGET]]
 -- One read of what the plan's policies need (the generated script lists the fields and
 -- where each lands in v): the breaker's packed state (<P>h) and, while it is closed with a
--- window of fast successes only, its generation (<P>q), then nothing else of it is read;
--- the limiter's TAT; the budget's totals and this second's count; and 'x', the second
--- the hash's expiry was last pushed back.
+-- window of fast successes only, its generation (<P>q), then nothing else of it is read
+-- (carrying outcomes, also its window: <P>rg, <P>ri, <P>old); the limiter's TAT; the
+-- budget's totals and this second's count; and 'x', the second the hash's expiry was last
+-- pushed back.
 local v = redis.call('HMGET', H, $fields)
 local writes = {}
 local function put(field, value)
@@ -32,6 +37,65 @@ local function refuse(reason, after)
   end
   return '0|' .. reason .. '|' .. after .. '|0|' .. string.format('%d', gen) .. '|0|' .. state .. '|0'
 end
+--[[OUTCOMES
+-- Earlier attempts' outcomes first, in the fields just read and written with this
+-- admission's: the common case, a closed breaker with a count window that they do not
+-- open, here (the rule of window_add and apply in common.lua, inlined); anything else (a
+-- time window, a half-open trial, an outcome that opens the breaker) the full way,
+-- record_fully (common.lua's rules, made only then).
+do
+  local h, fast = v[$i_h], $count_window
+  local st, g, n, f, s, rg, ri
+  if h then
+    st, g, n, f, s = string.match(h, '(%d+) (%d+) (%d+) (%d+) (%d+)')
+    fast = fast and st == '0'
+  end
+  if h and fast then
+    n, f, s = tonumber(n), tonumber(f), tonumber(s)
+    rg, ri = v[$i_rg] or '', tonumber(v[$i_ri] or 0)
+    local current, changed = tonumber(g), false
+    for i = 3, #ARGV - 2, 3 do
+      local code = tonumber(ARGV[i + 1])
+      if code >= 0 and tonumber(ARGV[i]) == current then
+        local outcome = code % 4
+        if #rg ~= $window then -- the window's size changed in the config: start afresh
+          rg, ri, n, f, s = string.rep('0', $window), 0, 0, 0, 0
+        end
+        if n == $window then -- full: the oldest outcome leaves
+          local gone = tonumber(string.sub(rg, ri + 1, ri + 1))
+          n, f, s = n - 1, f - gone % 2, s - math.floor(gone / 2)
+        end
+        rg = string.sub(rg, 1, ri) .. outcome .. string.sub(rg, ri + 2)
+        ri = (ri + 1) % $window
+        n, f, s = n + 1, f + outcome % 2, s + math.floor(outcome / 2)
+        changed = true
+        if (outcome ~= 0 or n == $min_calls) and n >= $min_calls
+            and (f / n >= $failure_rate or ($slow_duration > 0 and s / n >= $slow_rate)) then
+          fast = false -- it opens the breaker
+          break
+        end
+      end
+    end
+    if fast and changed then
+      h = '0 ' .. g .. ' ' .. n .. ' ' .. f .. ' ' .. s
+      put(P .. 'h', h) ; put(P .. 'rg', rg) ; put(P .. 'ri', ri)
+      if n == $window and f == 0 and s == 0 then -- quiet
+        if v[$i_q] ~= g then put(P .. 'q', g) end
+        v[$i_q] = g
+      elseif v[$i_q] then
+        redis.call('HDEL', H, P .. 'q')
+        v[$i_q] = false
+      end
+      v[$i_h] = h
+    end
+  end
+  if h and not fast then
+    local q
+    h, q = record_fully(v[$i_h], v[$i_q], v[$i_rg], v[$i_ri], v[$i_old], now)
+    if h then v[$i_h], v[$i_q] = h, q end
+  end
+end
+OUTCOMES]]
 
 
 --[[BREAKER
