@@ -57,7 +57,14 @@ def _leaves(cls: type[Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...
 RESILIENCE = _leaves(ResilienceConfig)
 MEMORY_OPTIONS = [("fail_first",), ("failure",), ("latency",), ("retry_after",)]
 STATE = [("fail_mode",), ("prefix",), ("backend",)]
-REDIS_OPTIONS = [("timeout",), ("connect_timeout",), ("pool_size",), ("cluster",), ("url",)]
+REDIS_OPTIONS = [
+    ("timeout",),
+    ("connect_timeout",),
+    ("pool_size",),
+    ("cluster",),
+    ("url",),
+    ("record_delay",),
+]
 
 
 def test_the_settings_cover_every_numeric_resilience_setting() -> None:
@@ -177,6 +184,7 @@ def configs(draw: st.DrawFn, *, redis: bool) -> dict[str, Any]:
                 "timeout": st.floats(0.01, 60.0),
                 "connect_timeout": st.floats(0.01, 60.0),
                 "pool_size": st.integers(1, 100),
+                "record_delay": st.floats(0.0, 10.0),
             }
             tame = key[0] in choices and (not wild or draw(st.booleans()))
             _set(state, key, draw(choices[key[0]] if tame else hostile))
