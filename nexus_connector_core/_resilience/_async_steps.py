@@ -29,7 +29,7 @@ from .watchdog import Watchdog
 if TYPE_CHECKING:
     from .._telemetry import CallTrace
 
-__all__ = ["Hedged", "attempts", "cached", "fallback", "hedged_attempts", "idempotent"]
+__all__ = ["Hedged", "attempts", "cached", "fallback", "idempotent"]
 
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
 
@@ -93,9 +93,9 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     budget (one round trip), the call within its timeout, its outcome recorded, and a
     retry when the policy allows one. Timeouts of async calls are by cancellation, through
     the event loop's `Watchdog`; a sync call's transport holds its own (watchdogs None).
-    An operation that hedges has a loop of its own (`hedged_attempts`)."""
+    An operation that hedges has a loop of its own (`Hedged`)."""
     if policy.hedging is not None:
-        return hedged_attempts(policy, method, backend, watchdogs)
+        return Hedged(policy, method, backend, watchdogs)
     plan = policy.plan
     recorded = plan or UNGUARDED  # what outcomes are recorded against (admitted => plan)
     slow_after = policy.slow_after
@@ -233,16 +233,6 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
 
 
 # -- hedged reads ----------------------------------------------------------------------------
-
-
-def hedged_attempts(
-    policy: VendorPolicy,
-    method: AsyncHandler,
-    backend: AsyncStateBackend,
-    watchdogs: Callable[[], Watchdog] | None,
-) -> AsyncHandler:
-    """The attempt loop of a read that hedges (see `Hedged`)."""
-    return Hedged(policy, method, backend, watchdogs)
 
 
 class Hedged:

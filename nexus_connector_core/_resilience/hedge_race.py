@@ -49,10 +49,16 @@ async def race_tasks(
     deadline_error: Callable[[], BaseException],
 ) -> Any:
     """Race the attempts of `round_` as tasks; the winner's result, or the round's error
-    (the deadline cuts the attempts themselves: their watchdogs; `deadline_error` unused)."""
+    (the deadline cuts the attempts themselves: their watchdogs; `deadline_error` unused).
+
+    A success is the answer when it won the round (`HedgedRound.won`), or is the last
+    attempt left; a failure ends the round when no attempt is left, or when it is no
+    vendor fault and no attempt won yet; else the others are waited for."""
     import asyncio
 
     clock = round_.call.clock
+    # Every task made here runs its first step before this one can be cancelled (the next
+    # await lets it), so each attempt's own `finally` gives back what it was admitted with.
     running: dict[asyncio.Future[Any], CallContext] = {asyncio.ensure_future(first[1]()): first[0]}
     timer: asyncio.Future[None] | None = None
     left = most
@@ -68,12 +74,10 @@ async def race_tasks(
                     continue  # the timer
                 error = task.exception()
                 if error is None:
-                    if round_.last is ctx:
+                    if round_.last is ctx or not running:
                         return task.result()
                     continue  # another attempt claimed the round first: its answer comes
-                if round_.decided:
-                    continue  # the round is won: the winner's answer is here or coming
-                if not running or not transient(error):
+                if not running or not (round_.decided or transient(error)):
                     raise error
             if timer is not None and timer.done():
                 timer = None
@@ -118,13 +122,20 @@ class Workers:
                 return False
             return None
 
-    def run(self, reserved: bool, job: Callable[[], None]) -> None:
+    def run(self, reserved: bool, job: Callable[[], None]) -> bool:
+        """Run `job` on the reserved thread; False when no thread could be started (the
+        process is out of threads): then the caller runs it."""
         if reserved:
             self._jobs.put(job)
-        else:
+            return True
+        try:
             threading.Thread(
                 target=self._work, args=(job,), name="nexus-connector-hedge", daemon=True
             ).start()
+        except RuntimeError:
+            self.unreserve(False)
+            return False
+        return True
 
     def unreserve(self, reserved: bool) -> None:
         with self._lock:
@@ -168,14 +179,8 @@ def race_threads(
     clock = call.clock
     answers: queue.SimpleQueue[tuple[CallContext, BaseException | None, Any]] = queue.SimpleQueue()
 
-    def start(job: Job) -> bool:
-        reserved = workers.reserve()
-        if reserved is None:
-            return False
-        workers.run(reserved, _handing_over(job, answers))
-        return True
-
-    if not start(first):
+    reserved = workers.reserve()
+    if reserved is None or not workers.run(reserved, _handing_over(first, answers)):
         return first[1]()  # no thread left: this attempt runs here, unhedged
     running = 1
     left = most
@@ -193,7 +198,9 @@ def race_threads(
                 job = hedge() if reserved is not None else None
                 if job is not None:
                     assert reserved is not None
-                    workers.run(reserved, _handing_over(job, answers))
+                    handed_over = _handing_over(job, answers)
+                    if not workers.run(reserved, handed_over):
+                        handed_over()  # no thread could start: it runs here
                     running += 1
                     continue
                 left = 0  # refused (budget, breaker, limiter, bulkhead, deadline, threads)
@@ -209,12 +216,10 @@ def race_threads(
         ctx, error, result = answer
         running -= 1
         if error is None:
-            if round_.last is ctx:
+            if round_.last is ctx or not running:
                 return result
             continue  # another attempt claimed the round first: its answer comes
-        if round_.decided:
-            continue  # the round is won: the winner's answer is on its way
-        if not running or not transient(error):
+        if not running or not (round_.decided or transient(error)):
             raise error
 
 
@@ -231,7 +236,7 @@ def _next(
             return answers.get(timeout=max(delay, 0.0))
         except queue.Empty:
             return None
-    clock.sleep(delay)
+    clock.sleep(max(delay, 0.0))
     try:
         return answers.get_nowait()
     except queue.Empty:

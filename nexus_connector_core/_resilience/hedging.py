@@ -17,7 +17,7 @@ What is decided here, without I/O: which operations may hedge (`hedges`), how lo
 ``budget_ratio`` hedges per call over the last 10 seconds, per operation and vendor, in this
 process: hedging trades load for latency, and a vendor in trouble must not get twice the
 load), and one round's attempts (`HedgedRound`). The drivers, asyncio tasks or threads, are
-in `hedge_race`; the loop that uses them in `_async_steps.hedged_attempts`.
+in `hedge_race`; the loop that uses them is `_async_steps.Hedged`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,15 @@ from .config import HedgingConfig
 if TYPE_CHECKING:
     from .._operations import Operation
 
-__all__ = ["MIN_SAMPLES", "SAMPLES", "HedgedRound", "Hedging", "hedges"]
+__all__ = [
+    "BUDGET_WINDOW",
+    "MIN_SAMPLES",
+    "SAMPLES",
+    "HedgedRound",
+    "Hedging",
+    "hedge_plan",
+    "hedges",
+]
 
 #: Successful attempts kept for ``delay = "p95"``.
 SAMPLES = 256
@@ -61,9 +69,9 @@ class Hedging:
     >>> h = Hedging(HedgingConfig(delay=0.05, budget_ratio=0.1))
     >>> h.delay()
     0.05
-    >>> [h.call_started(100.0) for _ in range(9)] and h.allow(100.0)
-    False
-    >>> h.call_started(100.0); h.allow(100.0), h.allow(100.0)
+    >>> for _ in range(10):
+    ...     h.call_started(100.0)
+    >>> h.allow(100.0), h.allow(100.0)  # a tenth of ten calls: one hedge
     (True, False)
     """
 
@@ -104,12 +112,14 @@ class Hedging:
     def observe(self, seconds: float) -> None:
         """A successful attempt took `seconds` (for ``delay = "p95"``)."""
         if self.fixed is None:
-            self._samples.append(seconds)
-            self._unsorted += 1
+            with self._lock:  # sync attempts end on worker threads
+                self._samples.append(seconds)
+                self._unsorted += 1
 
     def _refresh(self) -> None:
-        self._unsorted = 0
-        ordered = sorted(self._samples)
+        with self._lock:
+            self._unsorted = 0
+            ordered = sorted(self._samples)
         if len(ordered) < MIN_SAMPLES:
             return
         self._p95 = ordered[min(math.ceil(0.95 * len(ordered)) - 1, len(ordered) - 1)]

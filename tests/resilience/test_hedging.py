@@ -11,6 +11,7 @@ attempt; the sync one leaves it to finish on its thread and drops its outcome.
 
 from __future__ import annotations
 
+import doctest
 import inspect
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from nexus_connector_core import (
+    CallContext,
     Money,
     PaymentRequest,
     PluginRegistry,
@@ -29,8 +31,10 @@ from nexus_connector_core import (
 )
 from nexus_connector_core._errors import ConfigError
 from nexus_connector_core._payment import PAYMENT_GET, PAYMENT_PURCHASE
+from nexus_connector_core._resilience import hedging as hedging_module
 from nexus_connector_core._resilience.config import HedgingConfig
-from nexus_connector_core._resilience.hedging import MIN_SAMPLES, Hedging, hedges
+from nexus_connector_core._resilience.hedge_race import Workers, race_threads
+from nexus_connector_core._resilience.hedging import MIN_SAMPLES, HedgedRound, Hedging, hedges
 from nexus_connector_core.testing import FakeClock, Fault, FaultServer
 
 MakeManager = Callable[..., Any]
@@ -162,6 +166,61 @@ def test_a_p95_delay_waits_for_enough_successful_attempts() -> None:
 
 def test_a_fixed_delay_is_the_delay() -> None:
     assert Hedging(HedgingConfig(delay=0.25)).delay() == 0.25
+
+
+def test_the_examples_of_the_hedging_rules_hold() -> None:
+    assert doctest.testmod(hedging_module).failed == 0
+
+
+def test_worker_threads_are_bounded_reused_and_end_when_idle() -> None:
+    workers = Workers(limit=1, idle=0.05)
+    threads: list[threading.Thread] = []
+    done = threading.Semaphore(0)
+
+    def job() -> None:
+        threads.append(threading.current_thread())
+        done.release()
+
+    assert workers.reserve() is False  # a thread to start
+    assert workers.reserve() is None  # the limit: the caller runs its attempt itself
+    workers.run(False, job)
+    assert done.acquire(timeout=5)
+    promised: list[bool | None] = []
+    wait_until(lambda: promised.append(workers.reserve()) or promised[-1] is not None)
+    assert promised[-1] is True  # the idle thread, promised the next job
+    workers.run(True, job)
+    assert done.acquire(timeout=5)
+    assert threads[1] is threads[0]
+
+    wait_until(lambda: not threads[0].is_alive())  # idle past `idle`: it ended
+    assert workers.reserve() is False
+    workers.unreserve(False)
+
+
+def test_a_sync_round_without_a_free_thread_runs_on_the_callers_thread() -> None:
+    round_ = HedgedRound(CallContext("c", "v", PAYMENT_GET, FakeClock()), request=None)
+    ctx = round_.fork(1.0)
+    ran_on: list[threading.Thread] = []
+
+    def first() -> str:
+        ran_on.append(threading.current_thread())
+        return "answer"
+
+    def no_hedge() -> None:
+        raise AssertionError("no hedge is asked for without a thread")
+
+    result = race_threads(
+        round_,
+        (ctx, first),
+        no_hedge,
+        delay=0.0,
+        most=1,
+        transient=lambda error: True,
+        deadline_error=TimeoutError,
+        workers=Workers(limit=0),
+    )
+
+    assert (result, ran_on) == ("answer", [threading.current_thread()])
 
 
 # -- the configuration ------------------------------------------------------------------------
