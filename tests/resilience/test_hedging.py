@@ -293,6 +293,22 @@ async def test_a_read_slower_than_the_delay_is_hedged_and_the_first_answer_wins(
     assert (record.status, record.attempts) == ("ok", 2)
 
 
+async def test_a_round_starts_up_to_max_hedged_attempts_one_delay_apart(
+    make_manager: MakeManager, fault_server: FaultServer, clock: FakeClock, flavour: str
+) -> None:
+    hedging = {"delay": DELAY, "max_hedged_attempts": 2, "budget_ratio": 2.0}
+    manager = make_manager({"hedging": hedging}, clock=clock, async_=flavour == "async")
+    fault_server.script(Fault.stall(5.0), Fault.stall(5.0))
+
+    payment = await call(manager, "get", "pi_8")
+
+    assert payment.vendor_id == "pi_8"
+    assert sorted(faults_seen(fault_server)) == ["200", "stall", "stall"]
+    assert clock.sleeps == [DELAY, DELAY]
+    (record,) = manager.call_log
+    assert record.attempts == 3
+
+
 async def test_the_async_loser_is_cancelled_and_the_vendor_sees_it_hang_up(
     make_manager: MakeManager, fault_server: FaultServer, clock: FakeClock
 ) -> None:
