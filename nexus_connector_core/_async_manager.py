@@ -22,7 +22,11 @@ if TYPE_CHECKING:  # imported when used (see _manager_base)
         AsyncSmsConnector,
     )
     from ._slo import SloReport
-    from ._state import AsyncStateBackend, BreakerSnapshot  # noqa: F401 - the base class's
+    from ._state import (  # noqa: F401 - the base class's
+        AsyncStateBackend,
+        BreakerSnapshot,
+        LimiterSnapshot,
+    )
 
 __all__ = ["AsyncConnectorManager"]
 
@@ -101,9 +105,12 @@ class AsyncConnectorManager(ManagerBase["AsyncConnector", "AsyncStateBackend"]):
             backend_down = False
             for vendor in connector.vendors:
                 snapshots: list[BreakerSnapshot] = []
+                limiters: list[LimiterSnapshot] = []
                 try:
                     for plan in self._breaker_plans(connector, vendor):
                         snapshots.append(await self.state.breaker(plan))
+                    for plan in self._limit_plans(connector, vendor):
+                        limiters.append(await self.state.limiter(plan))
                 except StateBackendUnavailableError:
                     backend_down = True
                 check = None
@@ -114,7 +121,7 @@ class AsyncConnectorManager(ManagerBase["AsyncConnector", "AsyncStateBackend"]):
                         check = f"adapter cannot start ({type(exc).__name__})"
                     else:
                         check = await acheck_adapter(adapter, timeout)
-                vendors.append(self._vendor_health(vendor, snapshots, check))
+                vendors.append(self._vendor_health(vendor, snapshots, check, limiters))
             connectors[name] = self._connector_health(connector, tuple(vendors), backend_down)
         return self._report(connectors)
 

@@ -44,7 +44,7 @@ from ._errors import StateBackendUnavailableError
 from ._health import HealthReport
 from ._manager import ConnectorManager
 from ._slo import SloReport, WindowCounts, window_query
-from ._state import GuardPlan, LimiterSnapshot, SloQuery
+from ._state import LimiterSnapshot, SloQuery
 
 __all__ = ["dashboard_app"]
 
@@ -87,35 +87,6 @@ class _Gathered(msgspec.Struct, kw_only=True):
     alerts: AlertsReport | None = None
     sums: list[dict[str, int]] = []
     queries: list[tuple[str, str]] = []
-    #: (connector, vendor) -> the tightest of its rate limiters.
-    limits: dict[tuple[str, str], LimiterSnapshot] = {}
-
-
-Limiters = list[tuple[str, str, GuardPlan]]
-
-
-def _limiters(manager: ConnectorManager | AsyncConnectorManager) -> Limiters:
-    """Every shared rate limiter: (connector, vendor, a plan that checks it); a caller's own
-    limiters (``per_key``) are many and left out."""
-    found: Limiters = []
-    for name in manager.config.connectors:
-        connector = manager.connector(name)
-        for vendor in connector.vendors:
-            plans: dict[str, GuardPlan] = {}
-            for operation in connector.category.operations:
-                plan = connector.guard_plan(operation, vendor)
-                if plan is not None and plan.limit is not None and not plan.limit_per_caller:
-                    plans.setdefault(plan.limit_key, plan)
-            found += [(name, vendor, plan) for plan in plans.values()]
-    return found
-
-
-def _tightest(
-    limits: dict[tuple[str, str], LimiterSnapshot], where: tuple[str, str], seen: LimiterSnapshot
-) -> None:
-    known = limits.get(where)
-    if known is None or seen.available / seen.capacity < known.available / known.capacity:
-        limits[where] = seen
 
 
 def _traffic_queries(names: list[str], now: float) -> tuple[list[SloQuery], list[tuple[str, str]]]:
@@ -132,11 +103,9 @@ def _traffic_queries(names: list[str], now: float) -> tuple[list[SloQuery], list
     return queries, keys
 
 
-def _gather_sync(manager: ConnectorManager, counting: bool, limiters: Limiters) -> _Gathered:
-    gathered = _Gathered(health=manager.health(checks=False))
+def _gather_sync(manager: ConnectorManager, counting: bool) -> _Gathered:
+    gathered = _Gathered(health=manager.health(checks=False))  # rate-limit headroom included
     try:
-        for name, vendor, plan in limiters:
-            _tightest(gathered.limits, (name, vendor), manager.state.limiter(plan))
         if manager.config.alerting.slos:
             gathered.slo = manager.slo()
         if manager.config.alerting.rules:
@@ -150,13 +119,9 @@ def _gather_sync(manager: ConnectorManager, counting: bool, limiters: Limiters) 
     return gathered
 
 
-async def _gather_async(
-    manager: AsyncConnectorManager, counting: bool, limiters: Limiters
-) -> _Gathered:
+async def _gather_async(manager: AsyncConnectorManager, counting: bool) -> _Gathered:
     gathered = _Gathered(health=await manager.health(checks=False))
     try:
-        for name, vendor, plan in limiters:
-            _tightest(gathered.limits, (name, vendor), await manager.state.limiter(plan))
         if manager.config.alerting.slos:
             gathered.slo = await manager.slo()
         if manager.config.alerting.rules:
@@ -272,7 +237,7 @@ def _snapshot(
                         "retry_after": v.retry_after,
                         "window_calls": v.window_calls,
                         "window_failures": v.window_failures,
-                        "limit": _limit(gathered.limits.get((name, v.vendor))),
+                        "limit": _limit(v.limiter),
                     }
                     for v in health.vendors
                 ],
@@ -318,7 +283,6 @@ class _Dashboard:
         self.interval = float(interval)
         self.timeline = _Timeline()
         self._cached: tuple[float, bytes] | None = None
-        self._limiters: Limiters | None = None
         self._lock: asyncio.Lock | None = None
         self._assets = {
             route: (
@@ -339,12 +303,10 @@ class _Dashboard:
             manager = self.manager
             monitor = manager.monitor
             counting = monitor is not None
-            if self._limiters is None:
-                self._limiters = _limiters(manager)
             if isinstance(manager, AsyncConnectorManager):
-                gathered = await _gather_async(manager, counting, self._limiters)
+                gathered = await _gather_async(manager, counting)
             else:
-                gathered = await asyncio.to_thread(_gather_sync, manager, counting, self._limiters)
+                gathered = await asyncio.to_thread(_gather_sync, manager, counting)
             errors = monitor.counter.last_errors() if monitor is not None else {}
             body = _encoder.encode(
                 _snapshot(

@@ -21,12 +21,14 @@ import collections
 import inspect
 import math
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
 
 from ._clock import Clock
+from ._state import LimiterSnapshot
 
 __all__ = [
     "CHECK_TIMEOUT",
@@ -65,6 +67,8 @@ class VendorHealth(msgspec.Struct, frozen=True, kw_only=True):
         window_calls / window_failures: the outcomes in the breaker's window, all workers'.
         check: the adapter's own health check: ``ok``, the problem it reports, or None when
             it has none (or was not asked).
+        limiter: the headroom of its tightest shared rate limiter (tokens free of the
+            capacity, seconds until the next), all workers'; None without a rate limit.
     """
 
     vendor: str
@@ -73,6 +77,7 @@ class VendorHealth(msgspec.Struct, frozen=True, kw_only=True):
     window_calls: int = 0
     window_failures: int = 0
     check: str | None = None
+    limiter: LimiterSnapshot | None = None
 
 
 class RecentCalls(msgspec.Struct, frozen=True, kw_only=True):
@@ -256,6 +261,11 @@ def connector_status(
     if error_rate is not None and error_rate >= threshold:
         reasons.append(f"recent error rate {error_rate:.0%}")
     return ("degraded" if reasons else "healthy"), tuple(reasons)
+
+
+def tightest(limiters: Iterable[LimiterSnapshot]) -> LimiterSnapshot | None:
+    """The limiter with the smallest share of its capacity free, or None without one."""
+    return min(limiters, key=lambda seen: seen.available / seen.capacity, default=None)
 
 
 def report_status(connectors: dict[str, ConnectorHealth], dropped: int) -> HealthStatus:

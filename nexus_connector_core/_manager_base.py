@@ -23,6 +23,7 @@ from ._health import (
     VendorHealth,
     connector_status,
     report_status,
+    tightest,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         BreakerSnapshot,
         GuardPlan,
         Lease,
+        LimiterSnapshot,
         SloQuery,
         StateBackend,
     )
@@ -287,9 +289,22 @@ class ManagerBase(Generic[C, S]):
                 plans.setdefault(plan.breaker_key, plan)
         return list(plans.values())
 
+    def _limit_plans(self, connector: C, vendor: str) -> list[GuardPlan]:
+        """The distinct shared rate limiters of `vendor` in `connector`; a caller's own
+        (``per_key``) are many and left out."""
+        plans: dict[str, GuardPlan] = {}
+        for operation in connector.category.operations:
+            plan = connector.guard_plan(operation, vendor)
+            if plan is not None and plan.limit is not None and not plan.limit_per_caller:
+                plans.setdefault(plan.limit_key, plan)
+        return list(plans.values())
+
     @staticmethod
     def _vendor_health(
-        vendor: str, snapshots: list[BreakerSnapshot], check: str | None
+        vendor: str,
+        snapshots: list[BreakerSnapshot],
+        check: str | None,
+        limiters: list[LimiterSnapshot],
     ) -> VendorHealth:
         worst = max(snapshots, key=lambda s: _BREAKER_ORDER[s.state], default=None)
         return VendorHealth(
@@ -299,6 +314,7 @@ class ManagerBase(Generic[C, S]):
             window_calls=sum(s.calls for s in snapshots),
             window_failures=sum(s.failures for s in snapshots),
             check=check,
+            limiter=tightest(limiters),
         )
 
     def _connector_health(

@@ -132,6 +132,7 @@ class Observer:
         self.loggers = tuple(loggers)
         #: OpenTelemetry traces and metrics, when the application set a provider.
         self.telemetry = telemetry or Telemetry()
+        self.telemetry.sinks = tuple(lg for lg in self.loggers if hasattr(lg, "dropped"))
         #: Every connector's recent calls in this process, for health.
         self.stats = CallStats()
         # Stdlib loggers are asked on each call whether they would write (their level can

@@ -20,8 +20,9 @@ Metrics, instruments made once per meter provider, attributes bounded (connector
 operation, outcome, error type: never an id or a key): ``nexus_connector.calls``,
 ``nexus_connector.duration`` (seconds), ``nexus_connector.attempts``,
 ``nexus_connector.retries``, ``nexus_connector.hedges``, ``nexus_connector.fallbacks``,
-``nexus_connector.rate_limit.rejections``, ``nexus_connector.idempotency.replays`` and the
-observable gauge ``nexus_connector.breaker.state`` (0 closed, 1 half-open, 2 open).
+``nexus_connector.rate_limit.rejections``, ``nexus_connector.idempotency.replays``, the
+observable gauge ``nexus_connector.breaker.state`` (0 closed, 1 half-open, 2 open) and the
+observable counter ``nexus_connector.log.dropped`` (records a log sink had to drop).
 """
 
 from __future__ import annotations
@@ -123,6 +124,12 @@ class _Instruments:
             callbacks=[telemetry.observe_breakers],
             description="Circuit breaker state: 0 closed, 1 half-open, 2 open",
         )
+        meter.create_observable_counter(
+            "nexus_connector.log.dropped",
+            callbacks=[telemetry.observe_dropped],
+            unit="{record}",
+            description="Integration-log records a sink dropped (its buffer was full)",
+        )
 
 
 class Telemetry:
@@ -139,6 +146,7 @@ class Telemetry:
         "_tracer_provider",
         "policies",
         "propagate",
+        "sinks",
     )
 
     def __init__(self) -> None:
@@ -147,6 +155,8 @@ class Telemetry:
         self._meter_provider: Any = None
         self._instruments: _Instruments | None = None
         self.policies: MutableMapping[int, VendorPolicy] = weakref.WeakValueDictionary()
+        #: The integration-log sinks that count the records they drop (``dropped``).
+        self.sinks: tuple[Any, ...] = ()
 
     def begin(self, ctx: CallContext) -> CallTrace | None:
         """Start observing a call: None (two dictionary lookups) when OpenTelemetry is not
@@ -174,6 +184,15 @@ class Telemetry:
     def watch(self, policy: VendorPolicy) -> None:
         """Report `policy`'s breaker in the breaker gauge."""
         self.policies[id(policy)] = policy
+
+    def observe_dropped(self, options: Any) -> Iterable[Any]:
+        """The dropped-records counter's callback: each counting sink's total so far."""
+        from opentelemetry.metrics import Observation
+
+        return [
+            Observation(sink.dropped, {"nexus_connector.sink": type(sink).__name__})
+            for sink in self.sinks
+        ]
 
     def observe_breakers(self, options: Any) -> Iterable[Any]:
         """The breaker gauge's callback: the last state each watched breaker was seen in."""

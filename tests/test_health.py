@@ -240,3 +240,49 @@ def test_status_sees_a_breaker_another_worker_opened_on_redis(
     assert "unhealthy" in done.output
     assert "open (" in done.output
     assert "every vendor's circuit breaker is open" in done.output
+
+
+def test_health_shows_the_tightest_shared_rate_limiters_headroom(
+    registry: PluginRegistry, clock: FakeClock
+) -> None:
+    config = _config()
+    config["connectors"]["email"]["resilience"] = {"rate_limit": {"rate": 5, "per": 1.0}}
+    with ConnectorManager.from_config(config, registry=registry, clock=clock) as manager:
+        before = manager.health(checks=False).connectors["email"].vendors[0].limiter
+        for _ in range(3):
+            manager.email.send(MAIL)
+        after = manager.health(checks=False).connectors["email"].vendors[0].limiter
+        for _ in range(2):
+            manager.email.send(MAIL)
+        spent = manager.health(checks=False).connectors["email"].vendors[0].limiter
+
+    assert before is not None and after is not None and spent is not None
+    assert (before.available, before.capacity) == (5, 5)
+    assert (after.available, after.capacity) == (2, 5)
+    assert (spent.available, spent.retry_after) == (0, pytest.approx(0.2))
+
+
+def test_health_has_no_limiter_for_a_vendor_without_a_rate_limit(
+    registry: PluginRegistry, clock: FakeClock
+) -> None:
+    with ConnectorManager.from_config(_config(), registry=registry, clock=clock) as manager:
+        assert manager.health(checks=False).connectors["email"].vendors[0].limiter is None
+
+
+def test_status_shows_the_rate_limit_headroom(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nexus_connector_core.cli import cli
+
+    path = _toml(
+        tmp_path,
+        '[connectors.email]\nvendor = "memory"\n'
+        "[connectors.email.resilience]\nrate_limit = { rate = 20 }\n",
+    )
+
+    done = CliRunner().invoke(cli, ["status", "--config", str(path)])
+
+    assert done.exit_code == 0, done.output
+    header, row = done.output.splitlines()[1:3]
+    assert "HEADROOM" in header
+    assert "20/20" in row

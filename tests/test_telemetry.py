@@ -160,3 +160,28 @@ def test_without_a_provider_a_call_has_no_trace(registry: PluginRegistry, clock:
         manager.payment.purchase(ORDER)
 
         assert manager.call_log[-1].trace_id is None
+
+
+class _DroppingSink:
+    """A log sink whose buffer was full for some records (as the SQL sink counts them)."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+
+    def emit(self, record: Any) -> None:
+        self.dropped += 1
+
+
+def test_the_records_a_log_sink_dropped_are_a_metric(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    sink = _DroppingSink()
+    with ConnectorManager.from_config(
+        _config(), registry=registry, clock=clock, environ={"PSP_KEY": SECRET}, loggers=[sink]
+    ) as manager:
+        manager.payment.purchase(ORDER)
+        manager.payment.purchase(ORDER)
+        (dropped,) = otel.points("nexus_connector.log.dropped")
+
+    assert dropped.value == 2
+    assert dict(dropped.attributes) == {"nexus_connector.sink": "_DroppingSink"}

@@ -17,6 +17,7 @@ from .._config import load_config
 from .._errors import ConfigError, ConnectorError
 from .._health import HealthReport
 from .._manager import ConnectorManager
+from .._state import LimiterSnapshot
 from ._app import EXIT_CALL_FAILED, config_option, echo_json, json_option, report_config_error
 
 _COLOURS = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
@@ -74,7 +75,7 @@ def _print(report: HealthReport, source: str) -> None:
         + click.style(report.status, fg=_COLOURS[report.status], bold=True)
         + f" at {report.checked_at:%Y-%m-%d %H:%M:%S} UTC"
     )
-    rows = [("CONNECTOR", "STATUS", "VENDOR", "BREAKER", "WINDOW", "CHECK")]
+    rows = [("CONNECTOR", "STATUS", "VENDOR", "BREAKER", "WINDOW", "HEADROOM", "CHECK")]
     for name, connector in report.connectors.items():
         for index, vendor in enumerate(connector.vendors):
             breaker = (vendor.breaker or "-").replace("_", "-")
@@ -87,6 +88,7 @@ def _print(report: HealthReport, source: str) -> None:
                     vendor.vendor,
                     breaker,
                     f"{vendor.window_failures}/{vendor.window_calls} failed",
+                    _headroom(vendor.limiter),
                     vendor.check or "-",
                 )
             )
@@ -101,3 +103,11 @@ def _print(report: HealthReport, source: str) -> None:
             click.echo(f"  {name}: {reason}")
     if report.dropped_log_records:
         click.echo(f"  integration log: {report.dropped_log_records} records dropped")
+
+
+def _headroom(limiter: LimiterSnapshot | None) -> str:
+    """``12/20`` tokens free (``0/20 (1.5s)`` when none is, with the wait); ``-`` unlimited."""
+    if limiter is None:
+        return "-"
+    free = f"{limiter.available}/{limiter.capacity}"
+    return f"{free} ({limiter.retry_after:.1f}s)" if not limiter.available else free
