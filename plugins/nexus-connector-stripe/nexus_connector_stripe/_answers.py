@@ -164,8 +164,8 @@ def read_payment(data: Any, vendor: str, replayed: bool = False) -> Payment:
     currency = _text(data, "currency").upper()
     status = STATES[_text(data, "status")]
     charge = data.get("latest_charge")
-    refunded = _int(charge, "amount_refunded") if isinstance(charge, Mapping) else 0
-    captured = _int(data, "amount_received")
+    refunded = _amount(charge, "amount_refunded") if isinstance(charge, Mapping) else 0
+    captured = _amount(data, "amount_received")
     if status == "succeeded" and refunded:
         status = "refunded" if refunded >= captured else "partially_refunded"
     method = data.get("payment_method")
@@ -175,7 +175,7 @@ def read_payment(data: Any, vendor: str, replayed: bool = False) -> Payment:
         vendor=vendor,
         vendor_id=_text(data, "id"),
         status=status,
-        amount=Money(_int(data, "amount"), currency),
+        amount=Money(_amount(data, "amount", least=1), currency),
         captured=Money(captured, currency),
         refunded=Money(refunded, currency),
         payment_method=method if isinstance(method, str) else None,
@@ -196,7 +196,7 @@ def read_refund(data: Any, vendor: str, replayed: bool = False) -> Refund:
         vendor=vendor,
         vendor_id=_text(data, "id"),
         payment_id=_text(data, "payment_intent"),
-        amount=Money(_int(data, "amount"), _text(data, "currency").upper()),
+        amount=Money(_amount(data, "amount", least=1), _text(data, "currency").upper()),
         status=REFUND_STATES[_text(data, "status")],
         raw=data,
         replayed=replayed,
@@ -316,10 +316,13 @@ def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _int(data: Any, key: str) -> int:
+def _amount(data: Any, key: str, *, least: int = 0) -> int:
+    """An amount of Stripe's in minor units: an integer, at least `least` (a negative
+    refunded total would read as a refund). Anything else is a ValueError that does not
+    quote the value; `Money` refuses one beyond what it holds."""
     value = data[key]
-    if type(value) is not int:
-        raise ValueError(f"{key} is not an integer")
+    if type(value) is not int or value < least:
+        raise ValueError(f"{key} is not an integer of minor units, at least {least}")
     return value
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from nexus_connector_stripe._answers import read_payment, vendor_error
+from nexus_connector_stripe._answers import read_payment, read_refund, vendor_error
 
 from nexus_connector_core import (
     InvalidRequestError,
@@ -68,6 +68,42 @@ def test_a_payment_intent_reads_as_the_payment_state(data: dict[str, Any], statu
 def test_what_is_not_a_payment_intent_is_refused_by_the_reader(data: dict[str, Any]) -> None:
     with pytest.raises((KeyError, TypeError, ValueError)):
         read_payment(data, "stripe")
+
+
+#: Numbers no amount of Stripe's can be: each makes an answer unreadable.
+NOT_AMOUNTS = [-3, -(2**70), 2**70, float("inf"), float("nan"), 1999.0, True]
+NOT_AMOUNT_IDS = ["negative", "very-negative", "2**70", "inf", "nan", "float", "bool"]
+
+
+@pytest.mark.parametrize("value", NOT_AMOUNTS, ids=NOT_AMOUNT_IDS)
+@pytest.mark.parametrize("field", ["amount", "amount_received", "amount_refunded"])
+def test_an_amount_no_payment_intent_has_is_refused_by_the_reader(field: str, value: Any) -> None:
+    data = intent("succeeded", received=1500, refunded=0)
+    (data["latest_charge"] if field == "amount_refunded" else data)[field] = value
+
+    # Named by the reader, or by Money for a number beyond what it holds.
+    with pytest.raises(ValueError, match=rf"{field}|Money\.amount"):
+        read_payment(data, "stripe")
+
+
+def test_a_payment_intent_of_no_amount_is_refused_by_the_reader() -> None:
+    with pytest.raises(ValueError, match="amount"):
+        read_payment({**intent("requires_capture"), "amount": 0}, "stripe")
+
+
+@pytest.mark.parametrize("value", [0, *NOT_AMOUNTS], ids=["zero", *NOT_AMOUNT_IDS])
+def test_a_refund_of_an_amount_stripe_cannot_refund_is_refused_by_the_reader(value: Any) -> None:
+    refund = {
+        "id": "re_1",
+        "object": "refund",
+        "amount": value,
+        "currency": "usd",
+        "payment_intent": "pi_1",
+        "status": "succeeded",
+    }
+
+    with pytest.raises(ValueError, match="amount"):
+        read_refund(refund, "stripe")
 
 
 def answer(status: int, error: Any, **headers: str) -> httpx.Response:

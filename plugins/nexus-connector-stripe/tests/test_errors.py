@@ -3,6 +3,8 @@ have acted, and what the pipeline does next (see the table in ``_answers``)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from typing import Any
 
@@ -21,7 +23,7 @@ from nexus_connector_core import (
     VendorError,
     VendorUnavailableError,
 )
-from nexus_connector_core.testing import Fault, FaultServer
+from nexus_connector_core.testing import Fault, FaultServer, ReceivedRequest
 
 VISA = PaymentRequest(amount=Money(1999, "USD"), payment_method="pm_card_visa")
 RETRY = {
@@ -187,4 +189,57 @@ def test_an_answer_says_whether_stripe_may_have_acted(
 
     assert caught.value.maybe_processed is maybe_processed
     assert stripe_server.hits == 1
+    assert manager.connector("payment").adapter_for("memory").calls == []  # never a 2nd charge
+
+
+def altered(server: FaultServer, path: str, value: Any, when: str) -> None:
+    """From now on the server's answers to POSTs whose path starts with `when` are the
+    double's with the field at `path` (dotted) set to `value`."""
+    stripe = server.default
+    assert isinstance(stripe, StripeDouble)
+
+    def answer(request: ReceivedRequest) -> Fault:
+        fault = stripe(request)
+        if request.method != "POST" or not request.path.startswith(when):
+            return fault
+        body = json.loads(fault.body)
+        *parents, name = path.split(".")
+        target = body
+        for parent in parents:
+            target = target[parent]
+        target[name] = value
+        return dataclasses.replace(fault, body=json.dumps(body).encode())
+
+    server.default = answer
+
+
+@pytest.mark.parametrize(
+    ("operation", "path", "value"),
+    [
+        ("purchase", "amount_received", -3),
+        ("purchase", "latest_charge.amount_refunded", -3),
+        ("purchase", "amount", -1999),
+        ("purchase", "amount_received", 2**70),
+        ("refund", "amount", -500),
+    ],
+    ids=["received", "refunded", "amount", "received-2**70", "refund-amount"],
+)
+def test_a_money_moving_answer_with_an_impossible_amount_is_unreadable_and_may_have_charged(
+    make_manager: Any, stripe_server: FaultServer, operation: str, path: str, value: int
+) -> None:
+    manager = make_manager(fallback=["memory"])
+    paid = manager.payment.purchase(VISA)
+    when = "/v1/refunds" if operation == "refund" else "/v1/payment_intents"
+    args = (paid.vendor_id, Money(500, "USD")) if operation == "refund" else (VISA,)
+    altered(stripe_server, path, value, when)
+
+    with pytest.raises(VendorError) as caught:
+        getattr(manager.payment, operation)(*args)
+
+    error = caught.value
+    assert type(error) is VendorError
+    assert error.maybe_processed is True  # Stripe said yes: the money may have moved
+    assert "not a" in str(error)
+    assert str(value) not in str(error)
+    assert all(str(value) not in str(arg) for arg in error.args)
     assert manager.connector("payment").adapter_for("memory").calls == []  # never a 2nd charge
