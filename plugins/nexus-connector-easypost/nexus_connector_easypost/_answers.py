@@ -405,8 +405,18 @@ def _when(value: Any) -> datetime:
 
 
 def _money(rate: Mapping[str, Any]) -> Money:
-    """A rate's amount: EasyPost writes it as a decimal string (``"5.93"``)."""
-    return Money.from_decimal(_text(rate["rate"], "rate"), _text(rate["currency"], "currency"))
+    """A rate's amount: EasyPost writes it as a decimal string (``"5.93"``), a price above
+    zero in an ISO-4217 currency. Anything else (``"-5.93"``, ``"0.00"``, ``"NaN"``,
+    ``"1e999999"``, more decimals than the currency has) is a ValueError that does not
+    quote it: the text is EasyPost's, of any length."""
+    text, currency = _text(rate["rate"], "rate"), _text(rate["currency"], "currency")
+    try:
+        money = Money.from_decimal(text, currency)
+    except ValueError:
+        money = None
+    if money is None or money.amount <= 0:
+        raise ValueError("rate is not a price above zero, in its currency's minor units")
+    return money
 
 
 def _is_count(value: Any) -> bool:

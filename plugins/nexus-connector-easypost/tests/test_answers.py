@@ -12,6 +12,7 @@ from nexus_connector_easypost._answers import (
     STATUSES,
     read_cancellation,
     read_label,
+    read_rates,
     read_tracking,
     read_validation,
 )
@@ -122,3 +123,49 @@ def test_an_answer_that_is_not_easyposts_object_is_unreadable(answer: object) ->
 def test_an_address_verified_without_a_delivery_verification_is_unreadable() -> None:
     with pytest.raises((TypeError, KeyError)):
         read_validation({"id": "adr_1", "verifications": {}}, "easypost")
+
+
+#: Rates that are no price: each makes the answer unreadable, and none is quoted.
+NOT_PRICES = [
+    "-5.93",
+    "0.00",
+    "0",
+    "-0",
+    "NaN",
+    "Infinity",
+    "1e999999",
+    "5.931",
+    "5,93",
+    "9" * 5000,
+]
+
+
+@pytest.mark.parametrize("price", NOT_PRICES, ids=lambda price: price[:12])
+def test_a_rate_that_is_not_a_price_above_zero_is_refused_by_the_reader(price: str) -> None:
+    rate = {"id": "rate_1", "carrier": "USPS", "service": "Priority", "rate": price}
+    shipment = {"id": "shp_1", "rates": [{**rate, "currency": "USD"}]}
+
+    with pytest.raises(ValueError, match="rate is not a price") as caught:
+        read_rates(shipment, "easypost")
+
+    assert price not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+
+
+@pytest.mark.parametrize("price", ["-6.95", "0.00", "NaN"])
+def test_a_label_bought_at_no_price_is_refused_by_the_reader(price: str) -> None:
+    shipment = {
+        "id": "shp_1",
+        "tracking_code": "9400",
+        "postage_label": {"id": "pl_1", "label_url": "https://x/l.png"},
+        "selected_rate": {
+            "carrier": "USPS",
+            "service": "Priority",
+            "rate": price,
+            "currency": "USD",
+        },
+    }
+
+    with pytest.raises(ValueError, match="rate is not a price"):
+        read_label(shipment, "easypost")

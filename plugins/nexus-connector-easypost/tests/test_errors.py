@@ -5,10 +5,12 @@ what is refused before anything is sent."""
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 from typing import Any
 
 import pytest
-from nexus_connector_easypost.testing import API_KEY, easypost_error, operation_of
+from nexus_connector_easypost.testing import API_KEY, EasyPostDouble, easypost_error, operation_of
 
 from nexus_connector_core import (
     Address,
@@ -27,7 +29,7 @@ from nexus_connector_core import (
     VendorError,
     VendorUnavailableError,
 )
-from nexus_connector_core.testing import Fault, FaultServer
+from nexus_connector_core.testing import Fault, FaultServer, ReceivedRequest
 
 HOME = Address(
     street1="179 N Harbor Dr", city="Redondo Beach", state="CA", postal_code="90277", country="US"
@@ -175,7 +177,7 @@ def test_a_rate_limit_carries_easyposts_retry_after(
 def test_field_messages_of_a_shipment_are_kept_under_the_contracts_names(
     make_manager: Any, easypost_server: FaultServer
 ) -> None:
-    errors = [
+    errors: list[Any] = [  # EasyPost's field errors, and a bare string among them
         {"field": "shipment.to_address.zip", "message": "is invalid"},
         {"field": "shipment.parcel.weight", "message": "must be greater than 0"},
         {"field": "shipment.parcel.weight", "message": "is too heavy"},
@@ -218,6 +220,54 @@ def test_a_shipment_no_carrier_would_rate_is_a_vendor_error_quoting_the_carriers
         make_manager().shipping.rates(shipment())
 
     assert caught.value.code == "SHIPMENT.RATES.UNAVAILABLE"
+
+
+def priced(server: FaultServer, price: str) -> None:
+    """From now on the server's rates and labels cost `price` (EasyPost's decimal string)."""
+    easypost = server.default
+    assert isinstance(easypost, EasyPostDouble)
+
+    def answer(request: ReceivedRequest) -> Fault:
+        fault = easypost(request)
+        body = json.loads(fault.body) if fault.status_code < 300 else None
+        if not isinstance(body, dict):
+            return fault
+        for rate in [*body.get("rates", []), body.get("selected_rate") or {}]:
+            if "rate" in rate:
+                rate["rate"] = price
+        return dataclasses.replace(fault, body=json.dumps(body).encode())
+
+    server.default = answer
+
+
+@pytest.mark.parametrize("price", ["-5.93", "0.00", "Infinity"])
+def test_rates_at_no_price_are_an_unreadable_answer_not_quoted(
+    make_manager: Any, easypost_server: FaultServer, price: str
+) -> None:
+    priced(easypost_server, price)
+
+    with pytest.raises(VendorError) as caught:
+        make_manager().shipping.rates(shipment())
+
+    assert type(caught.value) is VendorError
+    assert caught.value.maybe_processed is True  # EasyPost made the shipment
+    assert "not" in str(caught.value)
+    assert price not in str(caught.value)
+
+
+def test_a_label_bought_at_a_negative_price_is_unreadable_and_may_have_been_bought(
+    make_manager: Any, easypost_server: FaultServer
+) -> None:
+    shipping = make_manager().shipping
+    rate = shipping.rates(shipment())[0]
+    priced(easypost_server, "-5.93")
+
+    with pytest.raises(VendorError) as caught:
+        shipping.buy(rate.shipment_id, rate.vendor_id)
+
+    assert type(caught.value) is VendorError
+    assert caught.value.maybe_processed is True  # the label may well be bought: never rebuy
+    assert "-5.93" not in str(caught.value)
 
 
 def test_an_unknown_tracking_code_in_test_mode_is_not_found(make_manager: Any) -> None:

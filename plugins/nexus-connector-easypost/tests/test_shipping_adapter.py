@@ -272,6 +272,25 @@ cache = {{ ttl = 300 }}
             manager.close()
 
 
+@both
+async def test_a_second_track_within_the_cache_ttl_makes_no_request(
+    make_manager: Any, easypost_server: FaultServer, clock: FakeClock, async_: bool
+) -> None:
+    shipping = make_manager(async_=async_, resilience={"cache": {"ttl": 300}}).shipping
+
+    first = await call(shipping, "track", "EZ2000000002")
+    clock.advance(299)
+    again = await call(shipping, "track", "EZ2000000002")
+    assert again == first
+    assert len(requests_for(easypost_server, "track")) == 1
+
+    await call(shipping, "track", "EZ4000000004")  # another parcel
+    clock.advance(2)  # the first answer is 301 s old
+    later = await call(shipping, "track", "EZ2000000002")
+    assert later.tracking_code == "EZ2000000002"
+    assert len(requests_for(easypost_server, "track")) == 3
+
+
 # -- addresses ----------------------------------------------------------------------------------
 
 
