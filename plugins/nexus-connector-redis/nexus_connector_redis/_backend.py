@@ -428,14 +428,15 @@ class RedisStateBackend:
         self._pool = None if options.is_cluster else self._client.connection_pool
         packer = self._pool.make_connection().pack_command if self._pool else None
         self._codec = _Codec(settings.prefix, packer)
+        #: Connections the guard's scripts use, idle between calls (see `_send`).
+        self._idle: list[Any] = []
         # Outcomes kept for the next admission of their breaker (see `_outcomes`).
         self._delay = options.record_delay
         self._pending = Pending()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # outcomes landed; the flush's wake
         self._flusher: Flusher | None = None
-        if self._delay:
-            track(self)
+        track(self)
 
     def _connected(self) -> Any:
         with self._connect_lock:
@@ -474,22 +475,33 @@ class RedisStateBackend:
     # -- guard -------------------------------------------------------------------------------
 
     def _send(self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """One pre-encoded EVALSHA straight on a pooled connection: redis-py's command layer
-        costs more than the script itself. Falls back to EVAL when the server lost it."""
+        """One pre-encoded EVALSHA straight on a connection: redis-py's command layer costs
+        more than the script itself. Falls back to EVAL when the server lost it.
+
+        The connection is one the backend keeps idle between calls (`_idle`): taking one from
+        redis-py's pool and giving it back costs about as much as a round trip on loopback
+        (its lock, a poll of the socket for unread data, its observability hooks). A new one
+        comes from the pool, so pool_size still bounds them; after any error one goes back to
+        the pool, which checks it, since it may hold a reply nobody read."""
         pool = self._pool
         assert pool is not None
+        idle = self._idle
         try:
-            connection = pool.get_connection()
+            connection = idle.pop() if idle else pool.get_connection()
             try:
                 connection.send_packed_command(packed, check_health=False)
-                return connection.read_response()
-            except NoScriptError:
-                connection.send_command("EVAL", script.source, len(keys), *keys, *args)
-                return connection.read_response()
-            finally:
+                try:
+                    reply = connection.read_response()
+                except NoScriptError:
+                    connection.send_command("EVAL", script.source, len(keys), *keys, *args)
+                    reply = connection.read_response()
+            except BaseException:
                 pool.release(connection)
+                raise
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
+        idle.append(connection)
+        return reply
 
     def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
         codec = self._codec
@@ -682,6 +694,7 @@ class RedisStateBackend:
             flusher.stop()
         with contextlib.suppress(StateBackendUnavailableError):  # flush logged the loss
             self.flush()
+        self._idle.clear()  # in use, for the pool: closing it closes them
         if self._client is not None:
             self._client.close()
 
@@ -693,7 +706,9 @@ class RedisStateBackend:
 
     def forget_after_fork(self) -> None:
         """In a forked child: the outcomes kept are the parent's, which records them; the
-        flush's thread and lock did not come along."""
+        flush's thread and lock did not come along; the idle connections are the parent's
+        sockets (redis-py's pool makes new ones for the child)."""
+        self._idle = []
         self._pending = Pending()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -740,6 +755,7 @@ class AsyncRedisStateBackend:
         # that first use lose connections to it, so the first caller does it for all.
         self._ready = not options.is_cluster
         self._starting: asyncio.Lock | None = None
+        self._idle: list[Any] = []  # as the sync backend's
         # Outcomes kept for the next admission of their breaker (see `_outcomes`).
         self._delay = options.record_delay
         self._pending = Pending()
@@ -764,23 +780,29 @@ class AsyncRedisStateBackend:
     async def _send(
         self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]
     ) -> Any:
-        """As `RedisStateBackend._send`, awaited."""
+        """As `RedisStateBackend._send`, awaited (a task cancelled meanwhile gives its
+        connection back to the pool)."""
         pool = self._pool
         assert pool is not None
+        idle = self._idle
         try:
-            connection = await pool.get_connection()
+            connection = idle.pop() if idle else await pool.get_connection()
             try:
                 await connection.send_packed_command(packed, check_health=False)
-                return await connection.read_response()
-            except NoScriptError:
-                await connection.send_command("EVAL", script.source, len(keys), *keys, *args)
-                return await connection.read_response()
-            finally:
+                try:
+                    reply = await connection.read_response()
+                except NoScriptError:
+                    await connection.send_command("EVAL", script.source, len(keys), *keys, *args)
+                    reply = await connection.read_response()
+            except BaseException:
                 # Shielded: a task cancelled while the release waits (for the pool's lock, on
                 # redis-py 8.1) would otherwise lose the connection for good.
                 await asyncio.shield(pool.release(connection))
+                raise
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
+        idle.append(connection)
+        return reply
 
     async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if self._pool is not None:
@@ -1016,6 +1038,7 @@ class AsyncRedisStateBackend:
             await self.flush()
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
+        self._idle.clear()  # in use, for the pool: closing it closes them
         await self._client.aclose()
 
     def __repr__(self) -> str:

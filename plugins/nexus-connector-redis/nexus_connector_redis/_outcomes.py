@@ -224,7 +224,7 @@ class Flusher:
                     changed.wait()
 
 
-#: Sync backends with a flush of their own: flushed at exit, forgotten in a forked child.
+#: Sync backends: flushed at exit; what they keep forgotten in a forked child.
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 

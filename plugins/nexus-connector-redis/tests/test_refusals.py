@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis
 from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisStateBackend
+from nexus_connector_redis.testing import RedisServer
 
 from nexus_connector_core import (
     SYSTEM_CLOCK,
@@ -226,11 +227,15 @@ def test_a_server_that_recovers_from_misconf_serves_again(
 
 
 async def test_a_task_cancelled_while_its_connection_is_released_gives_it_back(
-    redis_url: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+    launch_redis: Callable[..., RedisServer], unique_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # redis-py 8.1 makes `release` wait for the pool's lock: a task cancelled there lost its
-    # connection for good. Here `release` waits on a gate the test opens after the cancel.
-    backend = AsyncRedisStateBackend(_settings(redis_url, unique_prefix, pool_size=1))
+    # A call cancelled while it waits for its reply gives its connection back to the pool
+    # (it may hold that reply). redis-py 8.1 makes `release` wait for the pool's lock: a
+    # task cancelled there lost its connection for good. Here the server is paused, so the
+    # call surely waits for its reply when cancelled, and `release` waits on a gate the test
+    # opens after cancelling the task a second time.
+    server = launch_redis()
+    backend = AsyncRedisStateBackend(_settings(server.url, unique_prefix, pool_size=1))
     pool = backend._pool
     real_release = pool.release
     entered, gate, released = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -244,11 +249,16 @@ async def test_a_task_cancelled_while_its_connection_is_released_gives_it_back(
     try:
         await backend.admit(PLAN)
         monkeypatch.setattr(pool, "release", contended_release)
-        call = asyncio.create_task(backend.admit(PLAN))
-        await entered.wait()
-        call.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await call
+        with server.client() as control:
+            control.client_pause(int(SETTLE_TIMEOUT * 1000), all=False)  # scripts write
+            call = asyncio.create_task(backend.admit(PLAN))
+            await asyncio.sleep(0.05)  # sent, and no reply comes while the server is paused
+            call.cancel()
+            await asyncio.wait_for(entered.wait(), SETTLE_TIMEOUT)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            control.client_unpause()
         gate.set()
         await asyncio.wait_for(released.wait(), SETTLE_TIMEOUT)
         monkeypatch.undo()
@@ -262,7 +272,6 @@ async def test_an_async_pool_survives_many_cancelled_calls(
 ) -> None:
     size = 2
     backend = AsyncRedisStateBackend(_settings(redis_url, unique_prefix, pool_size=size))
-    pool = backend._pool
     chance = random.Random(9)
     try:
         for _ in range(50):
@@ -273,10 +282,9 @@ async def test_an_async_pool_survives_many_cancelled_calls(
                 if chance.random() < 0.7:
                     call.cancel()
             await asyncio.gather(*calls, return_exceptions=True)
-        # Every connection is back: the pool hands out all of them at once, then serves.
-        held = [await pool.get_connection() for _ in range(size)]
-        for connection in held:
-            await pool.release(connection)
-        assert (await backend.admit(PLAN)).allowed
+        # Every connection is back, idle in the backend or in the pool: `size` calls at
+        # once each get one (a lost one would make the pool refuse: too many connections).
+        admissions = await asyncio.gather(*(backend.admit(PLAN) for _ in range(size)))
+        assert all(admission.allowed for admission in admissions)
     finally:
         await backend.aclose()
