@@ -18,7 +18,7 @@ from nexus_connector_core import (
     VendorUnavailableError,
 )
 
-__all__ = ["failure", "not_found"]
+__all__ = ["failure", "not_found", "unreadable"]
 
 
 def not_found(key: str) -> ObjectNotFoundError:
@@ -52,3 +52,14 @@ def failure(exc: BaseException, protocol: str, key: str | None, writes: bool) ->
         return VendorUnavailableError(said, maybe_processed=writes)
     # Another library's exception: its meaning is unknown, so it is not retried.
     return VendorError(said, code=name, maybe_processed=writes)
+
+
+def unreadable(protocol: str, key: str, what: str) -> VendorError:
+    """The error for an entry the filesystem described with `what` no object has (a size or
+    a time it cannot mean); the value itself is not quoted."""
+    return VendorError(
+        f"the {protocol!r} filesystem listed {key!r} with {what}; check the filesystem's "
+        "implementation and the file",
+        code="UnreadableListing",
+        maybe_processed=False,
+    )

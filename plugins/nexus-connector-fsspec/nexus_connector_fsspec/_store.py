@@ -33,7 +33,7 @@ from nexus_connector_core import (
     SignedUrlRequest,
 )
 
-from ._errors import failure, not_found
+from ._errors import failure, not_found, unreadable
 from ._options import FsspecOptions
 
 __all__ = ["CHUNK_SIZE", "FsspecStore"]
@@ -44,6 +44,8 @@ _META = ".nexus-meta"
 _TMP = ".nexus-tmp-"
 _RESERVED = ".nexus-"
 _DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: The largest size an entry may have: what a signed 64-bit count holds (and every store).
+_MAX_SIZE = 2**63 - 1
 
 
 class _Sidecar(msgspec.Struct, frozen=True):
@@ -127,8 +129,10 @@ class FsspecStore:
             yield
         except ConnectorError:
             raise
-        except Exception as exc:
-            raise failure(exc, self.protocol, key, writes) from exc
+        except Exception as exc:  # noqa: BLE001 - every failure of the filesystem is mapped
+            # Not chained: the library's text may quote a URL with a token, and a traceback
+            # prints a cause in full.
+            raise failure(exc, self.protocol, key, writes) from None
 
     # -- operations ------------------------------------------------------------------------
 
@@ -226,21 +230,25 @@ class FsspecStore:
         """One page of the keys under the prefix, sorted; the cursor is the last key."""
         folder = posixpath.dirname(request.prefix)
         base = f"{self.root}/{folder}" if folder else self.root
+        # What the filesystem describes is read within the mapping too: an entry no object
+        # has (an infinite size, a time beyond the calendar) is its answer, unreadable.
         with self._errors(None):
             found: dict[str, Any] = self.fs.find(base, detail=True) if self._exists(base) else {}
-        start = len(self.root) + 1
-        entries: dict[str, Any] = {}
-        for path, info in found.items():
-            key = str(self.fs._strip_protocol(path))[start:]
-            if any(part.startswith(_RESERVED) for part in key.split("/")):
-                continue
-            if key.startswith(request.prefix) and (request.cursor is None or key > request.cursor):
-                entries[key] = info
-        keys = sorted(entries)
-        page = keys[: request.limit]
-        next_cursor = page[-1] if len(keys) > request.limit else None
-        sidecars = self._sidecars(page)
-        items = [self._listed(key, entries[key], sidecars.get(key)) for key in page]
+            start = len(self.root) + 1
+            entries: dict[str, Any] = {}
+            for path, info in found.items():
+                key = str(self.fs._strip_protocol(path))[start:]
+                if any(part.startswith(_RESERVED) for part in key.split("/")):
+                    continue
+                if key.startswith(request.prefix) and (
+                    request.cursor is None or key > request.cursor
+                ):
+                    entries[key] = info
+            keys = sorted(entries)
+            page = keys[: request.limit]
+            next_cursor = page[-1] if len(keys) > request.limit else None
+            sidecars = self._sidecars(page)
+            items = [self._listed(key, entries[key], sidecars.get(key)) for key in page]
         return ObjectPage(
             vendor=self.vendor,
             items=items,
@@ -267,7 +275,13 @@ class FsspecStore:
         return sidecars
 
     def _listed(self, key: str, info: Mapping[str, Any], sidecar: _Sidecar | None) -> ObjectInfo:
-        size = int(info.get("size") or 0)
+        size = _size(info)
+        if size is None:
+            raise unreadable(self.protocol, key, "a size that is no count of bytes")
+        try:
+            modified = _modified(info)
+        except (OverflowError, ValueError, OSError):
+            raise unreadable(self.protocol, key, "a modification time out of range") from None
         if sidecar is not None and sidecar.size != size:
             sidecar = None  # it describes another version of the file
         etag = sidecar.etag if sidecar else (info.get("ETag") or info.get("etag"))
@@ -279,7 +293,7 @@ class FsspecStore:
             etag=str(etag) if etag else None,
             content_type=sidecar.content_type if sidecar else None,
             metadata=sidecar.metadata if sidecar else {},
-            last_modified=_modified(info),
+            last_modified=modified,
             raw={k: v for k, v in info.items() if isinstance(v, str | int | float | bool)},
         )
 
@@ -297,7 +311,20 @@ class FsspecStore:
         return url
 
 
+def _size(info: Mapping[str, Any]) -> int | None:
+    """The entry's size in bytes (0 when it has none), or None when it is no count of bytes:
+    negative, fractional, infinite, NaN, beyond a 63-bit count, or not a number."""
+    value = info.get("size") or 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= _MAX_SIZE:
+        return None
+    return value
+
+
 def _modified(info: Mapping[str, Any]) -> datetime | None:
+    """The entry's modification time; OverflowError, ValueError or OSError for a time the
+    calendar does not hold (infinite, NaN, beyond year 9999)."""
     for name in ("mtime", "LastModified", "last_modified", "updated", "created"):
         value = info.get(name)
         if isinstance(value, datetime):

@@ -4,6 +4,8 @@ the mapping of filesystem errors."""
 from __future__ import annotations
 
 import importlib.util
+import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from nexus_connector_fsspec._errors import failure
 
 from nexus_connector_core import (
+    AsyncConnectorManager,
     AuthenticationError,
     ConfigError,
     ConnectorManager,
@@ -157,3 +160,107 @@ def test_filesystem_errors_map_to_the_librarys_without_quoting_them(
     assert type(mapped) is error
     assert mapped.maybe_processed is maybe
     assert "s3cr3t" not in str(mapped)
+
+
+def test_a_filesystem_failure_keeps_its_text_out_of_the_traceback(
+    registry: PluginRegistry, memory_connector: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = manager(registry, memory_connector).connector("files")
+    files.put("k", b"v")
+
+    def leaky(*args: Any, **kwargs: Any) -> bytes:
+        raise ValueError("could not read https://storage.example/k?token=s3cr3t")
+
+    monkeypatch.setattr(files.adapter.store.fs, "cat_file", leaky)
+
+    with pytest.raises(VendorError) as caught:
+        files.get("k")
+
+    printed = "".join(traceback.format_exception(caught.value))
+    assert "ValueError" in printed  # named by class, as the message says
+    assert "s3cr3t" not in printed
+    assert caught.value.__cause__ is None
+
+
+def describe(files: Any, monkeypatch: pytest.MonkeyPatch, **info: Any) -> None:
+    """Make the filesystem of the connector `files` describe every file with `info` too."""
+    fs = files.adapter.store.fs
+    find = fs.find
+
+    def described(*args: Any, **kwargs: Any) -> Any:
+        return {path: {**entry, **info} for path, entry in find(*args, **kwargs).items()}
+
+    monkeypatch.setattr(fs, "find", described)
+
+
+def listed_with(
+    registry: PluginRegistry, table: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **info: Any
+) -> Any:
+    """The ``files`` connector holding ``a/report.csv``, its filesystem describing every
+    file with `info` too."""
+    files = manager(registry, table).connector("files")
+    files.put("a/report.csv", b"1,2")
+    describe(files, monkeypatch, **info)
+    return files
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        {"size": -1},
+        {"size": float("inf")},
+        {"size": float("nan")},
+        {"size": 2**70},
+        {"size": 2.5},
+        {"size": "3"},
+        {"mtime": float("inf")},
+        {"mtime": float("nan")},
+        {"mtime": 1e20},
+        {"mtime": -1e20},
+        {"mtime": 2**70},
+    ],
+    ids=lambda info: f"{next(iter(info))}={next(iter(info.values()))}",
+)
+def test_a_listed_entry_no_file_can_have_is_an_unreadable_listing(
+    registry: PluginRegistry,
+    memory_connector: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    info: dict[str, Any],
+) -> None:
+    files = listed_with(registry, memory_connector, monkeypatch, **info)
+
+    with pytest.raises(VendorError) as caught:
+        files.list("a/")
+
+    error = caught.value
+    assert (type(error), error.code, error.maybe_processed) == (
+        VendorError,
+        "UnreadableListing",
+        False,
+    )
+    assert "'a/report.csv'" in str(error)
+    assert str(next(iter(info.values()))) not in str(error)
+
+
+async def test_the_async_twin_refuses_an_unreadable_listing_the_same_way(
+    registry: PluginRegistry, memory_connector: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = {"connectors": {"files": memory_connector}}
+    async with AsyncConnectorManager.from_config(config, registry=registry) as async_manager:
+        files = async_manager.connector("files")
+        await files.put("a/report.csv", b"1,2")
+        describe(files, monkeypatch, mtime=float("inf"))
+
+        with pytest.raises(VendorError, match="modification time out of range"):
+            await files.list("a/")
+
+
+def test_a_listed_entry_with_an_integral_float_size_and_a_past_mtime_is_read(
+    registry: PluginRegistry, memory_connector: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = listed_with(registry, memory_connector, monkeypatch, size=3.0, mtime=-86400.0)
+
+    [item] = files.list("a/").items
+
+    assert item.size == 3
+    assert item.last_modified == datetime(1969, 12, 31, tzinfo=UTC)
