@@ -18,7 +18,7 @@ The rules every payment adapter follows (the memory vendor is the reference):
 - A capture or refund beyond what the payment allows, or in another currency than the
   payment's, is an `InvalidRequestError` that moves no money and is not
   ``maybe_processed``; the currency is checked before any money can move (the vendor's
-  API may take a bare number).
+  API may take a bare number): a remote vendor's adapter sends no mutating request for it.
 - A declined card is a `PaymentDeclinedError` carrying the vendor's ``code`` (and the
   issuer's ``decline_code`` where the vendor reports one), attempted once, never retried;
   a repeat with the same idempotency key is declined again with the same codes, without a
@@ -93,6 +93,11 @@ class PaymentHarness(AdapterHarness):
         decline_code: the issuer's ``decline_code`` the vendor reports for
             `declined_method`, or None when it reports none apart from ``code``.
         unknown_id: an id in the vendor's format that names no payment.
+        vendor_checks_currency: the vendor itself refuses a capture or refund in another
+            currency than the payment's, as one step that moves nothing (an in-process
+            vendor whose records hold the currency, such as memory). False (every remote
+            vendor, whose API may take a bare number): the adapter refuses it before any
+            mutating request is sent, which the tests check through `keys`.
     """
 
     charges: Callable[[], int]
@@ -104,6 +109,7 @@ class PaymentHarness(AdapterHarness):
     declined_method: str = "pm_card_chargeDeclined"
     decline_code: str | None = None
     unknown_id: str = "pay_" + "0" * 24
+    vendor_checks_currency: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.faults) - set(FAULT_KINDS)
@@ -349,23 +355,33 @@ class PaymentAdapterConformance(AdapterConformance[PaymentHarness]):
         assert not error.maybe_processed
         assert (await self.get(paid.vendor_id)).refunded == self.usd(1500)
 
+    def assert_nothing_sent_since(self, mutations: int) -> None:
+        """No mutating request reached the vendor since `mutations` had (a count of `keys`),
+        unless the vendor checks the currency itself (`PaymentHarness.vendor_checks_currency`)."""
+        if not self._harness.vendor_checks_currency:
+            assert self.keys()[mutations:] == []
+
     @rule("payment-refusals")
     async def test_a_capture_in_another_currency_is_refused_before_money_moves(self) -> None:
         held = await self.authorize(1999)
+        mutations = len(self.keys())
 
         error = await self.failed(InvalidRequestError, "capture", held.vendor_id, Money(500, "EUR"))
 
         assert not error.maybe_processed
+        self.assert_nothing_sent_since(mutations)
         fetched = await self.get(held.vendor_id)
         assert (fetched.status, fetched.captured) == ("authorized", self.usd(0))
 
     @rule("payment-refusals")
     async def test_a_refund_in_another_currency_is_refused_before_money_moves(self) -> None:
         paid = await self.purchase(1999)
+        mutations = len(self.keys())
 
         error = await self.failed(InvalidRequestError, "refund", paid.vendor_id, Money(5, "JPY"))
 
         assert not error.maybe_processed
+        self.assert_nothing_sent_since(mutations)
         fetched = await self.get(paid.vendor_id)
         assert (fetched.status, fetched.refunded) == ("succeeded", self.usd(0))
 

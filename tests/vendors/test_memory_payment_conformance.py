@@ -102,4 +102,5 @@ class TestMemoryPaymentConformance(PaymentAdapterConformance):
             on_manager=probe.on_manager,
             retry_after=1.5,
             decline_code="generic_decline",
+            vendor_checks_currency=True,  # the call reaches it; it refuses, moving nothing
         )
