@@ -15,6 +15,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local sec = math.floor(now)
 local retry = ARGV[1] == '1'
 local gen, state, trial, settled, ttl = 0, 0, 0, 0, TTL
+local closed = false -- the outcomes carried left the breaker closed, generation gen
 --[[BUDGET
 local bucket = G .. (retry and 'r' or 'c') .. sec
 BUDGET]]
@@ -86,7 +87,7 @@ do
         redis.call('HDEL', H, P .. 'q')
         v[$i_q] = false
       end
-      v[$i_h] = h
+      v[$i_h], gen, closed = h, g, true
     end
   end
   if h and not fast then
@@ -102,6 +103,7 @@ OUTCOMES]]
 local ti, n, f, s = 0, 0, 0, 0
 if v[$i_q] then
   gen, settled = v[$i_q], 1 -- closed and quiet: a fast success of this call changes nothing
+elseif closed then -- read already: nothing to parse
 elseif not v[$i_h] then
   -- A new breaker starts its generations where no earlier (expired) one can have been.
   gen = math.floor(now * 1000)
