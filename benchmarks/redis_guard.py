@@ -1,31 +1,38 @@
 """What one guarded call costs on Redis: the Redis state backend against limits + pybreaker.
 
-    python benchmarks/redis_guard.py [--calls 2000] [--url redis://127.0.0.1:6379/0] [--pair-only]
+    python benchmarks/redis_guard.py [--calls 2000] [--rounds 7] [--url redis://...]
 
 Measured in one run against the same Redis: a ``redis-server`` this script starts on a free
-loopback port (and shuts down), or the one at ``--url``. Per guarded call of a no-op
-function, each the best of several rounds (the contenders take turns in every round, so a
-busy machine slows them alike):
+loopback port (and shuts down), or the one at ``--url``. Each case guards a function that
+does nothing (or raises, for the calls that fail), two ways, and prints them side by side:
 
-- the floor: one PING, a single round trip that does nothing;
-- Nexus Connector's ``RedisStateBackend``: ``admit`` + ``record``, skipping ``record`` when
-  the admission is ``settled`` exactly as the pipeline does, for a plan doing the pair's
-  job (a circuit breaker and a rate limit never reached); also with ``record`` on every
-  call (the path a breaker whose window holds failures takes), with a retry budget as
-  well (more than the pair does), and the async twin;
-- the pair a user would build: a limits ``FixedWindowRateLimiter`` (or
-  ``MovingWindowRateLimiter``) on ``RedisStorage`` with a limit never reached, then a
-  pybreaker ``CircuitBreaker(fail_max=5)`` on ``CircuitRedisStorage`` around the function.
+- ours: Nexus Connector's ``RedisStateBackend`` driven as the pipeline drives it: ``admit``,
+  the call, ``record`` of a failure, and of a success unless the admission is ``settled``
+  (a breaker whose window holds only fast successes); outcomes ride on the next admission
+  (``record_delay``, see the plugin's README);
+- the anchor: the pair a user would build, a limits ``FixedWindowRateLimiter`` on
+  ``RedisStorage`` with a limit never reached, then a pybreaker ``CircuitBreaker(fail_max=5)``
+  on ``CircuitRedisStorage`` around the function (3 round trips a call).
 
-Round trips are counted on the client: every request redis-py writes to a socket and then
-waits for (a command, or a whole pipeline or MULTI/EXEC block). Server commands, and the
-time the server spent on them, are the server's ``INFO commandstats`` delta, which includes
-the commands Lua scripts run; on a shared server (``--url``) other clients' commands count
-too.
+The cases: the pair's job on a quiet breaker (nothing to record); a breaker whose window
+holds failures (one call in 20 fails, on both sides: every success must be recorded); every
+call recorded (as for slow-call tracking or a time window, never settled); the same with a
+retry budget too (more than the pair does); and the async backend (pybreaker has no async
+Redis storage: its rows are against the same sync pair). ``record_delay = 0`` (every
+outcome sent at once: the backend before issue 16) is shown for comparison.
 
-Goals (issue): at most 2 round trips per guarded call, and at least 3x faster than the pair.
-The backend half needs ``pip install -e plugins/nexus-connector-redis``; without it, the
-script measures the pair alone.
+The contenders take turns within every round (one round: `calls` calls of each), so a busy
+machine slows them alike; the table shows each one's median time per call over the rounds,
+the spread (min-max), and the pair's median over ours. ``cpu µs`` is the CPU a call costs,
+this process's (its threads included) and the server's, from a separate pass: on a shared
+machine it moves less than the time does. Round trips are counted on the
+client: every request redis-py writes to a socket and then waits for (a command, or a whole
+pipeline), from every thread (the backend's flush included). Server commands are the
+server's ``INFO commandstats`` delta (commands Lua scripts run count too); on a shared server
+(``--url``) other clients' commands count as well.
+
+Goals (issue 16): one round trip per guarded call in every case, and at least 3x faster
+than the pair. The backend's half needs ``pip install -e plugins/nexus-connector-redis``.
 """
 
 from __future__ import annotations
@@ -35,12 +42,13 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,41 +74,66 @@ from nexus_connector_core.state import (
 )
 
 ROUNDS = 7
-WARM_UP = 100
+WARM_UP = 200
 SCOPE = "bench:redis"
-#: The guard the pipeline builds for pipeline_overhead.py's FULL_PIPELINE.
 #: The pair's job: a circuit breaker and a rate limit never reached.
 PLAN = GuardPlan(
     scope=SCOPE,
     breaker_key=SCOPE,
     breaker=BreakerPolicy(window=20, min_calls=10),
     limit_key=SCOPE,
-    limit=LimitPolicy(rate=1e9, burst=1_000_000_000),
+    limit=LimitPolicy(rate=1e6, burst=1_000_000),
 )
 #: More than the pair does: a retry budget shared by all workers too.
 PLAN_WITH_BUDGET = msgspec.structs.replace(PLAN, budget_key=SCOPE, budget=BudgetPolicy(ratio=0.2))
-NEVER_REACHED = parse("1000000000/second")
-GOAL_ROUND_TRIPS = 2.0
+NEVER_REACHED = parse("1000000/second")
+#: In the failing case, one call in this many fails (5 %: the breaker, at 50 %, stays closed).
+FAIL_EVERY = 20
+GOAL_ROUND_TRIPS = 1.0
+#: The case shown for comparison only (the backend as it was): outside the goals.
+AT_ONCE = "record_delay = 0"
+ASYNC = "AsyncRedisStateBackend"
 GOAL_SPEEDUP = 3.0
-OURS = "Nexus Connector RedisStateBackend"
 
 
-def vendor_call() -> None:
-    """The guarded function: does nothing, so the guard is all that is measured."""
+class VendorError(Exception):
+    """What the guarded function raises when it fails."""
+
+
+def vendor_call(fails: bool = False) -> None:
+    """The guarded function: does nothing (or fails), so the guard is all that is measured."""
+    if fails:
+        raise VendorError
+
+
+def failing_every(n: int) -> Callable[[], bool]:
+    """Whether the next call fails: every `n`-th does (0: never)."""
+    count = 0
+
+    def next_fails() -> bool:
+        nonlocal count
+        count += 1
+        return n > 0 and count % n == 0
+
+    return next_fails
 
 
 @dataclass
 class Contender:
-    """One way to guard a call: `call` makes one guarded call of `vendor_call`."""
+    """One way to guard a call: `call` makes one guarded call (sync, or a coroutine)."""
 
     name: str
-    call: Callable[[], object]
+    call: Callable[[], Any]
+    is_async: bool = False
 
 
 @dataclass
-class AsyncContender:
-    name: str
-    call: Callable[[], Awaitable[object]]
+class Case:
+    """One situation, guarded our way and the anchor's way (None: no anchor)."""
+
+    title: str
+    ours: Contender
+    anchor: Contender | None
 
 
 @dataclass
@@ -119,14 +152,27 @@ class ServerWork:
 
 @dataclass
 class Result:
-    """What one contender cost per call."""
+    """What one contender cost per call: every round's time, round trips, server work, and
+    CPU seconds (this process's, its threads' included, and the server's) over `calls`."""
 
     name: str
-    ns: float
+    rounds_ns: list[float]
     round_trips: float
-    #: What the server ran during `calls` calls.
     server: ServerWork
     calls: int
+    cpu: float
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.calls * 1e6
+
+    @property
+    def median_us(self) -> float:
+        return statistics.median(self.rounds_ns) / 1000
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.rounds_ns) / 1000:.1f}-{max(self.rounds_ns) / 1000:.1f}"
 
     @property
     def commands_per_call(self) -> float:
@@ -136,122 +182,184 @@ class Result:
 # -- ours: the Redis state backend ------------------------------------------------------------
 
 
-def nexus_settings(url: str, prefix: str) -> BackendSettings | None:
+def nexus_settings(url: str, prefix: str, record_delay: float = 0.05) -> BackendSettings | None:
     """Settings for the Redis state backend, or None when the plugin is not installed."""
     try:
         from nexus_connector_redis import RedisOptions
     except ImportError as error:
         print(f"(no Redis state backend: {error}; pip install -e plugins/nexus-connector-redis)")
         return None
-    return BackendSettings(options=RedisOptions(url=url), clock=SYSTEM_CLOCK, prefix=prefix)
+    options = RedisOptions(url=url, record_delay=record_delay)
+    return BackendSettings(options=options, clock=SYSTEM_CLOCK, prefix=prefix)
 
 
-def nexus_contenders(settings: BackendSettings, stack: ExitStack) -> list[Contender]:
-    """Guarded calls on the sync backend: as the pipeline makes them, and recording always."""
-    from nexus_connector_redis import RedisStateBackend
-
-    backend = RedisStateBackend(settings)
-    stack.callback(backend.close)
+def guarded(
+    backend: Any, plan: GuardPlan, *, always_record: bool = False, fail_every: int = 0
+) -> Callable[[], None]:
+    """A guarded call on the sync backend, as the pipeline makes it."""
     now = time.perf_counter
+    next_fails = failing_every(fail_every)
 
-    def guarded(plan: GuardPlan, *, always_record: bool) -> Callable[[], None]:
-        def call() -> None:
-            admission = backend.admit(plan)
-            if not admission.allowed:
-                raise RuntimeError(f"refused: {admission.reason}")
-            start = now()
-            vendor_call()
-            duration = now() - start
-            # As the pipeline does: a settled admission's fast success is not recorded.
-            if always_record or not admission.settled:
-                backend.record(plan, admission, failed=False, duration=duration)
-
-        return call
-
-    return [
-        Contender(OURS, guarded(PLAN, always_record=False)),
-        Contender("  the same, record on every call", guarded(PLAN, always_record=True)),
-        Contender("  with a retry budget too", guarded(PLAN_WITH_BUDGET, always_record=False)),
-    ]
-
-
-async def nexus_async_results(
-    settings: BackendSettings, url: str, observer: redis.Redis, calls: int
-) -> list[Result]:
-    """Guarded calls on the async backend, as the pipeline makes them, and the floor."""
-    from nexus_connector_redis import AsyncRedisStateBackend
-
-    backend = AsyncRedisStateBackend(settings)
-    floor_client = redis.asyncio.Redis.from_url(url)
-    now = time.perf_counter
-
-    async def call() -> None:
-        admission = await backend.admit(PLAN)
+    def call() -> None:
+        admission = backend.admit(plan)
         if not admission.allowed:
             raise RuntimeError(f"refused: {admission.reason}")
         start = now()
-        vendor_call()
+        try:
+            vendor_call(next_fails())
+        except VendorError:
+            backend.record(plan, admission, failed=True, duration=now() - start)
+            return
         duration = now() - start
-        if not admission.settled:
-            await backend.record(PLAN, admission, failed=False, duration=duration)
+        # As the pipeline does: a settled admission's fast success is not recorded.
+        if always_record or not admission.settled:
+            backend.record(plan, admission, failed=False, duration=duration)
 
-    contenders = [
-        AsyncContender("redis.asyncio PING: one round trip (floor)", floor_client.ping),
-        AsyncContender("Nexus Connector AsyncRedisStateBackend", call),
-    ]
-    try:
-        counts = [await acount(contender, observer, calls) for contender in contenders]
-        times = await abest_ns(contenders, calls)
-    finally:
-        await backend.aclose()
-        await floor_client.aclose()
-    return [
-        Result(contender.name, ns, trips, server, calls)
-        for contender, ns, (trips, server) in zip(contenders, times, counts, strict=True)
-    ]
+    return call
+
+
+def aguarded(
+    backend: Any, plan: GuardPlan, *, always_record: bool = False, fail_every: int = 0
+) -> Callable[[], Awaitable[None]]:
+    """The same on the async backend."""
+    now = time.perf_counter
+    next_fails = failing_every(fail_every)
+
+    async def call() -> None:
+        admission = await backend.admit(plan)
+        if not admission.allowed:
+            raise RuntimeError(f"refused: {admission.reason}")
+        start = now()
+        try:
+            vendor_call(next_fails())
+        except VendorError:
+            await backend.record(plan, admission, failed=True, duration=now() - start)
+            return
+        duration = now() - start
+        if always_record or not admission.settled:
+            await backend.record(plan, admission, failed=False, duration=duration)
+
+    return call
 
 
 # -- theirs: limits + pybreaker ---------------------------------------------------------------
 
 
-def limits_and_pybreaker(url: str, prefix: str, stack: ExitStack, *, moving: bool) -> Contender:
-    """A limits rate limiter on RedisStorage, then a pybreaker breaker on CircuitRedisStorage."""
-    strategy = "MovingWindow" if moving else "FixedWindow"
-    # One key prefix per strategy: a fixed window's counter is no moving window's list.
-    storage = limits_storage.RedisStorage(url, key_prefix=f"{prefix}-{strategy}")
+def limits_and_pybreaker(
+    url: str, prefix: str, stack: ExitStack, *, fail_every: int = 0
+) -> Contender:
+    """A limits FixedWindow rate limiter on RedisStorage, then a pybreaker breaker on
+    CircuitRedisStorage; keys of their own (`prefix`)."""
+    storage = limits_storage.RedisStorage(url, key_prefix=f"{prefix}-limits")
     stack.callback(storage.storage.close)
-    limiter: limits_strategies.RateLimiter = (
-        limits_strategies.MovingWindowRateLimiter(storage)
-        if moving
-        else limits_strategies.FixedWindowRateLimiter(storage)
-    )
+    limiter = limits_strategies.FixedWindowRateLimiter(storage)
     # CircuitRedisStorage decodes the bytes it reads itself: it needs decode_responses=False.
     client = stack.enter_context(redis.Redis.from_url(url, decode_responses=False))
     breaker = pybreaker.CircuitBreaker(
         fail_max=5,
         state_storage=pybreaker.CircuitRedisStorage(
-            pybreaker.STATE_CLOSED, client, namespace=f"{prefix}-pybreaker-{strategy}"
+            pybreaker.STATE_CLOSED, client, namespace=f"{prefix}-pybreaker"
         ),
     )
+    next_fails = failing_every(fail_every)
 
     def call() -> None:
         if not limiter.hit(NEVER_REACHED, SCOPE):
             raise RuntimeError("rate limited")
-        breaker.call(vendor_call)
+        with suppress(VendorError):
+            breaker.call(vendor_call, next_fails())
 
-    return Contender(f"limits {strategy} + pybreaker", call)
+    return Contender("limits FixedWindow + pybreaker (anchor)", call)
+
+
+def cases(url: str, prefix: str, stack: ExitStack) -> list[Case]:
+    """Every case, each contender on keys of its own; the async ones on one event loop."""
+    from nexus_connector_redis import AsyncRedisStateBackend, RedisStateBackend
+
+    loop = asyncio.new_event_loop()
+    RUNNERS[True] = loop.run_until_complete
+    stack.callback(loop.close)
+
+    def ours(tag: str, delay: float = 0.05) -> Any:
+        backend = RedisStateBackend(nexus_settings(url, f"{prefix}-{tag}", delay))
+        stack.callback(backend.close)
+        return backend
+
+    def aours(tag: str) -> Any:
+        backend = AsyncRedisStateBackend(nexus_settings(url, f"{prefix}-async-{tag}"))
+        stack.callback(lambda: loop.run_until_complete(backend.aclose()))
+        return backend
+
+    def pair(tag: str, fail_every: int = 0) -> Contender:
+        return limits_and_pybreaker(url, f"{prefix}-{tag}", stack, fail_every=fail_every)
+
+    afloor = redis.asyncio.Redis.from_url(url)
+    stack.callback(lambda: loop.run_until_complete(afloor.aclose()))
+
+    name, aname = "Nexus Connector RedisStateBackend", f"Nexus Connector {ASYNC}"
+    fails = f"window holds failures: 1 call in {FAIL_EVERY} fails, every success recorded"
+    return [
+        Case(
+            "quiet breaker: nothing to record",
+            Contender(name, guarded(ours("quiet"), PLAN)),
+            pair("quiet"),
+        ),
+        Case(
+            fails,
+            Contender(name, guarded(ours("fails"), PLAN, fail_every=FAIL_EVERY)),
+            pair("fails", FAIL_EVERY),
+        ),
+        Case(
+            "every call recorded",
+            Contender(name, guarded(ours("every"), PLAN, always_record=True)),
+            pair("every"),
+        ),
+        Case(
+            "every call recorded, with a retry budget too",
+            Contender(name, guarded(ours("budget"), PLAN_WITH_BUDGET, always_record=True)),
+            pair("budget"),
+        ),
+        Case(
+            f"{AT_ONCE}: every call recorded, each outcome sent at once (before)",
+            Contender(name, guarded(ours("at-once", 0.0), PLAN, always_record=True)),
+            pair("at-once"),
+        ),
+        Case(
+            "async floor: a round trip costs more on asyncio (no anchor: pybreaker is sync)",
+            Contender("redis.asyncio PING: one round trip", afloor.ping, is_async=True),
+            None,
+        ),
+        Case(
+            "async: quiet breaker",
+            Contender(aname, aguarded(aours("quiet"), PLAN), is_async=True),
+            pair("async-quiet"),
+        ),
+        Case(
+            f"async: {fails}",
+            Contender(aname, aguarded(aours("fails"), PLAN, fail_every=FAIL_EVERY), True),
+            pair("async-fails", FAIL_EVERY),
+        ),
+        Case(
+            "async: every call recorded",
+            Contender(aname, aguarded(aours("every"), PLAN, always_record=True), True),
+            pair("async-every"),
+        ),
+    ]
 
 
 # -- counting and timing ----------------------------------------------------------------------
+
+#: How an async contender's rounds run: on the event loop its backend is bound to.
+RUNNERS: dict[bool, Callable[[Any], Any]] = {}
 
 
 class RoundTrips:
     """Counts requests redis-py writes, each then waiting for its replies: one round trip.
 
     Patches ``send_packed_command`` of redis-py's sync and async connection classes while
-    counting, so it sees every client of the process alike, whatever pool or connection
-    class it uses (a pipeline flushes all of its commands in one call; health-check PINGs
-    and reconnection handshakes are counted too, as they are round trips).
+    counting, so it sees every client of the process alike, whatever pool, connection class
+    or thread (a pipeline flushes all of its commands in one call; health-check PINGs and
+    reconnection handshakes are counted too, as they are round trips).
     """
 
     def __init__(self) -> None:
@@ -292,63 +400,62 @@ def server_work(observer: redis.Redis) -> ServerWork:
     )
 
 
-def count(contender: Contender, observer: redis.Redis, calls: int) -> tuple[float, ServerWork]:
-    """Round trips per call, and the server commands of `calls` calls, after a warm-up
-    (connections open, scripts loaded, keys created)."""
-    for _ in range(WARM_UP):
-        contender.call()
-    trips = RoundTrips()
-    before = server_work(observer)
-    with trips.counting():
+def server_cpu(observer: redis.Redis) -> float:
+    """CPU seconds the server has used (user and system, all its threads)."""
+    cpu = observer.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+def run_calls(contender: Contender, calls: int) -> None:
+    """`calls` calls of `contender`, in a loop of its own kind."""
+    call = contender.call
+    if not contender.is_async:
         for _ in range(calls):
-            contender.call()
-    return trips.count / calls, server_work(observer) - before
+            call()
+        return
 
-
-async def acount(
-    contender: AsyncContender, observer: redis.Redis, calls: int
-) -> tuple[float, ServerWork]:
-    for _ in range(WARM_UP):
-        await contender.call()
-    trips = RoundTrips()
-    before = server_work(observer)
-    with trips.counting():
+    async def loop() -> None:
         for _ in range(calls):
-            await contender.call()
-    return trips.count / calls, server_work(observer) - before
+            await call()
+
+    RUNNERS[True](loop())
 
 
-def best_ns(contenders: list[Contender], calls: int) -> list[float]:
-    """Each contender's best time per call over `ROUNDS` rounds, taking turns in each."""
-    best = [float("inf")] * len(contenders)
-    for _ in range(ROUNDS):
+def count(
+    contender: Contender, observer: redis.Redis, calls: int
+) -> tuple[float, ServerWork, float]:
+    """Round trips per call, the server commands of `calls` calls and the CPU they took
+    (client and server), after a warm-up (connections open, scripts loaded, keys created);
+    a flush due within record_delay after the calls is counted too."""
+    run_calls(contender, WARM_UP)
+    trips = RoundTrips()
+    before, cpu = server_work(observer), server_cpu(observer) + time.process_time()
+    with trips.counting():
+        run_calls(contender, calls)
+        cpu = server_cpu(observer) + time.process_time() - cpu
+        time.sleep(0.1)
+    return trips.count / calls, server_work(observer) - before, cpu
+
+
+def rounds_ns(contenders: list[Contender], calls: int, rounds: int) -> list[list[float]]:
+    """Each contender's time per call in every round, taking turns in each."""
+    times: list[list[float]] = [[] for _ in contenders]
+    for _ in range(rounds):
         for index, contender in enumerate(contenders):
-            call = contender.call
             start = time.perf_counter_ns()
-            for _ in range(calls):
-                call()
-            best[index] = min(best[index], (time.perf_counter_ns() - start) / calls)
-    return best
+            run_calls(contender, calls)
+            times[index].append((time.perf_counter_ns() - start) / calls)
+    return times
 
 
-async def abest_ns(contenders: list[AsyncContender], calls: int) -> list[float]:
-    best = [float("inf")] * len(contenders)
-    for _ in range(ROUNDS):
-        for index, contender in enumerate(contenders):
-            call = contender.call
-            start = time.perf_counter_ns()
-            for _ in range(calls):
-                await call()
-            best[index] = min(best[index], (time.perf_counter_ns() - start) / calls)
-    return best
-
-
-def measure(contenders: list[Contender], observer: redis.Redis, calls: int) -> list[Result]:
+def measure(
+    contenders: list[Contender], observer: redis.Redis, calls: int, rounds: int
+) -> list[Result]:
     counts = [count(contender, observer, calls) for contender in contenders]
-    times = best_ns(contenders, calls)
+    times = rounds_ns(contenders, calls, rounds)
     return [
-        Result(contender.name, ns, trips, server, calls)
-        for contender, ns, (trips, server) in zip(contenders, times, counts, strict=True)
+        Result(contender.name, ns, trips, server, calls, cpu)
+        for contender, ns, (trips, server, cpu) in zip(contenders, times, counts, strict=True)
     ]
 
 
@@ -423,73 +530,81 @@ def _delete_keys(observer: redis.Redis, prefix: str) -> None:
 
 def _row(result: Result) -> None:
     print(
-        f"  {result.name:<46} {result.ns / 1000:>9.2f} {result.round_trips:>12.2f} "
-        f"{result.commands_per_call:>12.2f}"
+        f"    {result.name:<40} {result.median_us:>7.1f} {result.spread:>13} "
+        f"{result.cpu_us:>7.1f} {result.round_trips:>6.2f} {result.commands_per_call:>5.2f}"
     )
 
 
-def _breakdown(result: Result) -> None:
+def _breakdown(result: Result) -> str:
     calls, usec = result.server.calls, result.server.usec
-    parts = ", ".join(
+    return ", ".join(
         f"{name} {n / result.calls:.2f} ({usec[name] / result.calls:.1f} µs)"
         for name, n in calls.most_common()
     )
-    print(f"  {result.name.strip():<46} {parts}")
-
-
-def _goals(ours: Result | None, pairs: list[Result]) -> None:
-    if ours is None:
-        print("goals: not measured (the Redis state backend was not measured)")
-        return
-    fastest = min(pairs, key=lambda result: result.ns)
-    speedup = fastest.ns / ours.ns
-    trips = "met" if ours.round_trips <= GOAL_ROUND_TRIPS else "MISSED"
-    fast = "met" if speedup >= GOAL_SPEEDUP else "MISSED"
-    print(f"round trips per guarded call: {ours.round_trips:.2f} (goal <= 2: {trips})")
-    print(f"speed-up over the faster pair ({fastest.name}): {speedup:.2f}x (goal >= 3x: {fast})")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds (at least 5)")
     parser.add_argument("--url", help="an existing Redis (default: start one on a free port)")
-    parser.add_argument("--pair-only", action="store_true", help="measure limits + pybreaker")
     args = parser.parse_args()
     if args.url:
-        run(args.url, args.calls, pair_only=args.pair_only)
+        run(args.url, args.calls, max(args.rounds, 5))
     else:
         with local_redis() as url:
-            run(url, args.calls, pair_only=args.pair_only)
+            run(url, args.calls, max(args.rounds, 5))
 
 
-def run(url: str, calls: int, *, pair_only: bool = False) -> None:
-    """Measure every contender against the Redis at `url` and print the table."""
+def run(url: str, calls: int, rounds: int) -> None:
+    """Measure every case against the Redis at `url` and print the table."""
     prefix = f"bench-{os.urandom(4).hex()}"
-    print(f"Redis at {url}, {calls} calls per round, best of {ROUNDS} rounds")
+    print(f"Redis at {url}, {calls} calls per round, {rounds} rounds, contenders interleaved")
     with ExitStack() as stack:
         observer = stack.enter_context(redis.Redis.from_url(url, decode_responses=True))
         stack.callback(_delete_keys, observer, prefix)
-        settings = None if pair_only else nexus_settings(url, prefix)
+        if nexus_settings(url, prefix) is None:
+            return
+        all_cases = cases(url, prefix, stack)
         floor = Contender("redis-py PING: one round trip (floor)", observer.ping)
-        ours = nexus_contenders(settings, stack) if settings else []
-        pairs = [limits_and_pybreaker(url, prefix, stack, moving=m) for m in (False, True)]
-        results = measure([floor, *ours, *pairs], observer, calls)
-        async_results = (
-            asyncio.run(nexus_async_results(settings, url, observer, calls)) if settings else []
+        contenders = [floor]
+        for case in all_cases:
+            contenders += [case.ours] if case.anchor is None else [case.ours, case.anchor]
+        results = iter(measure(contenders, observer, calls, rounds))
+        print(
+            f"    {'per guarded call':<40} {'µs med':>7} {'(min-max)':>13} "
+            f"{'cpu µs':>7} {'trips':>6} {'cmds':>5}"
         )
-    print(f"{'per guarded call':<48} {'µs':>9} {'round trips':>12} {'server cmds':>12}")
-    print("sync")
-    for result in results:
-        _row(result)
-    if async_results:
-        print("async (pybreaker's CircuitRedisStorage has no async form: no pair)")
-        for result in async_results:
-            _row(result)
-    print("server commands per call (µs of server time): a script's time includes its commands'")
-    for result in [*results, *async_results]:
-        _breakdown(result)
-    by_name = {result.name: result for result in results}
-    _goals(by_name.get(OURS), [by_name[pair.name] for pair in pairs])
+        _row(next(results))
+        worst: dict[str, tuple[float, float]] = {}  # sync/async: most trips, least speed-up
+        breakdowns = []
+        for case in all_cases:
+            print(case.title)
+            ours = next(results)
+            _row(ours)
+            breakdowns.append((case.title, ours))
+            if case.anchor is None:
+                continue
+            anchor = next(results)
+            _row(anchor)
+            ratio, cpu_ratio = anchor.median_us / ours.median_us, anchor.cpu_us / ours.cpu_us
+            print(f"    -> ours is {ratio:.2f}x faster than the anchor ({cpu_ratio:.2f}x less CPU)")
+            if not case.title.startswith(AT_ONCE):
+                kind = "async" if ours.name.endswith(ASYNC) else "sync"
+                trips, slowest = worst.get(kind, (0.0, float("inf")))
+                worst[kind] = (max(trips, ours.round_trips), min(slowest, ratio))
+    print(
+        "server commands per call of ours (µs of server time; a script's includes its commands'):"
+    )
+    for title, result in breakdowns:
+        print(f"  {title}: {_breakdown(result)}")
+    for kind, (trips, slowest) in worst.items():
+        trips_met = "met" if trips <= GOAL_ROUND_TRIPS + 0.01 else "MISSED"
+        fast_met = "met" if slowest >= GOAL_SPEEDUP else "MISSED"
+        print(
+            f"goals, {kind}: 1 round trip per call in every case: worst {trips:.2f} ({trips_met}); "
+            f">= 3x faster than the anchor in every case: worst {slowest:.2f}x ({fast_met})"
+        )
 
 
 if __name__ == "__main__":
