@@ -11,8 +11,10 @@ rendered project's tests there as its author would.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -26,6 +28,7 @@ from nexus_connector_core.cli import cli
 from nexus_connector_core.cli._new_adapter import template_path
 
 ROOT = Path(__file__).resolve().parent.parent
+WRITING_A_PLUGIN = ROOT / "docs" / "writing-a-plugin.md"
 
 #: (category, auth method, vendor key): every category, and every auth method once. The keys
 #: are none of this repository's vendors, whose plugins the environment also sees.
@@ -90,7 +93,9 @@ def test_new_adapter_installs_what_it_rendered_into_this_environment_when_asked(
 
     assert result.exit_code == 0, result.output
     project = tmp_path / "nexus-connector-pigeon"
-    assert ran == [[sys.executable, "-m", "pip", "install", "-q", "-e", f"{project}[test]"]]
+    assert (project / "pyproject.toml").is_file()
+    command = [sys.executable, "-m", "pip", "install", "-q", "-e", "./nexus-connector-pigeon[test]"]
+    assert ran == [command]
     assert result.output.splitlines()[-3:] == [
         "  python -m pytest ./nexus-connector-pigeon",
         "  nexus-connector plugins",
@@ -98,10 +103,52 @@ def test_new_adapter_installs_what_it_rendered_into_this_environment_when_asked(
     ]
 
 
+def test_the_three_commands_print_what_writing_a_plugin_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The documented command, run where the docs run it (a checkout beside ../plugins), with
+    # pip left out; its output must be the documented one, line for line, up to the "...".
+    text = WRITING_A_PLUGIN.read_text(encoding="utf-8")
+    [command] = [line for line in text.splitlines() if line.startswith(".venv/bin/nexus-connector")]
+    shown = text.split("```text\n", 1)[1].split("\n...\n", 1)[0].splitlines()
+    monkeypatch.setattr(
+        subprocess, "run", lambda command, check: subprocess.CompletedProcess(command, 0)
+    )
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    monkeypatch.chdir(checkout)
+
+    result = CliRunner().invoke(cli, shlex.split(command)[1:])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == shown
+    assert (tmp_path / "plugins" / "nexus-connector-pigeon" / "pyproject.toml").is_file()
+
+
+def test_every_answer_the_template_offers_renders(tmp_path: Path) -> None:
+    # A question whose choices cookiecutter.json offers must not have a choice the hooks
+    # always refuse: every choice of every question is rendered once (choices of several
+    # questions side by side, in as few renders as the longest list).
+    template = json.loads((ROOT / "cookiecutter-adapter" / "cookiecutter.json").read_text())
+    choices = {
+        name: value
+        for name, value in template.items()
+        if isinstance(value, list) and not name.startswith("_")
+    }
+    for number, picked in enumerate(itertools.zip_longest(*choices.values())):
+        answers = {n: v for n, v in zip(choices, picked, strict=True) if v is not None}
+        output = tmp_path / str(number)
+
+        project = _render(output, vendor_key=f"offered{number}", **answers)
+
+        assert (project / f"nexus_connector_offered{number}" / "plugin.py").is_file(), answers
+    assert set(choices) == {"category", "auth_method"}  # each an option of new-adapter
+
+
 def test_new_adapter_asks_for_what_the_options_leave_out(tmp_path: Path) -> None:
     # Every question, in cookiecutter.json's order: category (3 = payment), the vendor's
-    # key, then the defaults (empty answers), auth method (4 = oauth2), speaks HTTP (1).
-    answers = ["3", "kestrel", "", "", "", "", "4", "1"]
+    # key, then the defaults (empty answers), auth method (4 = oauth2).
+    answers = ["3", "kestrel", "", "", "", "", "4"]
 
     result = CliRunner().invoke(
         cli, ["new-adapter", f"--output-dir={tmp_path}"], input="\n".join(answers) + "\n"
@@ -121,9 +168,8 @@ def test_new_adapter_asks_for_what_the_options_leave_out(tmp_path: Path) -> None
         ({"vendor_key": "memory"}, "is a vendor of the core itself"),
         ({"vendor_key": "pigeon", "package_name": "class"}, "package_name 'class'"),
         ({"vendor_key": "pigeon", "vendor_name": 'Pigeon "Post"'}, "without quotes"),
-        ({"vendor_key": "pigeon", "speaks_http": "no"}, "nexus-connector-smtp plugin"),
     ],
-    ids=["key-with-a-space", "builtin-key", "keyword-package", "quoted-name", "not-http"],
+    ids=["key-with-a-space", "builtin-key", "keyword-package", "quoted-name"],
 )
 def test_new_adapter_refuses_answers_that_would_not_install_and_renders_nothing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], answers: Mapping[str, str], said: str
@@ -214,7 +260,15 @@ def venv(tmp_path_factory: pytest.TempPathFactory, rendered: dict[str, Path]) ->
     (Path(site) / "_nexus_test_base.pth").write_text(
         f"import site; site.addsitedir({ours!r})\n", encoding="utf-8"
     )
-    install = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    install: list[str | Path] = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+    ]
     subprocess.run([*install, "-e", str(ROOT)], check=True, capture_output=True)
     subprocess.run([*install, *map(str, rendered.values())], check=True, capture_output=True)
     return python
@@ -283,3 +337,26 @@ def test_every_rendered_plugin_has_the_canonical_layout(
     assert "failed" not in out.splitlines()[-1], out
     for _, _, key in RENDERS:  # each plugin was checked
         assert f"[nexus-connector-{key}]" in out
+
+
+@pytest.mark.slow
+def test_every_rendered_plugin_passes_its_ci_checks_ruff_and_mypy_strict(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    # The rendered CI's own checks (.github/workflows/ci.yml), with this environment's ruff
+    # and mypy: each category's project, and one whose names are as long as the answers may
+    # be (the post-generation hook lays out what they make too long).
+    long_key = "a-vendor-with-a-name-as-long-as-it-may-be"  # 41: the most
+    long_names = _render(
+        tmp_path,
+        category="cloud_storage",
+        auth_method="oauth2_client_credentials",
+        vendor_key=long_key,
+        package_name="an_application_teams_own_nexus_connector_package",
+    )
+    cache = tmp_path / "mypy-cache"
+    for project in [*rendered.values(), long_names]:
+        for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."]):
+            _run(Path(sys.executable), "-m", *check, cwd=project)
+        # The project's [tool.mypy] says which files (the package and its tests).
+        _run(Path(sys.executable), "-m", "mypy", "--strict", f"--cache-dir={cache}", cwd=project)

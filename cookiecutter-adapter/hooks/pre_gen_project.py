@@ -13,7 +13,6 @@ ANSWERS = {
     "package_name": {{ cookiecutter.package_name | tojson }},
     "author": {{ cookiecutter.author | tojson }},
     "auth_method": {{ cookiecutter.auth_method | tojson }},
-    "speaks_http": {{ cookiecutter.speaks_http | tojson }},
 }
 
 CATEGORIES = ("sms", "email", "payment", "cloud_storage", "shipping")
@@ -55,17 +54,6 @@ def problems(answers):
         found.append(f"category {answers['category']!r}: one of {', '.join(CATEGORIES)}")
     if answers["auth_method"] not in AUTH_METHODS:
         found.append(f"auth_method {answers['auth_method']!r}: one of {', '.join(AUTH_METHODS)}")
-    if answers["speaks_http"] == "no":
-        found.append(
-            "speaks_http 'no': this template renders vendors with an HTTP API, on "
-            "nexus_connector_core.http. A vendor of another protocol (SMTP, a database, an "
-            "SDK) fills the same rooms with its protocol: see docs/plugins.md, 'The plugin "
-            "layout', and the nexus-connector-smtp plugin as the model; render with "
-            "speaks_http=yes to start from the layout and its tests, then replace the "
-            "transport in _adapter.py and the double in testing.py"
-        )
-    elif answers["speaks_http"] != "yes":
-        found.append(f"speaks_http {answers['speaks_http']!r}: yes or no")
     return found
 
 

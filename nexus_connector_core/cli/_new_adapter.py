@@ -49,9 +49,6 @@ def template_path() -> Path:
 @click.option("--author", help="The author, for pyproject.toml.")
 @click.option("--auth-method", type=click.Choice(_AUTH_METHODS), help="How requests authenticate.")
 @click.option(
-    "--speaks-http", type=click.Choice(("yes", "no")), help="Whether the vendor has an HTTP API."
-)
-@click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
@@ -122,7 +119,7 @@ def new_adapter(
     shown = _shown(rendered)
     click.secho(f"Rendered {rendered.name} in {shown}", bold=True)
     if install:
-        _install(rendered)
+        _install(shown)
         steps = [
             f"python -m pytest {shown}",
             "nexus-connector plugins",
@@ -148,8 +145,10 @@ def _shown(path: Path) -> str:
     return relative if relative.startswith("..") else f"./{relative}"
 
 
-def _install(rendered: Path) -> None:
-    command = [sys.executable, "-m", "pip", "install", "-q", "-e", f"{rendered}[test]"]
+def _install(shown: str) -> None:
+    """``pip install -e`` the rendered project, by the path the user is shown (relative to
+    the current folder, which pip resolves alike), printing the command as it runs."""
+    command = [sys.executable, "-m", "pip", "install", "-q", "-e", f"{shown}[test]"]
     click.echo("Installing: " + " ".join(command[2:]))
     done = subprocess.run(command, check=False)
     if done.returncode != 0:

@@ -34,12 +34,15 @@ import base64
 import threading
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 {%- if cookiecutter.auth_method == "oauth2_client_credentials" %}
 from urllib.parse import parse_qs
 {%- endif %}
 
 from nexus_connector_core.testing import Fault, ReceivedRequest
+
+if TYPE_CHECKING:  # the suite's module imports pytest, which an application may not use
+    from nexus_connector_core.testing import EmailFaultKind
 
 __all__ = [
     "FAULTS",
@@ -58,7 +61,7 @@ __all__ = [
 #: load pytest, and an application's tests may use another runner).
 REJECTED_DOMAIN = "reject.example"
 #: The answers of the faults the conformance suite asks for (`EmailFaultKind`).
-FAULTS: Mapping[str, Fault] = {
+FAULTS: Mapping[EmailFaultKind, Fault] = {
     "transient": vendor_error(503, "maintenance", "Down for maintenance; nothing was sent"),
     "unknown_outcome": Fault.reset_after_request(),
     "auth": AUTH_REFUSED,
