@@ -80,6 +80,22 @@ def test_the_documented_application_test_passes_on_the_documented_config(
     result.assert_outcomes(passed=5)
 
 
+def test_the_documented_application_test_on_a_plugins_double_passes(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("nexus_connector_stripe.testing")
+    files = dict(_BLOCK.findall(TESTING_MD.read_text(encoding="utf-8")))
+    for name in ("connectors.toml", "shop.py", "tests/test_shop_on_stripe.py"):
+        path = pytester.path / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"# {name}\n{files[name]}", encoding="utf-8")
+    pytester.syspathinsert()
+
+    result = _run(pytester, "tests/test_shop_on_stripe.py")
+
+    result.assert_outcomes(passed=1)
+
+
 def test_every_connector_is_on_the_memory_vendor_with_its_name_category_and_policies(
     app: pytest.Pytester,
 ) -> None:
@@ -280,6 +296,136 @@ def test_a_bad_marker_fails_the_test_with_the_reason(
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([expected])
+
+
+def test_a_vendor_marker_puts_a_connector_on_a_plugins_double_served_by_a_fixture(
+    app: pytest.Pytester,
+) -> None:
+    pytest.importorskip("nexus_connector_stripe.testing")
+    app.makepyfile(
+        """
+        import socket
+
+        import pytest
+        from nexus_connector_core import Money, PaymentRequest
+        from nexus_connector_core.testing import FaultServer
+        from nexus_connector_stripe.testing import API_KEY, StripeDouble
+
+        SERVED = []
+
+        @pytest.fixture
+        def stripe():
+            return StripeDouble()
+
+        @pytest.fixture
+        def local_stripe(stripe):
+            with FaultServer(default=stripe) as server:
+                SERVED.append(server)
+                yield {
+                    "vendor": "stripe",
+                    "options": {"base_url": server.url},
+                    "credentials": {"api_key": f"literal:{API_KEY}"},
+                }
+
+        @pytest.mark.nexus_vendor("payment", "local_stripe")
+        def test_the_charge_reaches_the_double_once(nexus_manager, nexus_outbox, stripe):
+            stripe.reset_after_processing()  # Stripe acts, the answer is lost: retried
+
+            payment = nexus_manager.payment.purchase(
+                PaymentRequest(amount=Money(1999, "USD"), payment_method="pm_card_visa")
+            )
+
+            assert payment.status == "succeeded"
+            assert [c["amount"] for c in stripe.charges] == [1999]  # the key made it once
+            assert nexus_manager.payment.vendors == ("stripe",)  # fallback ["memory"] dropped
+            assert nexus_manager.email.vendor == "memory"
+            assert "payment" not in nexus_outbox and "email" in nexus_outbox
+
+        def test_the_fixture_stopped_the_double_after_the_test():
+            [server] = SERVED
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+        """
+    )
+
+    _run(app).assert_outcomes(passed=2)
+
+
+def test_a_vendor_marker_takes_a_table_and_the_closest_marker_wins(
+    app: pytest.Pytester, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    app.makepyfile(
+        f"""
+        import pytest
+
+        pytestmark = pytest.mark.nexus_vendor("invoices", {{"vendor": "nowhere"}})
+
+        @pytest.mark.nexus_vendor(
+            "invoices", {{"vendor": "filesystem", "options": {{"root": {str(store)!r}}}}}
+        )
+        def test_stored_on_disk(nexus_manager):
+            nexus_manager.connector("invoices").put("2026/1.pdf", b"%PDF")
+            assert nexus_manager.connector("invoices").vendor == "filesystem"
+        """
+    )
+
+    _run(app).assert_outcomes(passed=1)
+    assert (store / "2026" / "1.pdf").read_bytes() == b"%PDF"
+
+
+@pytest.mark.parametrize(
+    ("marker", "expected"),
+    [
+        ('"billing", {"vendor": "stripe"}', "*names 'billing', which *connectors.toml*"),
+        ('"payment"', "*give the connector's vendor table*got None*"),
+        ('"payment", {"options": {}}', "*must name the vendor*"),
+        ('"payment", {"vendor": "stripe", "resilience": {}}', "*gives 'resilience'*"),
+        ('"payment", "stripe_table"', "*fixture 'stripe_table' must be a mapping*got 42*"),
+    ],
+    ids=["unknown-connector", "no-table", "no-vendor", "not-a-vendor-key", "fixture-not-a-table"],
+)
+def test_a_bad_vendor_marker_fails_the_test_with_the_reason(
+    app: pytest.Pytester, marker: str, expected: str
+) -> None:
+    app.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.fixture
+        def stripe_table():
+            return 42
+
+        @pytest.mark.nexus_vendor({marker})
+        def test_marked(nexus_manager):
+            pass
+        """
+    )
+
+    result = _run(app)
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([expected])
+
+
+def test_a_connector_cannot_be_both_failed_and_put_on_another_vendor(
+    app: pytest.Pytester,
+) -> None:
+    app.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.nexus_fail("payment")
+        @pytest.mark.nexus_vendor("payment", {"vendor": "stripe"})
+        def test_marked(nexus_manager):
+            pass
+        """
+    )
+
+    result = _run(app)
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*both name 'payment'*script its double*"])
 
 
 def test_a_marker_on_a_test_without_a_manager_fails_it_rather_than_do_nothing(

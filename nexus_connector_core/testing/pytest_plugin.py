@@ -27,6 +27,22 @@ error of `failure` (``unavailable``, ``timeout``, ``rate_limited``, ``auth``, ``
     def test_a_declined_card_is_not_retried(nexus_manager, nexus_outbox):
         ...
 
+The marker ``@pytest.mark.nexus_vendor(connector, table)`` puts that connector on another
+vendor than memory instead, typically a plugin's double on a local server: `table` is the
+connector's ``vendor``, ``options``, ``credentials``, ``fallback`` (and ``auth``), as a
+mapping or as the name of a fixture that returns one (the fixture starts the double's server
+and stops it after the test). The connector keeps its name, category, policies and
+middleware; the keys the table leaves out are dropped (``auth`` is kept unless given).
+
+    @pytest.fixture
+    def local_stripe(stripe):  # stripe: a StripeDouble
+        with FaultServer(default=stripe) as server:
+            yield {"vendor": "stripe", "options": {"base_url": server.url}, ...}
+
+    @pytest.mark.nexus_vendor("payment", "local_stripe")
+    def test_the_charge_reaches_stripe(nexus_manager, stripe):
+        ...
+
 The plugin is inert in test sessions that do not use it: importing it imports nothing of
 the library, and a test that asks for none of its fixtures runs as if it were not there.
 With plugin autoloading off (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``), load it with
@@ -52,11 +68,16 @@ if TYPE_CHECKING:
     from .._plugins import PluginRegistry
     from ._clock import FakeClock
 
-__all__ = ["FAILURES", "Outbox"]
+__all__ = ["FAILURES", "VENDOR_KEYS", "Outbox"]
 
 M = TypeVar("M", "ConnectorManager", "AsyncConnectorManager")
 
 MARKER = "nexus_fail"
+VENDOR_MARKER = "nexus_vendor"
+#: What a ``nexus_vendor`` table may give: the connector's vendor part.
+VENDOR_KEYS = ("vendor", "options", "credentials", "fallback", "auth")
+#: What switching a connector drops (``auth``, category api's, is replaced only when given).
+_VENDOR_ONLY = ("vendor", "options", "credentials", "fallback")
 #: What ``nexus_fail(failure=...)`` can make a connector fail with.
 FAILURES = ("unavailable", "timeout", "rate_limited", "auth", "declined", "invalid")
 #: ``times=None``: every attempt fails (the memory vendor's ``fail_first`` at its maximum).
@@ -71,19 +92,26 @@ def pytest_configure(config: pytest.Config) -> None:
         "nexus_manager / nexus_amanager fail (its first `times` attempts; every one when "
         f"None) with one of: {', '.join(FAILURES)}",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{VENDOR_MARKER}(connector, table): put a connector of nexus_manager / nexus_amanager "
+        "on another vendor than memory (a plugin's double): table is its vendor, options, "
+        "credentials, fallback and auth, as a mapping or the name of a fixture returning one",
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # A marker on a test whose managers are not ours would change nothing: say so rather
     # than let the test pass for the wrong reason.
-    if item.get_closest_marker(MARKER) is None:
-        return
-    if not any(name in getattr(item, "fixturenames", ()) for name in _MANAGERS):
-        pytest.fail(
-            f"@pytest.mark.{MARKER} acts on nexus_manager and nexus_amanager, and this test "
-            "uses neither: ask for one (directly or through a fixture of yours)",
-            pytrace=False,
-        )
+    for marker in (MARKER, VENDOR_MARKER):
+        if item.get_closest_marker(marker) is None:
+            continue
+        if not any(name in getattr(item, "fixturenames", ()) for name in _MANAGERS):
+            pytest.fail(
+                f"@pytest.mark.{marker} acts on nexus_manager and nexus_amanager, and this test "
+                "uses neither: ask for one (directly or through a fixture of yours)",
+                pytrace=False,
+            )
 
 
 # -- the fixtures ---------------------------------------------------------------------------
@@ -216,7 +244,8 @@ class _Testbed:
     ) -> None:
         self.where, data = _read(source)
         self.failures = _failures(request)
-        self.data = _switched(data, self.failures, self.where)
+        self.vendors = _vendors(request)
+        self.data = _switched(data, self.failures, self.vendors, self.where)
         self.clock = clock
         self.outbox = Outbox(
             tuple(
@@ -234,7 +263,8 @@ class _Testbed:
         except ConfigError as exc:
             pytest.fail(
                 f"the config of {self.where}, with every connector switched to the memory "
-                f"vendor by the nexus_connector pytest plugin, is invalid:\n{exc}",
+                "vendor by the nexus_connector pytest plugin (or to the vendor of its "
+                f"@pytest.mark.{VENDOR_MARKER}), is invalid:\n{exc}",
                 pytrace=False,
             )
         # Built now, so that the outbox still reads them once a test has closed its manager.
@@ -291,19 +321,77 @@ def _marker_arguments(
     return connector, str(failure), times
 
 
+def _vendors(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    """The vendor part each ``nexus_vendor`` marker gives its connector (the marker closest
+    to the test wins for its connector), a fixture's value when the marker names one."""
+    vendors: dict[str, dict[str, Any]] = {}
+    for marker in request.node.iter_markers(VENDOR_MARKER):
+        connector, table = _vendor_arguments(*marker.args, **marker.kwargs)
+        if connector in vendors:
+            continue
+        if isinstance(table, str):
+            given, what = request.getfixturevalue(table), f"fixture {table!r}"
+        else:
+            given, what = table, "its table"
+        vendors[connector] = _vendor_table(connector, given, what)
+    return vendors
+
+
+def _vendor_arguments(connector: object, table: object = None) -> tuple[str, object]:
+    usage = f"@pytest.mark.{VENDOR_MARKER}(connector, table or fixture name)"
+    if not isinstance(connector, str):
+        pytest.fail(f"{usage}: connector must be a connector's name", pytrace=False)
+    if not isinstance(table, str | Mapping):
+        pytest.fail(
+            f"{usage}: give the connector's vendor table (a mapping with 'vendor') or the name "
+            f"of a fixture that returns one; got {table!r}",
+            pytrace=False,
+        )
+    return connector, table
+
+
+def _vendor_table(connector: str, given: object, what: str) -> dict[str, Any]:
+    where = f"@pytest.mark.{VENDOR_MARKER}({connector!r}): {what}"
+    if not isinstance(given, Mapping):
+        pytest.fail(f"{where} must be a mapping with 'vendor'; got {given!r}", pytrace=False)
+    unknown = sorted(map(str, set(given) - set(VENDOR_KEYS)))
+    if unknown:
+        pytest.fail(
+            f"{where} gives {', '.join(map(repr, unknown))}; a vendor table has only "
+            f"{', '.join(VENDOR_KEYS)} (the connector keeps its policies and middleware)",
+            pytrace=False,
+        )
+    if not isinstance(given.get("vendor"), str) or not given["vendor"]:
+        pytest.fail(f"{where} must name the vendor: {{'vendor': 'stripe', ...}}", pytrace=False)
+    return copy.deepcopy(dict(given))
+
+
 def _switched(
-    data: dict[str, Any], failures: dict[str, dict[str, Any]], where: str
+    data: dict[str, Any],
+    failures: dict[str, dict[str, Any]],
+    vendors: dict[str, dict[str, Any]],
+    where: str,
 ) -> dict[str, Any]:
-    """`data` with every connector on the memory vendor: what runs with no account, no
-    server and no secret, whatever the application's environment holds."""
+    """`data` with every connector on the memory vendor, but those `vendors` puts on
+    another: what runs with no account, no server and no secret but the test's own,
+    whatever the application's environment holds."""
     tables = data.get("connectors")
     if not isinstance(tables, dict):
         pytest.fail(f"{where} has no [connectors] table to test", pytrace=False)
-    unknown = sorted(set(failures) - set(tables))
-    if unknown:
+    for marker, named in ((MARKER, failures), (VENDOR_MARKER, vendors)):
+        unknown = sorted(set(named) - set(tables))
+        if unknown:
+            pytest.fail(
+                f"@pytest.mark.{marker} names {', '.join(map(repr, unknown))}, which {where} "
+                f"does not configure; its connectors: {', '.join(tables) or 'none'}",
+                pytrace=False,
+            )
+    both = sorted(set(failures) & set(vendors))
+    if both:
         pytest.fail(
-            f"@pytest.mark.{MARKER} names {', '.join(map(repr, unknown))}, which {where} does "
-            f"not configure; its connectors: {', '.join(tables) or 'none'}",
+            f"@pytest.mark.{MARKER} and @pytest.mark.{VENDOR_MARKER} both name "
+            f"{', '.join(map(repr, both))}: {MARKER} fails the memory vendor; to fail "
+            "another vendor, script its double",
             pytrace=False,
         )
     from .._plugins import default_registry
@@ -312,6 +400,11 @@ def _switched(
     connectors = {}
     for name, table in tables.items():
         kept = dict(table) if isinstance(table, dict) else table
+        if isinstance(kept, dict) and name in vendors:
+            for vendor_only in _VENDOR_ONLY:
+                kept.pop(vendor_only, None)
+            connectors[name] = {**kept, **vendors[name]}
+            continue
         category = kept.get("category", name) if isinstance(kept, dict) else None
         if isinstance(kept, dict) and isinstance(category, str):
             if not _has_memory_vendor(registry, category):
