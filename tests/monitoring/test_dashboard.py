@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,13 +15,17 @@ import pytest
 
 from nexus_connector_core import (
     AsyncConnectorManager,
+    CallContext,
     ConnectorError,
     ConnectorManager,
+    InvalidRequestError,
     PluginRegistry,
     SmsMessage,
+    SmsReceipt,
+    hookimpl,
 )
 from nexus_connector_core.asgi import dashboard_app
-from nexus_connector_core.testing import FakeClock
+from nexus_connector_core.testing import FakeClock, Fault, FaultServer
 
 TOKEN = "a-long-enough-dashboard-token"
 W0 = 1_767_268_800.0
@@ -164,3 +169,86 @@ async def test_the_stream_sends_a_snapshot_each_interval_under_uvicorn(serve: An
                 break
     manager.close()
     assert all(event["status"] for event in events)
+
+
+async def _snapshot(manager: ConnectorManager) -> dict[str, Any]:
+    """The dashboard's snapshot of `manager`, once its counts are flushed."""
+    assert manager.monitor is not None
+    manager.monitor.flush()
+    transport = httpx.ASGITransport(app=dashboard_app(manager))
+    async with httpx.AsyncClient(transport=transport, base_url="http://dash") as http:
+        return dict((await http.get("/snapshot")).json())
+
+
+def _counting(connectors: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "observability": {"loggers": []},
+        "alerting": {"evaluate_every": 0, "count_calls": True},
+        "connectors": connectors,
+    }
+
+
+async def test_a_vendors_error_message_shows_with_its_addresses_and_numbers_masked() -> None:
+    said = "no contact bob@example.com - call +1 415 555 0100 or +14155550199"
+    answer = Fault.respond(422, {"error": {"code": "unknown_contact", "message": said}})
+    with FaultServer(default=answer) as server:
+        crm = {
+            "category": "api",
+            "vendor": "http",
+            "options": {"base_url": server.url},
+            "endpoints": {"find": {"method": "GET", "path": "/contacts/{id}", "reads": True}},
+        }
+        with ConnectorManager.from_config(
+            _counting({"crm": crm}), registry=PluginRegistry(), clock=FakeClock(wall=W0)
+        ) as manager:
+            with pytest.raises(InvalidRequestError) as raised:
+                manager.connector("crm").call("find", path={"id": 7})
+            snapshot = await _snapshot(manager)
+
+    assert "bob@example.com" in raised.value.message  # the vendor's words reach the caller
+    [crm_panel] = snapshot["connectors"]
+    [error] = crm_panel["errors"]
+    assert error["error"] == "InvalidRequestError"
+    assert error["message"].endswith("no contact [email] - call [phone] or [phone]")
+    shown = json.dumps(snapshot)
+    for private in ("bob@example.com", "example.com", "415 555", "4155550199"):
+        assert private not in shown
+
+
+class _Timed:
+    """An SMS vendor whose sends take the seconds their body says, on the call's clock."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def send(self, message: SmsMessage, ctx: CallContext) -> SmsReceipt:
+        ctx.clock.sleep(float(message.body))
+        return SmsReceipt(vendor="timed", vendor_id="SM1", to=message.to)
+
+    def get_status(self, request: Any, ctx: CallContext) -> Any:
+        raise NotImplementedError
+
+
+@hookimpl
+def _register_timed(register: Any) -> None:
+    register("timed", _Timed, async_impl=_Timed)
+
+
+async def test_the_traffic_panel_shows_the_latency_percentiles_of_known_durations() -> None:
+    registry = PluginRegistry()
+    registry.register(types.SimpleNamespace(register_sms_vendors=_register_timed), name="timed")
+    clock = FakeClock(wall=W0)
+    # 100 sends: the 50th in the 5 ms bucket, the 95th in the 250 ms one, the 99th in 1 s's.
+    durations = [0.003] * 50 + [0.2] * 45 + [0.7] * 4 + [20.0]
+    with ConnectorManager.from_config(
+        _counting({"sms": {"vendor": "timed"}}), registry=registry, clock=clock
+    ) as manager:
+        for seconds in durations:
+            manager.sms.send(SmsMessage("+14155550100", repr(seconds)))
+        snapshot = await _snapshot(manager)
+
+    [sms] = snapshot["connectors"]
+    traffic = sms["traffic"]
+    assert (traffic["p50"], traffic["p95"], traffic["p99"]) == (0.005, 0.25, 1.0)
+    assert traffic["window"] == "5m"
+    assert clock.time() == pytest.approx(W0 + sum(durations))  # all within the window
