@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -62,6 +64,54 @@ def evaluate_all(fleet: list[Any], when: float) -> list[dict[str, Any]]:
         worker.send({"at": when})
         answers.append(worker.send({"evaluate": True}))
     return answers
+
+
+def evaluate_together(fleet: list[Any], when: float) -> list[dict[str, Any]]:
+    """Every worker evaluates at the same moment: each command is written once all the
+    threads are at the barrier, and the workers wait for nothing else."""
+    for worker in fleet:
+        worker.send({"at": when})
+    barrier = threading.Barrier(len(fleet))
+
+    def evaluate(worker: Any) -> dict[str, Any]:
+        barrier.wait(timeout=30)
+        return worker.send({"evaluate": True})
+
+    with ThreadPoolExecutor(len(fleet)) as pool:
+        return list(pool.map(evaluate, fleet))
+
+
+def test_three_workers_evaluating_at_the_same_moment_elect_one_leader_who_fires_once(
+    redis_url: str, workers: Any, webhook_receiver: Any
+) -> None:
+    prefix = f"alerts-{os.urandom(4).hex()}"
+    fleet = [workers.start(setup(redis_url, prefix, webhook_receiver.url)) for _ in range(3)]
+    for worker in fleet:
+        worker.run([{"send": ["ok", 5]}, {"send": ["fail", 5]}])
+
+    rounds = {}
+    for step, when in (("pending", T0), ("still pending", T0 + 60), ("fires", T0 + 120),
+                       ("still firing", T0 + 180), ("later", T0 + 240)):  # fmt: skip
+        for worker in fleet:  # the lease is free again: every round is a race for it
+            worker.send({"release": True})
+        rounds[step] = evaluate_together(fleet, when)
+
+    for step, answers in rounds.items():
+        assert [a["led"] for a in answers].count(True) == 1, (step, answers)
+    notices = {
+        step: [n for a in answers for n in a["notifications"]] for step, answers in rounds.items()
+    }
+    assert notices == {
+        "pending": [],
+        "still pending": [],
+        "fires": [["sms-failing", "firing"]],
+        "still firing": [],
+        "later": [],
+    }
+    text = "".join(worker.close() for worker in fleet)
+    assert text.count("alert sms-failing firing") == 1, text
+    firing = [r for r in webhook_receiver.requests if b"alert.firing" in r[2]]
+    assert len(firing) == 1
 
 
 def test_an_alert_fires_once_for_three_workers_resolves_and_its_webhook_verifies(

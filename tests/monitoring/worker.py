@@ -9,7 +9,7 @@ answers each with one JSON line on stdout:
 - ``{"at": EPOCH}``: move the fake clock on to that time;
 - ``{"send": [BODY, COUNT]}``: make COUNT calls of connector ``sms`` with that body;
 - ``{"flush": true}``: flush the call counts; ``{"evaluate": true}``: one evaluation (led or
-  not, and the notifications sent);
+  not, and the notifications sent); ``{"release": true}``: give the alerts lease up, if held;
 - ``{"close": true}``: close the manager (flush, give the lease up) and exit.
 """
 
@@ -98,6 +98,9 @@ def main() -> None:
                 [n.rule, n.status] for n in (evaluation.notifications if evaluation else ())
             ]
             answer["failures"] = list(evaluation.failures) if evaluation else []
+        elif "release" in command:
+            assert monitor.evaluator is not None
+            monitor.evaluator.release(monitor.state)
         elif "close" in command:
             manager.close()
             print(json.dumps(answer), flush=True)
