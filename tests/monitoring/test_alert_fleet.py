@@ -75,7 +75,7 @@ def evaluate_together(fleet: list[Any], when: float) -> list[dict[str, Any]]:
 
     def evaluate(worker: Any) -> dict[str, Any]:
         barrier.wait(timeout=30)
-        return worker.send({"evaluate": True})
+        return dict(worker.send({"evaluate": True}))
 
     with ThreadPoolExecutor(len(fleet)) as pool:
         return list(pool.map(evaluate, fleet))
