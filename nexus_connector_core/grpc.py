@@ -27,8 +27,10 @@ A failed call raises the library's error for its status code::
 
 with the status's name as the error's ``code``. A streaming answer goes through the pipeline
 until the server's first response headers arrive; the stream is then the application's
-(errors while reading it are grpcio's). A streaming request cannot be replayed: it is never
-retried after it started.
+(errors while reading it are grpcio's). A streaming answer refused before them raises its
+mapped error when the application first reads it (grpcio hands a streaming call's
+interceptor errors to the iterator it returns). A streaming request cannot be replayed: it
+is never retried after it started, even for a method declared idempotent.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from nexus_connector_core import (
     ConnectorManager,
     InvalidRequestError,
     RateLimitExceededError,
+    VendorTimeoutError,
     VendorUnavailableError,
 )
 from nexus_connector_core.testing import FakeClock
@@ -32,7 +33,8 @@ SERVICE = "nexustest.Inventory"
 
 def _register_proto() -> None:
     """The service's proto, as protoc would register it: GetItem is IDEMPOTENT, ListItems
-    has NO_SIDE_EFFECTS, AddItem says nothing (so it is not idempotent)."""
+    has NO_SIDE_EFFECTS, AddItem says nothing (so it is not idempotent); CountItems (a
+    client stream) is IDEMPOTENT too, and EchoItems streams both ways."""
     pool = descriptor_pool.Default()
     try:
         pool.FindServiceByName(SERVICE)
@@ -47,28 +49,34 @@ def _register_proto() -> None:
     )
     service = proto.service.add(name="Inventory")
     levels = descriptor_pb2.MethodOptions
-    for name, level, streams in (
-        ("GetItem", levels.IDEMPOTENT, False),
-        ("AddItem", levels.IDEMPOTENCY_UNKNOWN, False),
-        ("ListItems", levels.NO_SIDE_EFFECTS, True),
+    for name, level, requests, answers in (
+        ("GetItem", levels.IDEMPOTENT, False, False),
+        ("AddItem", levels.IDEMPOTENCY_UNKNOWN, False, False),
+        ("ListItems", levels.NO_SIDE_EFFECTS, False, True),
+        ("CountItems", levels.IDEMPOTENT, True, False),
+        ("EchoItems", levels.IDEMPOTENCY_UNKNOWN, True, True),
     ):
         method = service.method.add(
             name=name,
             input_type=".google.protobuf.StringValue",
             output_type=".google.protobuf.StringValue",
-            server_streaming=streams,
+            client_streaming=requests,
+            server_streaming=answers,
         )
         method.options.idempotency_level = level
     pool.Add(proto)
 
 
 class Inventory:
-    """The server side: scripted failures (status codes) before it answers."""
+    """The server side: scripted failures (status codes) before it answers; `stall` calls
+    that wait, before answering, until the client gives up on them (its deadline)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.failures: list[Any] = []
         self.always: Any = None
+        self.stall = 0
+        self.received: list[list[str]] = []
         self.time_remaining: list[float] = []
         self.metadata: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -79,6 +87,12 @@ class Inventory:
             self.time_remaining.append(context.time_remaining())
             self.metadata.append(dict(context.invocation_metadata()))
             failure = self.failures.pop(0) if self.failures else self.always
+            stalls = self.stall > 0
+            self.stall -= stalls
+        if stalls:
+            ended = threading.Event()
+            context.add_callback(ended.set)  # the call ended: here, the client's deadline
+            assert ended.wait(timeout=30)
         if failure is not None:
             context.abort(failure, f"scripted {failure.name}")
 
@@ -95,6 +109,20 @@ class Inventory:
         for n in range(3):
             yield wrappers_pb2.StringValue(value=f"{request.value}-{n}")
 
+    def count_items(self, requests: Iterator[Any], context: Any) -> Any:
+        self._enter("CountItems", context)
+        values = [r.value for r in requests]
+        self.received.append(values)
+        return wrappers_pb2.StringValue(value=f"{len(values)} items")
+
+    def echo_items(self, requests: Iterator[Any], context: Any) -> Iterator[Any]:
+        self._enter("EchoItems", context)
+        values: list[str] = []
+        self.received.append(values)
+        for request in requests:
+            values.append(request.value)
+            yield wrappers_pb2.StringValue(value=f"echo {request.value}")
+
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[Inventory, str]]:
@@ -110,6 +138,8 @@ def served() -> Iterator[tuple[Inventory, str]]:
             "GetItem": grpc.unary_unary_rpc_method_handler(inventory.get_item, **codec),
             "AddItem": grpc.unary_unary_rpc_method_handler(inventory.add_item, **codec),
             "ListItems": grpc.unary_stream_rpc_method_handler(inventory.list_items, **codec),
+            "CountItems": grpc.stream_unary_rpc_method_handler(inventory.count_items, **codec),
+            "EchoItems": grpc.stream_stream_rpc_method_handler(inventory.echo_items, **codec),
         },
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -128,6 +158,8 @@ def inventory(served: tuple[Inventory, str]) -> Inventory:
     server.calls.clear()
     server.failures.clear()
     server.always = None
+    server.stall = 0
+    server.received.clear()
     server.time_remaining.clear()
     server.metadata.clear()
     return server
@@ -291,3 +323,109 @@ def test_idempotent_methods_may_be_declared_in_the_config(
         assert unary(ch, "AddItem")(wrappers_pb2.StringValue(value="x")).value == "added x"
         ch.close()
     assert inventory.calls == ["AddItem", "AddItem"]
+
+
+# -- deadlines exceeded ------------------------------------------------------------------------
+
+
+def test_a_server_stalling_past_the_deadline_is_a_timeout_that_may_have_been_processed(
+    inventory: Inventory, served: Any
+) -> None:
+    inventory.stall = 1
+    with ConnectorManager.from_config(config(served[1], timeout=0.2)) as manager:
+        ch = channel(manager.connector("inventory"))
+        with pytest.raises(VendorTimeoutError) as raised:
+            unary(ch, "AddItem")(wrappers_pb2.StringValue(value="x"), timeout=5)
+        record = manager.call_log[-1]
+        ch.close()
+    assert "DEADLINE_EXCEEDED" in raised.value.message  # the server's status, mapped
+    assert raised.value.maybe_processed  # it may have added the item: not retried
+    assert inventory.calls == ["AddItem"]
+    assert (record.attempts, record.error_class) == (1, "VendorTimeoutError")
+
+
+def test_a_deadline_exceeded_is_retried_for_an_idempotent_method(
+    inventory: Inventory, served: Any
+) -> None:
+    inventory.stall = 1  # the first attempt stalls past its 0.2 s; the second answers
+    with ConnectorManager.from_config(config(served[1], timeout=0.2)) as manager:
+        ch = channel(manager.connector("inventory"))
+        answer = unary(ch, "GetItem")(wrappers_pb2.StringValue(value="A-1"), timeout=5)
+        record = manager.call_log[-1]
+        ch.close()
+    assert answer.value == "item A-1"
+    assert inventory.calls == ["GetItem", "GetItem"]
+    assert (record.attempts, record.status) == (2, "ok")
+
+
+# -- client streams --------------------------------------------------------------------------
+
+
+def _values(*values: str) -> Iterator[Any]:
+    return iter([wrappers_pb2.StringValue(value=v) for v in values])
+
+
+def _stream(ch: Any, name: str, answers: str) -> Any:
+    make = ch.stream_unary if answers == "unary" else ch.stream_stream
+    return make(
+        f"/{SERVICE}/{name}",
+        request_serializer=wrappers_pb2.StringValue.SerializeToString,
+        response_deserializer=wrappers_pb2.StringValue.FromString,
+    )
+
+
+def test_a_client_stream_runs_through_the_pipeline(inventory: Inventory, served: Any) -> None:
+    with ConnectorManager.from_config(config(served[1]), clock=FakeClock()) as manager:
+        ch = channel(manager.connector("inventory"))
+        answer = _stream(ch, "CountItems", "unary")(_values("a", "b", "c"), timeout=5)
+        record = manager.call_log[-1]
+        ch.close()
+    assert answer.value == "3 items"
+    assert inventory.received == [["a", "b", "c"]]
+    assert (record.connector, record.operation, record.status) == ("inventory", "stream", "ok")
+
+
+def test_a_client_stream_that_failed_is_not_retried_though_its_method_is_idempotent(
+    inventory: Inventory, served: Any
+) -> None:
+    inventory.failures = [grpc.StatusCode.UNAVAILABLE]
+    with ConnectorManager.from_config(config(served[1]), clock=FakeClock()) as manager:
+        ch = channel(manager.connector("inventory"))
+        with pytest.raises(VendorUnavailableError) as raised:
+            _stream(ch, "CountItems", "unary")(_values("a", "b"), timeout=5)
+        record = manager.call_log[-1]
+        ch.close()
+    assert raised.value.maybe_processed  # the requests were consumed: none to send again
+    assert inventory.calls == ["CountItems"]
+    assert (record.operation, record.attempts) == ("stream", 1)
+
+
+def test_a_stream_both_ways_runs_through_the_pipeline(inventory: Inventory, served: Any) -> None:
+    with ConnectorManager.from_config(config(served[1]), clock=FakeClock()) as manager:
+        ch = channel(manager.connector("inventory"))
+        answers = _stream(ch, "EchoItems", "stream")(_values("a", "b"), timeout=5)
+        values = [m.value for m in answers]
+        record = manager.call_log[-1]
+        ch.close()
+    assert values == ["echo a", "echo b"]
+    assert (record.operation, record.status) == ("stream", "ok")
+
+
+def test_a_stream_both_ways_refused_by_the_server_raises_the_mapped_error_once(
+    inventory: Inventory, served: Any
+) -> None:
+    inventory.failures = [grpc.StatusCode.INVALID_ARGUMENT]
+    with ConnectorManager.from_config(config(served[1]), clock=FakeClock()) as manager:
+        ch = channel(manager.connector("inventory"))
+        answers = _stream(ch, "EchoItems", "stream")(_values("a"), timeout=5)
+        with pytest.raises(InvalidRequestError) as raised:  # grpcio raises it when read
+            next(answers)
+        record = manager.call_log[-1]
+        ch.close()
+    assert raised.value.code == "INVALID_ARGUMENT"
+    assert inventory.calls == ["EchoItems"]
+    assert (record.operation, record.attempts, record.error_class) == (
+        "stream",
+        1,
+        "InvalidRequestError",
+    )
