@@ -35,7 +35,13 @@ from ._credentials import Secret
 from ._errors import ConfigError
 from ._version import __version__
 
-__all__ = ["POSTMAN_SCHEMA", "exportable", "openapi_document", "postman_collection"]
+__all__ = [
+    "EXPORTED_VENDORS",
+    "POSTMAN_SCHEMA",
+    "exportable",
+    "openapi_document",
+    "postman_collection",
+]
 
 #: The schema a Postman Collection v2.1.0 names in ``info.schema``.
 POSTMAN_SCHEMA = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
@@ -43,8 +49,14 @@ _PROVIDED = re.compile(r"[a-z][a-z0-9_-]*:")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+#: The vendors of category ``api`` whose connectors declare requests an export can show.
+EXPORTED_VENDORS = ("http", "graphql")
+
+
 def exportable(config: Config, names: Iterable[str] = ()) -> list[ConnectorSettings]:
-    """The ``api`` connectors to export: `names` (each must be one), else all of them."""
+    """The ``api`` connectors to export: `names` (each must be one, of a vendor in
+    `EXPORTED_VENDORS`), else all of those (a ``websocket`` or ``grpc`` connector declares no
+    request to show, and is left out)."""
     wanted = list(names)
     apis = {n: s for n, s in config.connectors.items() if s.category == API}
     for name in wanted:
@@ -56,10 +68,22 @@ def exportable(config: Config, names: Iterable[str] = ()) -> list[ConnectorSetti
                 path=f"connectors.{name}",
                 source=config.source,
             )
-    chosen = [apis[n] for n in wanted] if wanted else list(apis.values())
+        if apis[name].vendor.key not in EXPORTED_VENDORS:
+            raise ConfigError(
+                f"connector {name!r} (vendor {apis[name].vendor.key!r}) declares no requests "
+                f"to export; export covers the vendors {', '.join(EXPORTED_VENDORS)}",
+                path=f"connectors.{name}.vendor",
+                source=config.source,
+            )
+    chosen = (
+        [apis[n] for n in wanted]
+        if wanted
+        else [s for s in apis.values() if s.vendor.key in EXPORTED_VENDORS]
+    )
     if not chosen:
         raise ConfigError(
-            "no connector of category 'api' to export: declare one with category = \"api\"",
+            "no connector of category 'api' with vendor 'http' or 'graphql' to export: declare "
+            'one with category = "api"',
             source=config.source,
         )
     return chosen

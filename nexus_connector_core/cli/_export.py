@@ -19,7 +19,8 @@ __all__ = ["export"]
 
 @click.group()
 def export() -> None:
-    """Write the api connectors' endpoints for other tools (Postman, OpenAPI)."""
+    """Write the api connectors' declared endpoints for other tools (Postman, OpenAPI):
+    those of http and graphql connectors, not vendor plugins' operations."""
 
 
 def _write(
@@ -56,9 +57,9 @@ _output = click.option(
 @_output
 @click.argument("connectors", nargs=-1)
 def postman(config_path: Path | None, output: str, connectors: tuple[str, ...]) -> None:
-    """A Postman Collection v2.1 of the api connectors (all, or CONNECTOR...): a folder per
-    connector, a request per endpoint, base URLs and credentials as variables (secrets are
-    left empty: set them in a Postman environment)."""
+    """A Postman Collection v2.1 of the http and graphql connectors (all, or CONNECTOR...):
+    a folder per connector, a request per endpoint, base URLs and credentials as variables
+    (secrets are left empty: set them in a Postman environment)."""
     from .._api_export import postman_collection
 
     _write(config_path, connectors, output, postman_collection)

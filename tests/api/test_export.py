@@ -338,3 +338,54 @@ def test_exporting_a_connector_of_another_category_is_a_config_error(config_file
     result = CliRunner().invoke(cli, ["export", "postman", "sms", "--config", str(config_file)])
     assert result.exit_code == 3
     assert "not of category 'api'" in result.output
+
+
+STREAMS = """
+[connectors.crm]
+category = "api"
+vendor = "http"
+options = { base_url = "https://crm.example.com/api" }
+[connectors.crm.endpoints.find]
+method = "GET"
+path = "/contacts/{id}"
+
+[connectors.inventory]
+category = "api"
+vendor = "grpc"
+options = { target = "127.0.0.1:50051", tls = false }
+
+[connectors.feed]
+category = "api"
+vendor = "websocket"
+options = { url = "wss://feed.example.com/v1" }
+"""
+
+
+def test_export_leaves_out_grpc_and_websocket_connectors_which_declare_no_requests(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "connectors.toml"
+    path.write_text(STREAMS, encoding="utf-8")
+    out = tmp_path / "collection.json"
+
+    result = CliRunner().invoke(cli, ["export", "postman", "--config", str(path), "-o", str(out)])
+
+    assert result.exit_code == 0, result.output
+    collection = json.loads(out.read_text())
+    assert [folder["name"] for folder in collection["item"]] == ["crm"]
+    assert collection["info"]["name"] == "Nexus Connector: crm"
+
+
+@pytest.mark.parametrize("named", ["inventory", "feed"])
+def test_naming_a_connector_without_requests_to_export_says_which_vendors_export(
+    tmp_path: Path, named: str
+) -> None:
+    path = tmp_path / "connectors.toml"
+    path.write_text(STREAMS, encoding="utf-8")
+
+    result = CliRunner().invoke(cli, ["export", "postman", named, "--config", str(path)])
+
+    assert result.exit_code == 3
+    assert f"connectors.{named}.vendor" in result.output
+    assert "export covers the vendors http, graphql" in result.output
+    assert "Traceback" not in result.output
