@@ -154,6 +154,56 @@ async def test_sessions_connect_through_the_breaker(feed: tuple[Feed, str]) -> N
     assert server.refuse == 98  # two handshakes; the open breaker sent none
 
 
+async def test_a_connect_beyond_the_rate_limit_is_refused_before_any_handshake(
+    feed: tuple[Feed, str],
+) -> None:
+    server, url = feed
+    table = {"resilience": {"rate_limit": {"rate": 1, "per": 60.0}}}
+    async with AsyncConnectorManager.from_config(config(url, **table), clock=FakeClock()) as m:
+        async with m.connector("feed").session(on_connect=subscribe) as ws:
+            assert await ws.recv() == "1"
+        with pytest.raises(RateLimitExceededError) as refused:
+            async with m.connector("feed").session():
+                pass
+        records = m.call_log
+    assert server.connections == 1  # the refused session never reached the server
+    assert not refused.value.maybe_processed
+    assert refused.value.retry_after == pytest.approx(60.0)
+    assert [(r.operation, r.status) for r in records] == [("connect", "ok"), ("connect", "error")]
+
+
+async def test_a_connect_waits_for_the_rate_limit_when_the_policy_says_wait(
+    feed: tuple[Feed, str],
+) -> None:
+    server, url = feed
+    limit = {"rate": 1, "per": 10.0, "wait": True, "max_wait": 20.0}
+    clock = FakeClock()
+    table = {"resilience": {"rate_limit": limit}}
+    async with AsyncConnectorManager.from_config(config(url, **table), clock=clock) as m:
+        for _ in range(2):
+            async with m.connector("feed").session(on_connect=subscribe) as ws:
+                await ws.recv()
+    assert server.connections == 2
+    assert clock.sleeps == [10.0]  # the second handshake waited for its token
+
+
+async def test_a_reconnection_after_a_drop_waits_for_the_rate_limit(
+    feed: tuple[Feed, str],
+) -> None:
+    server, url = feed
+    server.drop[1] = "abort"
+    limit = {"rate": 1, "per": 10.0, "wait": True, "max_wait": 20.0}
+    clock = FakeClock()
+    table = {"resilience": {"rate_limit": limit}}
+    async with AsyncConnectorManager.from_config(config(url, **table), clock=clock) as m:
+        async with m.connector("feed").session(on_connect=subscribe) as ws:
+            prices = [await ws.recv() for _ in range(6)]
+            stats = ws.stats
+    assert prices == ["1", "2", "3", "4", "5", "6"]
+    assert (stats.connects, stats.reconnects) == (2, 1)
+    assert clock.sleeps == [10.0]  # no backoff needed: the limiter's wait alone
+
+
 async def test_the_auth_table_goes_with_the_handshake(feed: tuple[Feed, str]) -> None:
     server, url = feed
     server.token = "feed-token-VALUE"
