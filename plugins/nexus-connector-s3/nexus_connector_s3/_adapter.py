@@ -47,7 +47,7 @@ from nexus_connector_core.http import (
 
 from ._answers import ERRORS, Answer, error_of
 from ._options import S3Options
-from ._requests import Call, PartReader, S3Requests
+from ._requests import Call, PartReader, Request, S3Requests, s3_request
 from ._transfers import CHUNK_SIZE, Flow, Transfers
 
 __all__ = ["AsyncS3StorageAdapter", "S3StorageAdapter"]
@@ -183,18 +183,18 @@ class S3StorageAdapter(_S3, HttpAdapter):
     def _drive(self, flow: Flow[T], ctx: CallContext) -> T:
         token = self._begin(ctx)
         try:
-            call = next(flow)
+            wanted = next(flow)
             while True:
-                # Each call is let go before the flow makes the next: a part's data is held
-                # only while it is being sent.
+                # Each request is let go before the flow makes the next: a part's data is
+                # held only while it is being signed and sent.
                 try:
-                    answer = self._send(call, ctx)
+                    answer = self._send(self.requests.sign(wanted), ctx)
                 except BaseException as exc:  # noqa: BLE001 - the flow cleans up, then re-raises
-                    del call
-                    call = flow.throw(exc)
+                    del wanted
+                    wanted = flow.throw(exc)
                 else:
-                    del call
-                    call = flow.send(answer)
+                    del wanted
+                    wanted = flow.send(answer)
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -274,9 +274,11 @@ class S3StorageAdapter(_S3, HttpAdapter):
 class AsyncS3StorageAdapter(_S3, AsyncHttpAdapter):
     """The asynchronous twin of `S3StorageAdapter`, over httpx.AsyncClient.
 
-    Nothing blocks the event loop on the network: botocore only builds and signs (CPU),
-    httpx does the I/O. Signing hashes the payload on plain-HTTP endpoints (one part at a
-    time); over HTTPS S3 takes it unsigned.
+    Nothing blocks the event loop on the network: httpx does the I/O, and botocore builds
+    and signs (CPU) — in a worker thread when the credentials are not fixed keys, since the
+    AWS chain may then look them up or refresh them over the network (instance metadata, a
+    container endpoint, SSO, a credential_process). Signing hashes the payload on
+    plain-HTTP endpoints (one part at a time); over HTTPS S3 takes it unsigned.
     """
 
     async def _send(self, call: Call, ctx: CallContext) -> Answer:
@@ -297,19 +299,28 @@ class AsyncS3StorageAdapter(_S3, AsyncHttpAdapter):
             ctx.request_sent, ctx.status_code = saved
         return _read(response)
 
+    async def _sign(self, wanted: Request) -> Call:
+        """`wanted` signed: at once with fixed keys, else in a worker thread, since the
+        credential chain may look credentials up or refresh them over the network."""
+        if self.requests.fixed_keys:
+            return self.requests.sign(wanted)
+        import asyncio
+
+        return await asyncio.to_thread(self.requests.sign, wanted)
+
     async def _drive(self, flow: Flow[T], ctx: CallContext) -> T:
         token = self._begin(ctx)
         try:
-            call = next(flow)
+            wanted = next(flow)
             while True:
                 try:
-                    answer = await self._send(call, ctx)
+                    answer = await self._send(await self._sign(wanted), ctx)
                 except BaseException as exc:  # noqa: BLE001 - the flow cleans up, then re-raises
-                    del call
-                    call = flow.throw(exc)
+                    del wanted
+                    wanted = flow.throw(exc)
                 else:
-                    del call
-                    call = flow.send(answer)
+                    del wanted
+                    wanted = flow.send(answer)
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -329,7 +340,7 @@ class AsyncS3StorageAdapter(_S3, AsyncHttpAdapter):
         self, request: ObjectKey, ctx: CallContext
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """Stream the object in 64 KiB chunks (see `S3StorageAdapter.open`)."""
-        call = self.requests.call("GetObject", Key=request.key)
+        call = await self._sign(s3_request("GetObject", Key=request.key))
         timeout = self.timeout_for(ctx)
         with exchange(timeout, ctx):
             try:
@@ -379,8 +390,13 @@ class AsyncS3StorageAdapter(_S3, AsyncHttpAdapter):
         return await self._drive(self.transfers.list(request), ctx)
 
     async def signed_url(self, request: SignedUrlRequest, ctx: CallContext) -> str:
-        """A presigned (SigV4) URL for GET or PUT of the key, usable by any HTTP client."""
-        return self._signed_url(request)
+        """A presigned (SigV4) URL for GET or PUT of the key, usable by any HTTP client
+        (in a worker thread unless the keys are fixed, as `_sign`)."""
+        if self.requests.fixed_keys:
+            return self._signed_url(request)
+        import asyncio
+
+        return await asyncio.to_thread(self._signed_url, request)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -27,7 +27,16 @@ from nexus_connector_core import (
 )
 from nexus_connector_core.http import ErrorKind, ErrorTable
 
-__all__ = ["DEFAULT_CONTENT_TYPE", "ERRORS", "Answer", "object_info", "page", "parse"]
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "ERRORS",
+    "Answer",
+    "UnreadableAnswerError",
+    "object_info",
+    "page",
+    "parse",
+    "unreadable",
+]
 
 #: What a put without a content type stores (S3's own default is binary/octet-stream; the
 #: other stores say application/octet-stream, and so does this adapter, explicitly).
@@ -73,6 +82,25 @@ ERRORS: ErrorTable = {
 }
 
 _PARSER = parsers.create_parser("rest-xml")
+#: The largest size a listed object may have: what a signed 64-bit count holds.
+_MAX_SIZE = 2**63 - 1
+
+
+class UnreadableAnswerError(ValueError):
+    """An answer no S3 gives, as a reader here finds it: the message names the field, never
+    its value."""
+
+
+def unreadable(operation: str, exc: Exception) -> VendorError:
+    """The error for a 2xx answer to `operation` that cannot be read (`exc`, raised while
+    reading it): S3 said yes, and may have acted. botocore's parser errors quote the body,
+    so only their class is named."""
+    what = str(exc) if isinstance(exc, UnreadableAnswerError) else type(exc).__name__
+    return VendorError(
+        f"S3 answered {operation} with a body that cannot be read ({what}); it may have acted",
+        code="UnreadableAnswer",
+        maybe_processed=True,
+    )
 
 
 class Answer:
@@ -146,12 +174,22 @@ def object_info(
 
 
 def page(vendor: str, parsed: dict[str, Any]) -> ObjectPage:
-    """One ListObjectsV2 page: its objects (keys URL-decoded) and the next cursor."""
+    """One ListObjectsV2 page: its objects (keys URL-decoded) and the next cursor.
+
+    An object listed without a key, or with a size that is no count of bytes (negative,
+    beyond 2**63 - 1), is an `UnreadableAnswerError`.
+    """
     encoded = parsed.get("EncodingType") == "url"
     items = []
     for entry in parsed.get("Contents", []):
-        key = unquote_plus(entry["Key"]) if encoded else entry["Key"]
+        key = entry.get("Key")
+        if not isinstance(key, str) or not key:
+            raise UnreadableAnswerError("an object listed has no Key")
+        key = unquote_plus(key) if encoded else key
         entry["Key"] = key
+        size = entry.get("Size", 0)
+        if type(size) is not int or not 0 <= size <= _MAX_SIZE:
+            raise UnreadableAnswerError("the Size of an object listed is not a count of bytes")
         modified = entry.get("LastModified")
         etag = _etag(entry.get("ETag"))
         items.append(
@@ -159,7 +197,7 @@ def page(vendor: str, parsed: dict[str, Any]) -> ObjectPage:
                 vendor=vendor,
                 vendor_id=etag or key,
                 key=key,
-                size=int(entry.get("Size", 0)),
+                size=size,
                 etag=etag,
                 last_modified=modified if isinstance(modified, datetime) else None,
                 raw=entry,

@@ -6,13 +6,21 @@ customisations and Signature Version 4 — and would then send it with its own H
 We stop it there: a ``before-send`` handler takes the signed request and raises it out of
 botocore (`_Signed`), and the adapter sends it over the core's HTTP toolkit (wall-clock
 deadlines, ``ctx.request_sent``, one error mapping), sync or async alike. botocore makes no
-connection of its own, so the async adapter never blocks its event loop on one.
+connection of its own to S3.
+
+Without keys in the connector's credentials, botocore's default chain supplies them, and
+looking them up may wait on the network (instance metadata, a container endpoint, SSO, a
+``credential_process``); refreshable credentials refresh when a request is signed. So the
+chain is looked up when a request is first signed, not when the client is made
+(`_ChainCredentials`), and the async adapter signs in a worker thread when the credentials
+are not fixed keys (`S3Requests.fixed_keys`).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import botocore.session
@@ -24,11 +32,30 @@ from nexus_connector_core import AdapterSettings, ConfigError, InvalidRequestErr
 
 from ._options import S3Options, config_error, credentials_problem
 
-__all__ = ["Call", "PartReader", "S3Requests"]
+__all__ = ["Call", "PartReader", "Request", "S3Requests", "s3_request"]
 
 #: Headers botocore adds for its own HTTP stack that the toolkit's client must not send:
 #: httpx does not wait for ``100 Continue`` (``Expect`` is not signed).
 _UNSENT = frozenset({"expect"})
+
+
+class Request(NamedTuple):
+    """One request to S3 as a flow asks for it, before it is signed.
+
+    Attributes:
+        operation: S3's name for it (``PutObject``).
+        params: botocore's parameters (``Key``, ``Body``...), the bucket aside.
+        cleanup: an abort after a failure (see `Call`).
+    """
+
+    operation: str
+    params: Mapping[str, Any]
+    cleanup: bool = False
+
+
+def s3_request(operation: str, *, cleanup: bool = False, **params: Any) -> Request:
+    """The `Request` of `operation` with botocore's `params`."""
+    return Request(operation, params, cleanup)
 
 
 class Call(NamedTuple):
@@ -125,6 +152,48 @@ class PartReader(io.RawIOBase):
         return low
 
 
+class _ChainCredentials:
+    """The AWS default chain's credentials, looked up when a request is first signed rather
+    than when the client is made (see the module).
+
+    botocore asks a client's credentials for no more than what is here: frozen credentials
+    to sign with (a refreshable set refreshes then) and deferred properties for endpoint
+    rules. No credentials anywhere is botocore's `NoCredentialsError`, at signing, as it
+    is without this; the chain is asked again on the next request.
+    """
+
+    method = "nexus-connector-deferred-chain"
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+        self._lock = threading.Lock()
+        self._found: Any = None
+
+    def _credentials(self) -> Any:
+        with self._lock:
+            if self._found is None:
+                self._found = self._resolver.load_credentials()
+            if self._found is None:
+                raise NoCredentialsError()
+            return self._found
+
+    def get_frozen_credentials(self) -> Any:
+        return self._credentials().get_frozen_credentials()
+
+    def get_deferred_property(self, name: str) -> Callable[[], Any]:
+        return lambda: getattr(self._credentials(), name, None)
+
+
+class _DeferredChain:
+    """A session's credential provider that hands out `_ChainCredentials`."""
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+
+    def load_credentials(self) -> _ChainCredentials:
+        return _ChainCredentials(self._resolver)
+
+
 class _Signed(Exception):  # noqa: N818 - not an error: how a signed request leaves botocore
     def __init__(self, request: AWSPreparedRequest) -> None:
         super().__init__("signed")
@@ -163,7 +232,12 @@ class S3Requests:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
+        #: Whether the connector gives the keys: signing then waits on nothing.
+        self.fixed_keys = bool(keys)
         session: Any = botocore.session.Session()
+        if not keys:
+            chain = session.get_component("credential_provider")
+            session.register_component("credential_provider", _DeferredChain(chain))
         self.client: Any = session.create_client(
             "s3",
             region_name=options.region,
@@ -178,6 +252,11 @@ class S3Requests:
         self.model: Any = self.client.meta.service_model
         #: The origin requests go to, for messages and proxies.
         self.origin: str = self.client.meta.endpoint_url
+
+    def sign(self, wanted: Request) -> Call:
+        """The signed request of `wanted` (may wait on the credential chain: see the
+        module)."""
+        return self.call(wanted.operation, cleanup=wanted.cleanup, **wanted.params)
 
     def call(self, operation: str, *, cleanup: bool = False, **params: Any) -> Call:
         """The signed request of `operation` (``PutObject``) with `params` (botocore's)."""

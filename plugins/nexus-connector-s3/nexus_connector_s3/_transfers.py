@@ -1,9 +1,10 @@
 """Each operation as a flow of S3 requests, written once for both adapters (sans-IO).
 
-A flow is a generator: it yields the `Call` to send next and is sent its `Answer` (a 2xx
+A flow is a generator: it yields the `Request` to make next and is sent its `Answer` (a 2xx
 answer; a failure is thrown into the flow as the library's error, where the flow may clean
-up); what it returns is the operation's result. The adapters' ``_drive`` / ``_adrive`` do
-the I/O, the way the SMTP plugin's ``Dialogue`` and the OAuth ``Refresher`` do.
+up); what it returns is the operation's result. The adapters' ``_drive`` sign each request
+(which may wait on the credential chain) and send it: the I/O, the way the SMTP plugin's
+``Dialogue`` and the OAuth ``Refresher`` leave it to their drivers.
 
 `put` streams: it reads the data one part at a time (at most `multipart_threshold` bytes
 ahead, then `part_size` bytes per part), so memory stays bounded by a part whatever the
@@ -16,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
+
+from botocore.parsers import ResponseParserError
 
 from nexus_connector_core import (
     CallContext,
@@ -34,20 +37,22 @@ from nexus_connector_core import (
 from ._answers import (
     DEFAULT_CONTENT_TYPE,
     Answer,
+    UnreadableAnswerError,
     error_of,
     is_error_document,
     object_info,
     page,
     parse,
+    unreadable,
 )
 from ._options import MAX_PART, MAX_PARTS
-from ._requests import Call, PartReader, S3Requests
+from ._requests import PartReader, Request, S3Requests, s3_request
 
 __all__ = ["CHUNK_SIZE", "Flow", "Transfers"]
 
 T = TypeVar("T")
-#: A flow: yields calls, is sent answers, returns the result.
-Flow = Generator[Call, Answer, T]
+#: A flow: yields the requests to sign and send, is sent answers, returns the result.
+Flow = Generator[Request, Answer, T]
 
 #: Bytes per chunk read from the caller's data and streamed by `open`.
 CHUNK_SIZE = 1 << 16
@@ -67,7 +72,15 @@ class Transfers:
         self.part_size = part_size
 
     def _parse(self, operation: str, answer: Answer) -> dict[str, Any]:
-        return parse(self.requests.model, operation, answer)
+        return self._read(operation, answer, lambda parsed: parsed)
+
+    def _read(self, operation: str, answer: Answer, reader: Callable[[dict[str, Any]], T]) -> T:
+        """`reader` given S3's answer to `operation` as botocore parses it; an answer that
+        cannot be read (malformed XML, a field missing or no S3 gives) is `unreadable`."""
+        try:
+            return reader(parse(self.requests.model, operation, answer))
+        except (ResponseParserError, TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise unreadable(operation, exc) from None
 
     # -- put -----------------------------------------------------------------------------------
 
@@ -92,11 +105,11 @@ class Transfers:
         ahead, ended = _read_ahead(chunks, self.threshold)
         if ended:
             body = PartReader(ahead)
-            answer = yield self.requests.call("PutObject", Key=request.key, Body=body, **described)
+            answer = yield s3_request("PutObject", Key=request.key, Body=body, **described)
             parsed = self._parse("PutObject", answer)
             return self._info(request, body.size, content_type, parsed)
-        answer = yield self.requests.call("CreateMultipartUpload", Key=request.key, **described)
-        upload_id = self._parse("CreateMultipartUpload", answer)["UploadId"]
+        answer = yield s3_request("CreateMultipartUpload", Key=request.key, **described)
+        upload_id = self._read("CreateMultipartUpload", answer, _upload_id)
         try:
             size, parts, number = 0, [], 0
             part_size = _part_size(request, self.part_size)
@@ -113,7 +126,7 @@ class Transfers:
                 body = PartReader(part)
                 del part
                 size += body.size
-                answer = yield self.requests.call(
+                answer = yield s3_request(
                     "UploadPart",
                     Key=request.key,
                     UploadId=upload_id,
@@ -123,7 +136,7 @@ class Transfers:
                 etag = self._parse("UploadPart", answer).get("ETag")
                 parts.append({"ETag": etag, "PartNumber": number})
                 del body
-            answer = yield self.requests.call(
+            answer = yield s3_request(
                 "CompleteMultipartUpload",
                 Key=request.key,
                 UploadId=upload_id,
@@ -140,7 +153,7 @@ class Transfers:
             raise
         except BaseException:
             with contextlib.suppress(Exception):  # the original failure is the one to report
-                yield self.requests.call(
+                yield s3_request(
                     "AbortMultipartUpload", Key=request.key, UploadId=upload_id, cleanup=True
                 )
             raise
@@ -163,20 +176,20 @@ class Transfers:
 
     def get(self, key: str) -> Flow[bytes]:
         """GetObject, the whole body."""
-        answer = yield self.requests.call("GetObject", Key=key)
+        answer = yield s3_request("GetObject", Key=key)
         return answer.body
 
     def exists(self, key: str) -> Flow[bool]:
         """HeadObject: True on 200, False on 404."""
         try:
-            yield self.requests.call("HeadObject", Key=key)
+            yield s3_request("HeadObject", Key=key)
         except ObjectNotFoundError:
             return False
         return True
 
     def delete(self, key: str) -> Flow[None]:
         """DeleteObject (S3 answers 204 whether the key existed or not)."""
-        yield self.requests.call("DeleteObject", Key=key)
+        yield s3_request("DeleteObject", Key=key)
 
     def list(self, request: ListObjects) -> Flow[ObjectPage]:
         """One ListObjectsV2 page; the cursor is S3's continuation token."""
@@ -187,8 +200,15 @@ class Transfers:
         }
         if request.cursor is not None:
             params["ContinuationToken"] = request.cursor
-        answer = yield self.requests.call("ListObjectsV2", **params)
-        return page(self.vendor, self._parse("ListObjectsV2", answer))
+        answer = yield s3_request("ListObjectsV2", **params)
+        return self._read("ListObjectsV2", answer, lambda parsed: page(self.vendor, parsed))
+
+
+def _upload_id(parsed: dict[str, Any]) -> str:
+    upload_id = parsed.get("UploadId")
+    if not isinstance(upload_id, str) or not upload_id:
+        raise UnreadableAnswerError("no UploadId")
+    return upload_id
 
 
 def _one_shot(data: object) -> bool:

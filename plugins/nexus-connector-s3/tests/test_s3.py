@@ -20,6 +20,7 @@ from nexus_connector_core import (
     InvalidRequestError,
     ObjectNotFoundError,
     RateLimitExceededError,
+    VendorError,
     VendorUnavailableError,
 )
 from nexus_connector_core.testing import Fault, FaultServer, ReceivedRequest
@@ -382,23 +383,68 @@ def test_each_part_is_let_go_before_the_next_is_read(
     assert alive_at_creation == [0, 0, 0]  # parts 1-3 of 5 MiB (the 4th is smaller)
 
 
-async def test_the_async_adapter_leaves_the_event_loop_free_while_s3_is_slow(
-    make_manager: MakeManager, double: S3Double
+# -- answers that cannot be read -------------------------------------------------------------
+
+
+def listed(size: str) -> Fault:
+    """A ListObjectsV2 answer listing one object of `size` (S3's text)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        "<Name>b</Name><Prefix></Prefix><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys>"
+        "<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
+        "<Contents><Key>a.txt</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified>"
+        f'<ETag>"x"</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass></Contents>'
+        "</ListBucketResult>"
+    ).encode()
+    return Fault.respond(200, body, {"Content-Type": "application/xml"})
+
+
+def is_listing(request: ReceivedRequest) -> bool:
+    return request.method == "GET" and "list-type=2" in request.path
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        listed("-5"),
+        listed("99999999999999999999999"),
+        listed("inf"),
+        listed("1.5"),
+        Fault.respond(200, b"<ListBucketResult><Contents><Key>a", {"Content-Type": "text/xml"}),
+    ],
+    ids=["negative", "2**76", "inf", "fractional", "malformed-xml"],
+)
+async def test_a_listing_s3_could_not_mean_is_an_unreadable_answer(
+    make_manager: MakeManager, double: S3Double, answer: Fault, async_: bool
 ) -> None:
-    manager = make_manager(async_=True)
-    await call(manager, "put", "k", b"v")
-    double.fail_when(lambda r: r.method == "GET", Fault.stall(0.3))  # then hangs up
-    ticks = 0
+    double.fail_when(is_listing, answer)
+    manager = make_manager(async_=async_)
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
+    with pytest.raises(VendorError) as caught:
+        await call(manager, "list", "")
 
-    running = asyncio.create_task(ticker())
-    with pytest.raises(VendorUnavailableError):
-        await call(manager, "get", "k")
-    running.cancel()
+    error = caught.value
+    assert (type(error), error.code, error.maybe_processed) == (
+        VendorError,
+        "UnreadableAnswer",
+        True,
+    )
+    assert "ListObjectsV2" in str(error)
+    assert "-5" not in str(error)
+    assert "99999999999999999999999" not in str(error)
+    assert error.__cause__ is None
 
-    assert ticks >= 10  # the loop kept serving other tasks while the request waited
+
+async def test_a_multipart_upload_s3_started_without_an_upload_id_is_unreadable(
+    make_manager: MakeManager, double: S3Double, local_s3: LocalS3, bucket: str
+) -> None:
+    body = b"<InitiateMultipartUploadResult><Key>big.bin</Key></InitiateMultipartUploadResult>"
+    double.fail_when(lambda r: r.method == "POST" and "uploads" in r.path, Fault.respond(200, body))
+    manager = make_manager(options=SMALL_PARTS)
+
+    with pytest.raises(VendorError, match="UploadId") as caught:
+        await call(manager, "put", "big.bin", content(6 * MIB))
+
+    assert caught.value.maybe_processed is True
+    assert local_s3.objects(bucket) == {}
