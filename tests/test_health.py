@@ -256,7 +256,9 @@ def test_health_shows_the_tightest_shared_rate_limiters_headroom(
             manager.email.send(MAIL)
         spent = manager.health(checks=False).connectors["email"].vendors[0].limiter
 
-    assert before is not None and after is not None and spent is not None
+    assert before is not None
+    assert after is not None
+    assert spent is not None
     assert (before.available, before.capacity) == (5, 5)
     assert (after.available, after.capacity) == (2, 5)
     assert spent.available == 0
