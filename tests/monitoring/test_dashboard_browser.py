@@ -160,20 +160,24 @@ def mounted(prefix: str, app: Any) -> Any:
     return router
 
 
-def _breaker(driver: Any) -> str | None:
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_elements(
-        By.CSS_SELECTOR, 'span.breaker[data-connector="sms"][data-vendor="switch"]'
+def _status(driver: Any, selector: str) -> str | None:
+    """The ``data-status`` of the element `selector` finds, read in the page in one step: the
+    page rebuilds its lists on every update, so an element found in one WebDriver command may
+    be gone (stale) by the next."""
+    status: str | None = driver.execute_script(
+        "const found = document.querySelector(arguments[0]);"
+        "return found ? found.getAttribute('data-status') : null;",
+        selector,
     )
-    return found[0].get_attribute("data-status") if found else None
+    return status
+
+
+def _breaker(driver: Any) -> str | None:
+    return _status(driver, 'span.breaker[data-connector="sms"][data-vendor="switch"]')
 
 
 def _alert(driver: Any) -> str | None:
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_elements(By.CSS_SELECTOR, '#alert-list li[data-rule="sms-breaker"]')
-    return found[0].get_attribute("data-status") if found else None
+    return _status(driver, '#alert-list li[data-rule="sms-breaker"]')
 
 
 def test_a_breaker_opening_shows_on_the_live_page_within_two_seconds(
