@@ -8,10 +8,12 @@ import pytest
 
 from nexus_connector_core import (
     AsyncConnectorManager,
+    CircuitOpenError,
     ConnectorManager,
     Money,
     PaymentRequest,
     PluginRegistry,
+    RateLimitExceededError,
     VendorUnavailableError,
 )
 from nexus_connector_core.testing import FakeClock
@@ -185,3 +187,92 @@ def test_the_records_a_log_sink_dropped_are_a_metric(
 
     assert dropped.value == 2
     assert dict(dropped.attributes) == {"nexus_connector.sink": "_DroppingSink"}
+
+
+def test_a_rate_limit_rejection_is_an_event_and_a_count(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    limited = {"retry": {"enabled": False}, "rate_limit": {"rate": 1, "per": 60.0, "burst": 1}}
+    with _manager(registry, clock, resilience=limited) as manager:
+        manager.payment.purchase(ORDER)
+        with pytest.raises(RateLimitExceededError):
+            manager.payment.purchase(ORDER)
+
+    first, second = sorted(
+        (s for s in otel.spans() if s.name == "payment.purchase"), key=lambda s: s.start_time
+    )
+    assert not [e for e in first.events if e.name == "nexus_connector.rejected"]
+    (rejected,) = [e for e in second.events if e.name == "nexus_connector.rejected"]
+    assert rejected.attributes["nexus_connector.vendor"] == "memory"
+    assert rejected.attributes["nexus_connector.retry_after"] > 0
+    assert second.attributes["error.type"] == "RateLimitExceededError"
+    (rejections,) = otel.points("nexus_connector.rate_limit.rejections")
+    assert rejections.value == 1
+    assert set(rejections.attributes) == {  # bounded: no key, no id
+        "nexus_connector.connector",
+        "nexus_connector.vendor",
+        "nexus_connector.operation",
+        "nexus_connector.outcome",
+    }
+
+
+def test_a_rate_limit_wait_is_an_event_with_the_wait(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    waiting = {
+        "retry": {"enabled": False},
+        "rate_limit": {"rate": 1, "per": 2.0, "burst": 1, "wait": True},
+    }
+    with _manager(registry, clock, resilience=waiting) as manager:
+        manager.payment.purchase(ORDER)
+        manager.payment.purchase(ORDER)  # waits for its token on the fake clock
+
+    second = max(
+        (s for s in otel.spans() if s.name == "payment.purchase"), key=lambda s: s.start_time
+    )
+    (wait,) = [e for e in second.events if e.name == "nexus_connector.rate_limit.wait"]
+    assert wait.attributes["nexus_connector.wait"] == pytest.approx(2.0)
+    assert not otel.points("nexus_connector.rate_limit.rejections")
+
+
+def test_breaker_transitions_are_events_attributes_and_the_gauge(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    from opentelemetry.trace import StatusCode
+
+    breaker = {"window": 2, "min_calls": 2, "failure_rate": 0.5, "open_for": 30.0}
+    resilience = {"retry": {"enabled": False}, "circuit_breaker": breaker}
+    with _manager(registry, clock, options={"fail_first": 2}, resilience=resilience) as manager:
+        for _ in range(2):
+            with pytest.raises(VendorUnavailableError):
+                manager.payment.purchase(ORDER)
+        with pytest.raises(CircuitOpenError):
+            manager.payment.purchase(ORDER)
+        (open_gauge,) = otel.points("nexus_connector.breaker.state")
+        clock.advance(31.0)
+        manager.payment.purchase(ORDER)  # a trial call, which succeeds
+
+    calls = sorted(
+        (s for s in otel.spans() if s.name == "payment.purchase"), key=lambda s: s.start_time
+    )
+    seen = [
+        (
+            e.attributes["nexus_connector.breaker_state_before"],
+            e.attributes["nexus_connector.breaker_state"],
+        )
+        for call in calls
+        for e in call.events
+        if e.name == "nexus_connector.breaker"
+    ]
+    assert seen == [("unknown", "closed"), ("closed", "open"), ("open", "half_open")]
+    refused = calls[2]
+    assert refused.status.status_code is StatusCode.ERROR
+    assert refused.attributes["error.type"] == "CircuitOpenError"
+    assert any(e.name == "nexus_connector.rejected" for e in refused.events)
+    assert open_gauge.value == 2  # open
+    trial = [
+        s
+        for s in otel.spans()
+        if s.parent is not None and s.parent.span_id == calls[3].context.span_id
+    ]
+    assert [s.attributes["nexus_connector.breaker_state"] for s in trial] == ["half_open"]
