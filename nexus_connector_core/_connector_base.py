@@ -255,9 +255,7 @@ class ConnectorCore(Generic[H, S]):
             self._runtime.ensure_open()
         if idempotency_key is not None:
             check_key(idempotency_key)
-        return CallContext(
-            self.name, self._vendor_key, operation, self._clock, idempotency_key=idempotency_key
-        )
+        return CallContext(self.name, self._vendor_key, operation, self._clock, idempotency_key)
 
     def operation(self, name: str) -> Operation[Any, Any]:
         """The operation `name` of this connector's category."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from ._clock import Clock
 from ._operations import Operation
 
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["CallContext"]
 
 
-class CallContext:
+class CallContext(msgspec.Struct, eq=False):
     """Everything about one call that is not the request itself.
 
     One context is made per call and handed to every middleware and, on each attempt, to the
@@ -43,50 +45,26 @@ class CallContext:
         trace: the call's OpenTelemetry span and instruments (`CallTrace`), or None when the
             application set no provider; an adapter may add attributes to the attempt's span
             (``ctx.trace.attempt_attribute(...)``) and propagate it (``ctx.trace.inject``).
+
+    A mutable `msgspec.Struct` (compared by identity): the pipeline makes one per call, and
+    building it positionally in C costs a fraction of a Python ``__init__``.
     """
 
-    __slots__ = (
-        "_extras",
-        "attempt",
-        "clock",
-        "connector",
-        "deadline",
-        "idempotency_key",
-        "operation",
-        "reached",
-        "request_sent",
-        "status_code",
-        "timeout",
-        "trace",
-        "vendor",
-    )
-
-    def __init__(
-        self,
-        connector: str,
-        vendor: str,
-        operation: Operation[Any, Any],
-        clock: Clock,
-        *,
-        idempotency_key: str | None = None,
-        deadline: float | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        self.connector = connector
-        self.vendor = vendor
-        self.operation = operation
-        self.clock = clock
-        self.idempotency_key = idempotency_key
-        self.deadline = deadline
-        self.timeout = timeout
-        self.attempt = 0
-        self.status_code: int | None = None
-        self.request_sent: bool | None = None
-        self.reached = False
-        #: The call's OpenTelemetry trace and metrics (`CallTrace`), or None when the
-        #: application set no provider.
-        self.trace: CallTrace | None = None
-        self._extras: dict[str, Any] | None = None
+    connector: str
+    vendor: str
+    operation: Operation[Any, Any]
+    clock: Clock
+    idempotency_key: str | None = None
+    deadline: float | None = None
+    timeout: float | None = None
+    attempt: int = 0
+    status_code: int | None = None
+    request_sent: bool | None = None
+    reached: bool = False
+    #: The call's OpenTelemetry trace and metrics (`CallTrace`), or None when the
+    #: application set no provider.
+    trace: CallTrace | None = None
+    _extras: dict[str, Any] | None = None
 
     @property
     def extras(self) -> dict[str, Any]:

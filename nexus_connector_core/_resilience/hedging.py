@@ -175,14 +175,14 @@ class HedgedRound:
         call = self.call
         call.attempt += 1
         call.extras  # noqa: B018 - made now, so that every attempt shares the call's dict
-        ctx = CallContext.__new__(CallContext)
-        for name in CallContext.__slots__:
-            setattr(ctx, name, getattr(call, name))
-        ctx.timeout = timeout
-        ctx.status_code = None
-        ctx.request_sent = None
-        if call.trace is not None:
-            ctx.trace = call.trace.branch()
+        trace = call.trace
+        ctx = msgspec.structs.replace(
+            call,
+            timeout=timeout,
+            status_code=None,
+            request_sent=None,
+            trace=trace.branch() if trace is not None else None,
+        )
         self.contexts.append(ctx)
         return ctx
 
