@@ -48,7 +48,9 @@ class S3Options(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     #: ``https://<account>.r2.cloudflarestorage.com`` for R2); None: AWS, by region.
     endpoint_url: str | None = None
     #: ``path`` (``<endpoint>/<bucket>/<key>``, what most S3-compatible servers need),
-    #: ``virtual`` (``<bucket>.<endpoint>/<key>``) or ``auto`` (botocore decides).
+    #: ``virtual`` (``<bucket>.<endpoint>/<key>``) or ``auto`` (botocore decides; on AWS,
+    #: without `endpoint_url`, ``virtual``, so that presigned URLs name the region's
+    #: endpoint).
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
     #: Objects larger than this many bytes go up as a multipart upload, in `part_size`
     #: parts (0 to 5 GiB; a single PUT takes at most 5 GiB). Up to this many bytes of an

@@ -225,9 +225,17 @@ class S3Requests:
             keys["aws_secret_access_key"] = settings.secret("secret_access_key")
             if "session_token" in settings.credentials:
                 keys["aws_session_token"] = settings.secret("session_token")
+        style = options.addressing_style
+        if style == "auto" and options.endpoint_url is None:
+            # On AWS, botocore's "auto" presigns on the legacy global endpoint
+            # (<bucket>.s3.amazonaws.com) whatever the region, which a bucket outside
+            # us-east-1 answers with a redirect or SignatureDoesNotMatch (boto/boto3#1982,
+            # #3015). "virtual" is what "auto" picks for requests anyway, and botocore still
+            # falls back to path addressing for a bucket name that is not DNS-safe.
+            style = "virtual"
         config = Config(
             signature_version="s3v4",
-            s3={"addressing_style": options.addressing_style},
+            s3={"addressing_style": style},
             retries={"total_max_attempts": 1, "mode": "standard"},
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
