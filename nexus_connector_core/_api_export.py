@@ -200,6 +200,12 @@ def _postman_url(origin: str, template: str, query: list[dict[str, str]]) -> dic
     }
     if variables:
         url["variable"] = variables
+    return _with_query(url, query)
+
+
+def _with_query(url: dict[str, Any], query: list[dict[str, str]]) -> dict[str, Any]:
+    """`url` with the query parameters in both its ``query`` and its ``raw`` form, which
+    Postman shows and some importers read instead of the parts."""
     if query:
         url["query"] = query
         url["raw"] += "?" + "&".join(f"{q['key']}={q['value']}" for q in query)
@@ -240,9 +246,7 @@ def _postman_graphql(
     origin: str, headers: list[dict[str, str]], query: list[Any]
 ) -> list[dict[str, Any]]:
     document = {"query": "query { __typename }", "variables": {}}
-    url = {"raw": origin, "host": [origin]}
-    if query:
-        url = {**url, "query": query}
+    url = _with_query({"raw": origin, "host": [origin]}, list(query))
     return [
         {
             "name": "query",

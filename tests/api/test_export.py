@@ -340,6 +340,42 @@ def test_exporting_a_connector_of_another_category_is_a_config_error(config_file
     assert "not of category 'api'" in result.output
 
 
+QUERY_KEYS = """
+[connectors.tax]
+category = "api"
+vendor = "http"
+options = { base_url = "https://tax.example.com" }
+auth = { kind = "api_key", key = "env:TAX_KEY", query = "apikey" }
+[connectors.tax.endpoints.rate]
+method = "GET"
+path = "/rates/{country}"
+
+[connectors.shop]
+category = "api"
+vendor = "graphql"
+options = { url = "https://shop.example.com/graphql" }
+auth = { kind = "api_key", key = "env:SHOP_KEY", query = "key" }
+"""
+
+
+def test_an_api_key_sent_in_the_query_is_in_every_requests_raw_url_graphql_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAX_KEY", "tax-key-VALUE")
+    monkeypatch.setenv("SHOP_KEY", "shop-key-VALUE")
+    path = tmp_path / "connectors.toml"
+    path.write_text(QUERY_KEYS, encoding="utf-8")
+
+    collection = postman_collection(load_config(path))
+
+    jsonschema.validate(collection, POSTMAN_V21, cls=jsonschema.Draft7Validator)
+    (rate,), (query,) = (folder["item"] for folder in collection["item"])
+    assert rate["request"]["url"]["raw"] == "{{tax_base_url}}/rates/:country?apikey={{tax_api_key}}"
+    assert query["request"]["url"]["raw"] == "{{shop_base_url}}?key={{shop_api_key}}"
+    assert query["request"]["url"]["query"] == [{"key": "key", "value": "{{shop_api_key}}"}]
+    assert "VALUE" not in json.dumps(collection)
+
+
 STREAMS = """
 [connectors.crm]
 category = "api"
