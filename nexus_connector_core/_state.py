@@ -28,6 +28,7 @@ backend passes the conformance suite in `nexus_connector_core.testing`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Annotated, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import msgspec
@@ -126,11 +127,12 @@ class BreakerPolicy(msgspec.Struct, frozen=True, kw_only=True):
             )
 
 
-class LimitPolicy(msgspec.Struct, frozen=True, kw_only=True):
+class LimitPolicy(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """A token bucket (as GCRA): `rate` tokens per `per` seconds, holding at most `burst`.
 
     One token comes at least once a day (``per / rate`` is at most 86400 seconds).
-    `RateLimitConfig` extends this struct with what only the pipeline reads.
+    `RateLimitConfig` extends this struct with what only the pipeline reads. What GCRA
+    derives from the fields is computed once per policy (``dict=True`` keeps it).
     """
 
     rate: Annotated[float, between(0.001, 1_000_000.0)]
@@ -145,15 +147,21 @@ class LimitPolicy(msgspec.Struct, frozen=True, kw_only=True):
             f"every {self.per / self.rate:g} s",
         )
 
-    @property
+    @cached_property
     def capacity(self) -> int:
         """The bucket size: `burst`, or `rate` rounded up when no burst is given."""
         return self.burst or max(int(-(-self.rate // 1)), 1)
 
-    @property
+    @cached_property
     def interval(self) -> float:
         """Seconds between two tokens."""
         return self.per / self.rate
+
+    @cached_property
+    def tolerance(self) -> float:
+        """How far ahead of now the next token's time may be for a call to be admitted:
+        ``(capacity - 1) x interval``."""
+        return (self.capacity - 1) * self.interval
 
 
 class BudgetPolicy(msgspec.Struct, frozen=True, kw_only=True):

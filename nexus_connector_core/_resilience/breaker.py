@@ -228,10 +228,14 @@ class BreakerRecord:
         return failed is False and not slow and admission.generation == self.quiet_generation
 
     def _update_quiet(self) -> None:
-        # Kept up to date under the backend's lock, read without it by `settled`.
-        self.quiet_generation = (
-            self.generation if self.state == "closed" and self.window.quiet else -1
-        )
+        # Kept up to date under the backend's lock, read without it by `settled`. A closed
+        # breaker's admissions say whether it is quiet (`Admission.settled`), as Redis's
+        # do, so that the caller skips recording a fast success.
+        quiet = self.generation if self.state == "closed" and self.window.quiet else -1
+        if quiet != self.quiet_generation:
+            self.quiet_generation = quiet
+            if self.state == "closed":
+                self.admitted = Admission(generation=self.generation, settled=quiet >= 0)
 
     def record(
         self,

@@ -17,13 +17,16 @@ __all__ = ["BudgetConfig", "BudgetRecord"]
 class BudgetRecord:
     """The first attempts and retries of one budget over its window."""
 
-    __slots__ = ("buckets", "calls", "current", "retries")
+    __slots__ = ("buckets", "calls", "current", "retries", "until")
 
     def __init__(self) -> None:
         self.buckets: deque[list[int]] = deque()
         self.calls = 0
         self.retries = 0
         self.current: list[int] = [-1, 0, 0]
+        #: When the current bucket's second ends: before it, a first attempt is counted
+        #: in `current` with nothing to slide (`count`'s fast path).
+        self.until = 0.0
 
     def _bucket(self, policy: BudgetPolicy, now: float) -> list[int]:
         second = int(now)
@@ -38,6 +41,7 @@ class BudgetRecord:
         if not buckets or buckets[-1][0] != second:
             buckets.append([second, 0, 0])
         self.current = buckets[-1]
+        self.until = second + 1.0
         return self.current
 
     def allows_retry(self, policy: BudgetPolicy, now: float) -> bool:
@@ -48,6 +52,10 @@ class BudgetRecord:
 
     def count(self, policy: BudgetPolicy, now: float, *, retry: bool) -> None:
         """Record a first attempt, or a retry."""
+        if now < self.until and not retry:  # the common case: a first attempt, same second
+            self.current[1] += 1
+            self.calls += 1
+            return
         bucket = self.current
         if bucket[0] != int(now):
             bucket = self._bucket(policy, now)

@@ -28,11 +28,9 @@ def gcra(
     was free); when refused, how long until one will be. `new_tat` is what to store when
     allowed (unchanged when refused).
     """
-    interval = policy.per / policy.rate
-    capacity = policy.burst or max(-int(-policy.rate // 1), 1)
-    tolerance = (capacity - 1) * interval
+    interval = policy.interval
     tat = max(tat, now)
-    earliest = tat - tolerance  # the soonest this call may start
+    earliest = tat - policy.tolerance  # the soonest this call may start
     wait = earliest - now
     if wait <= _EPSILON:  # sums of intervals drift by float rounding; a nanosecond is nothing
         return True, 0.0, tat + interval
@@ -49,7 +47,7 @@ def headroom(tat: float, now: float, policy: LimitPolicy) -> tuple[int, float]:
     >>> headroom(10.6, 10.0, LimitPolicy(rate=5))      # three calls just now
     (2, 0.0)
     """
-    interval = policy.per / policy.rate
+    interval = policy.interval
     capacity = policy.capacity
     backlog = max(tat - now, 0.0)
     tokens = int((((capacity - 1) * interval - backlog) / interval + 1) + _EPSILON)
