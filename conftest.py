@@ -146,12 +146,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _texts.append((f"{report.nodeid} ({name})", content))
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    forms = {
+def _forms(values: set[str]) -> set[str]:
+    """Each value as it is and URL-encoded (as a path segment and as a form field)."""
+    return {
         form
-        for v in _values
+        for v in values
         for form in (v, quote(v, safe="", errors="replace"), quote_plus(v, errors="replace"))
     }
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    forms = _forms(_values)
     for where, text in _texts:
         if _shows_secret(text, _values, forms):
             _findings.append(where)
