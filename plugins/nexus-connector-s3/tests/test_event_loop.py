@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from nexus_connector_s3._adapter import HASHED_OFF_LOOP
+from nexus_connector_s3._requests import S3Requests
 from nexus_connector_s3.testing import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Double
 
 from nexus_connector_core.testing import Fault, FaultServer, ReceivedRequest
@@ -175,3 +177,31 @@ async def test_a_presigned_url_from_the_chain_is_signed_off_the_event_loop(
 
     assert f"X-Amz-Credential={ACCESS_KEY_ID}" in url
     assert endpoint.released == [True]
+
+
+# -- hashing a payload -------------------------------------------------------------------------
+
+
+async def test_a_body_is_hashed_for_its_signature_off_the_event_loop(
+    make_manager: MakeManager, s3_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With fixed keys nothing waits on the network to sign, but botocore takes the SHA-256
+    # of a body into the signature, over HTTPS too (no checksum header is sent): a 5 MiB
+    # part is milliseconds of CPU, which must not be spent on the loop.
+    signed_on: dict[str, bool] = {}
+    sign = S3Requests.sign
+    loop = threading.get_ident()
+
+    def recording(self: S3Requests, wanted: Any) -> Any:
+        signed_on[wanted.operation] = threading.get_ident() == loop
+        return sign(self, wanted)
+
+    monkeypatch.setattr(S3Requests, "sign", recording)
+    manager = make_manager(async_=True)
+
+    await call(manager, "put", "big.bin", b"x" * HASHED_OFF_LOOP)
+    assert await call(manager, "exists", "big.bin")
+
+    assert signed_on == {"PutObject": False, "HeadObject": True}
+    [put] = [r for r in s3_server.requests if r.method == "PUT"]
+    assert put.headers["x-amz-content-sha256"] != "UNSIGNED-PAYLOAD"  # the body was hashed
