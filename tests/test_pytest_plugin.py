@@ -10,6 +10,15 @@ from pathlib import Path
 import importlib_metadata  # noqa: F401 - see below
 import pytest
 
+# The library's own modules that the sessions below would load first are imported here too
+# (the HTTP toolkit, and the api vendors whose options classes the built-in plugin's
+# registration keeps): pytester drops what a session imported from sys.modules when it ends,
+# so they would be imported anew while objects of the first import live on. msgspec then
+# could not read such a class's annotations (NameError: ClassVar), and the HTTP toolkit's
+# errors of one import escaped the mapping of the other (a raw httpcore.ReadError): this file
+# run alone failed the Stripe-double test, and a Django plugin test run after it.
+import nexus_connector_core.vendors.http_api  # noqa: F401
+
 # The core discovers plugins with the importlib_metadata backport, which on its first import
 # puts its finder on sys.meta_path and takes the standard library's away. Imported first in
 # one of pytester's in-process sessions, it would be gone with the session's sys.meta_path,
