@@ -26,6 +26,7 @@ from ._cloud_storage import (
     SignedUrlRequest,
 )
 from ._connector_base import ConnectorCore
+from ._context import CallContext
 from ._email import (
     EMAIL_SEND,
     EMAIL_SEND_BATCH,
@@ -36,6 +37,7 @@ from ._email import (
 )
 from ._errors import ConnectorError
 from ._money import Money
+from ._observe import Observer
 from ._operations import Operation, RequestT, ResultT
 from ._payment import (
     PAYMENT_AUTHORIZE,
@@ -57,7 +59,7 @@ from ._resilience import _async_steps
 from ._resilience.attempts import VendorPolicy
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
-from ._resilience.idempotency import IdempotencyGuard
+from ._resilience.idempotency import IdempotencyGuard, check_key
 from ._shipping import (
     SHIPPING_BUY,
     SHIPPING_CANCEL,
@@ -95,9 +97,11 @@ class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
 
     _async = True  # unasync: _async = False
 
-    def _attempts(self, policy: VendorPolicy, method: AsyncHandler) -> AsyncHandler:
+    def _attempts(
+        self, policy: VendorPolicy, method: AsyncHandler, observer: Observer | None = None
+    ) -> AsyncHandler:
         watchdogs = self._runtime.watchdogs  # unasync: watchdogs = None
-        return _async_steps.attempts(policy, method, self._runtime.state, watchdogs)
+        return _async_steps.attempts(policy, method, self._runtime.state, watchdogs, observer)
 
     def _idempotent(self, guard: IdempotencyGuard, handler: AsyncHandler) -> AsyncHandler:
         return _async_steps.idempotent(guard, handler, self._runtime.state)
@@ -119,8 +123,16 @@ class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
         request: RequestT,
         idempotency_key: str | None,
     ) -> ResultT:
-        handler = self._handlers.get(operation.name) or self._handler(operation)
-        result: ResultT = await handler(request, self._context(operation, idempotency_key))
+        # The hot path: `_handler` and `ensure_open` inlined to their common case.
+        if self._runtime.closed:
+            self._runtime.ensure_open()
+        if idempotency_key is None:
+            handler = self._handlers.get(operation.name) or self._handler(operation)
+        else:
+            check_key(idempotency_key)
+            handler = self._keyed.get(operation.name) or self._handler(operation, keyed=True)
+        ctx = CallContext(self.name, self._vendor_key, operation, self._clock, idempotency_key)
+        result: ResultT = await handler(request, ctx)
         return result
 
     async def invoke(

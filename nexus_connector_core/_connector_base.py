@@ -7,7 +7,11 @@ The pipeline of an operation, outermost first (DESIGN.md, "The call pipeline"):
         -> per vendor: retry, circuit breaker, rate limit, bulkhead, attempt timeout
         -> the vendor adapter's method
 
-Steps that are not configured are left out, so a call pays only for what it uses.
+Steps that are not configured are left out, so a call pays only for what it uses. Each
+operation has two pipelines: one for calls with an idempotency key, and one for calls
+without, which leaves out the idempotency step when no key can appear on the way (none is
+derived from the request and no middleware may set one). With one vendor, no cache and no
+middleware, the keyless pipeline is the attempt loop alone, observing the call itself.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._categories import ADAPTER_PROTOCOLS
-from ._context import CallContext
 from ._errors import ConnectorError, PluginError
 from ._operations import Category, Operation
 from ._pipeline import Middleware, StepSettings
@@ -25,11 +28,12 @@ from ._resilience.attempts import VendorPolicy
 from ._resilience.bulkhead import Bulkhead
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
-from ._resilience.idempotency import IdempotencyGuard, check_key
+from ._resilience.idempotency import IdempotencyGuard
 from ._state import AsyncStateBackend, GuardPlan, StateBackend
 
 if TYPE_CHECKING:
     from ._connector_settings import ConnectorSettings
+    from ._observe import Observer
     from ._runtime import Runtime
 
 __all__ = ["ConnectorCore"]
@@ -57,7 +61,9 @@ class ConnectorCore(Generic[H, S]):
         self._vendor_key = settings.vendor.key
         self._clock = runtime.clock
         self._adapters: list[Any] = [None] * len(settings.vendors)
+        #: Each operation's pipeline for calls without an idempotency key, and with one.
         self._handlers: dict[str, H] = {}
+        self._keyed: dict[str, H] = {}
         self._caches: dict[str, ReadCache] = {}
         self._lock = threading.RLock()
         self._bulkhead = self._make_bulkhead()
@@ -129,7 +135,7 @@ class ConnectorCore(Generic[H, S]):
 
     # -- the twins' I/O: each step of the pipeline, driven sync or async ----------------------
 
-    def _attempts(self, policy: VendorPolicy, method: H) -> H:
+    def _attempts(self, policy: VendorPolicy, method: H, observer: Observer | None = None) -> H:
         raise NotImplementedError
 
     def _idempotent(self, guard: IdempotencyGuard, handler: H) -> H:
@@ -146,13 +152,19 @@ class ConnectorCore(Generic[H, S]):
 
     # -- pipelines ---------------------------------------------------------------------------
 
-    def _handler(self, operation: Operation[Any, Any]) -> H:
-        handler = self._handlers.get(operation.name)
+    def _handler(self, operation: Operation[Any, Any], keyed: bool = False) -> H:
+        """The pipeline of `operation` for a call with an idempotency key (`keyed`) or
+        without, assembled on first use."""
+        handlers = self._keyed if keyed else self._handlers
+        handler = handlers.get(operation.name)
         if handler is None:
             with self._lock:
-                handler = self._handlers.get(operation.name)
+                handler = handlers.get(operation.name)
                 if handler is None:
-                    handler = self._handlers[operation.name] = self._assemble(operation)
+                    keyless, with_key = self._assemble(operation)
+                    self._keyed[operation.name] = with_key
+                    self._handlers[operation.name] = keyless
+                    handler = with_key if keyed else keyless
         return handler
 
     def _policy(self, operation: Operation[Any, Any], index: int) -> VendorPolicy:
@@ -173,17 +185,26 @@ class ConnectorCore(Generic[H, S]):
         method = getattr(self.adapter_for(index), operation.adapter_method)
         return self._attempts(self._policy(operation, index), method)
 
-    def _assemble(self, operation: Operation[Any, Any]) -> H:
+    def _assemble(self, operation: Operation[Any, Any]) -> tuple[H, H]:
+        """The pipelines of `operation`: for calls without an idempotency key, and with one.
+        They share every step (one cache, one policy per vendor)."""
         config = self.settings.resilience[operation.name]
         handler: H
+        alone: tuple[VendorPolicy, H] | None = None  # the one vendor's policy and method
         if len(self.settings.vendors) == 1:
-            handler = self._vendor_loop(operation, 0)
+            policy = self._policy(operation, 0)
+            method = getattr(self.adapter_for(0), operation.adapter_method)
+            alone = (policy, method)
+            handler = self._attempts(policy, method)
         else:
             handler = self._chain(operation, config.deadline)
         cache = config.cache
         if cache is not None and cache.enabled and operation.reads and not operation.streams:
             self._caches[operation.name] = ReadCache(cache, self._clock)
             handler = self._cached(self._caches[operation.name], handler)
+            alone = None
+        inner = handler
+        guard: IdempotencyGuard | None = None
         if config.idempotency.enabled and not operation.streams:
             guard = IdempotencyGuard(
                 connector=self.name,
@@ -206,11 +227,22 @@ class ConnectorCore(Generic[H, S]):
             operation=operation,
             clock=self._clock,
         )
-        steps: list[Middleware] = [self._runtime.observer]
+        observer = self._runtime.observer
+        steps: list[Middleware] = [observer]
         for registration in self.settings.middleware:
             step = registration.load()(step_settings)
             if step is not None:
                 steps.append(step)
+        keyed = self._wrapped_all(steps, handler)
+        if guard is not None and (guard.derives or len(steps) > 1):
+            return keyed, keyed  # a key may come from the request, or a middleware set one
+        if alone is not None and len(steps) == 1:  # the attempt loop observes the call itself
+            return self._attempts(*alone, observer), keyed
+        if guard is None:
+            return keyed, keyed
+        return self._wrapped_all(steps, inner), keyed
+
+    def _wrapped_all(self, steps: list[Middleware], handler: H) -> H:
         for step in reversed(steps):
             handler = self._wrapped(step, handler)
         return handler
@@ -250,13 +282,6 @@ class ConnectorCore(Generic[H, S]):
             bulkhead=None,
         ).plan
 
-    def _context(self, operation: Operation[Any, Any], idempotency_key: str | None) -> CallContext:
-        if self._runtime.closed:
-            self._runtime.ensure_open()
-        if idempotency_key is not None:
-            check_key(idempotency_key)
-        return CallContext(self.name, self._vendor_key, operation, self._clock, idempotency_key)
-
     def operation(self, name: str) -> Operation[Any, Any]:
         """The operation `name` of this connector's category."""
         try:
@@ -274,6 +299,7 @@ class ConnectorCore(Generic[H, S]):
             adapters = [a for a in self._adapters if a is not None]
             self._adapters = [None] * len(self._adapters)
             self._handlers.clear()
+            self._keyed.clear()
         return adapters
 
     def __repr__(self) -> str:

@@ -88,11 +88,14 @@ class LoggingCallLogger:
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or library_logger(LOGGER_NAME)
+        #: The logger's `isEnabledFor`, bound once: the observe step asks it on every call
+        #: (the level may change at run time).
+        self.enabled_for = self.logger.isEnabledFor
 
     def enabled(self, ok: bool = True) -> bool:
         """Whether the record of a successful (or failed) call would be written at all, so
         that building it can be skipped."""
-        return self.logger.isEnabledFor(logging.INFO if ok else logging.WARNING)
+        return self.enabled_for(logging.INFO if ok else logging.WARNING)
 
     def emit(self, record: IntegrationLogRecord) -> None:
         level = logging.INFO if record.status == "ok" else logging.WARNING
@@ -139,6 +142,11 @@ class Observer:
         # change at run time); the others always take records.
         self._conditional = tuple(lg for lg in self.loggers if isinstance(lg, LoggingCallLogger))
         self._always = tuple(lg for lg in self.loggers if not isinstance(lg, LoggingCallLogger))
+        # The usual set-up, one stdlib logger, asked without a frame of ours.
+        self._one_enabled_for = (
+            self._conditional[0].enabled_for if len(self._conditional) == 1 else None
+        )
+        self._always_and_one = self._always + self._conditional
 
     def _active(self, ok: bool) -> tuple[CallLogger, ...]:
         conditional = self._conditional
@@ -191,7 +199,25 @@ class Observer:
                 connector=ctx.connector, vendor=ctx.vendor, operation=ctx.operation.name
             )
 
-    def _failed(self, ctx: CallContext, clock: Clock, start: float, error: BaseException) -> None:
+    def succeeded(self, ctx: CallContext, clock: Clock, start: float, ended: float) -> None:
+        """A call that began at `start` succeeded at `ended` (the clock's monotonic time):
+        the whole success side of the observe step, in one call (`wrap`, and the attempt
+        loop that observes the call itself)."""
+        duration = ended - start
+        self.stats.succeeded(ctx.connector, ctx.vendor, duration, ended, ctx.operation.name)
+        trace = ctx.trace
+        if trace is not None:
+            trace.finish(ctx, duration, None)
+        enabled_for = self._one_enabled_for
+        if enabled_for is not None:
+            loggers = self._always_and_one if enabled_for(logging.INFO) else self._always
+        else:
+            loggers = self._active(True)
+        if loggers:
+            self._emit(loggers, ctx, clock, duration, None)
+
+    def failed(self, ctx: CallContext, clock: Clock, start: float, error: BaseException) -> None:
+        """A call that began at `start` raised `error`: the failure side of the step."""
         self._contextualise(error, ctx)
         ended = clock.monotonic()
         duration = ended - start
@@ -206,9 +232,8 @@ class Observer:
     def wrap(self, handler: Callable[[Any, CallContext], Any]) -> Callable[[Any, CallContext], Any]:
         """The synchronous observe step around `handler`."""
         begin = self.telemetry.begin
-        active = self._active
         modules = sys.modules
-        succeeded = self.stats.succeeded
+        succeeded, failed = self.succeeded, self.failed
 
         def observe(request: Any, ctx: CallContext) -> Any:
             clock = ctx.clock
@@ -218,16 +243,9 @@ class Observer:
             try:
                 result = handler(request, ctx)
             except BaseException as error:
-                self._failed(ctx, clock, start, error)
+                failed(ctx, clock, start, error)
                 raise
-            ended = clock.monotonic()
-            succeeded(ctx.connector, ctx.vendor, ended - start, ended, ctx.operation.name)
-            trace = ctx.trace
-            if trace is not None:
-                trace.finish(ctx, ended - start, None)
-            loggers = active(True)
-            if loggers:
-                self._emit(loggers, ctx, clock, ended - start, None)
+            succeeded(ctx, clock, start, clock.monotonic())
             return result
 
         return observe
@@ -237,9 +255,8 @@ class Observer:
     ) -> Callable[[Any, CallContext], Awaitable[Any]]:
         """The asynchronous observe step around `handler`."""
         begin = self.telemetry.begin
-        active = self._active
         modules = sys.modules
-        succeeded = self.stats.succeeded
+        succeeded, failed = self.succeeded, self.failed
 
         async def observe(request: Any, ctx: CallContext) -> Any:
             clock = ctx.clock
@@ -249,16 +266,9 @@ class Observer:
             try:
                 result = await handler(request, ctx)
             except BaseException as error:
-                self._failed(ctx, clock, start, error)
+                failed(ctx, clock, start, error)
                 raise
-            ended = clock.monotonic()
-            succeeded(ctx.connector, ctx.vendor, ended - start, ended, ctx.operation.name)
-            trace = ctx.trace
-            if trace is not None:
-                trace.finish(ctx, ended - start, None)
-            loggers = active(True)
-            if loggers:
-                self._emit(loggers, ctx, clock, ended - start, None)
+            succeeded(ctx, clock, start, clock.monotonic())
             return result
 
         return observe

@@ -278,6 +278,18 @@ def test_settled_skips_only_a_fast_success_in_a_window_of_fast_successes() -> No
     assert not record.settled(admitted, False, True)
 
 
+def test_a_closed_breakers_admissions_are_settled_while_its_window_is_quiet() -> None:
+    record = BreakerRecord(POLICY)
+    _feed(record, "SSS")
+    assert not record.check(POLICY, 0.0).settled  # the window is not full yet
+    _feed(record, "S")
+    assert record.check(POLICY, 0.0).settled
+    _feed(record, "F")
+    assert not record.check(POLICY, 0.0).settled  # a failure in the window: record them
+    _feed(record, "SSSS")
+    assert record.check(POLICY, 0.0).settled
+
+
 def test_reopening_multiplies_the_open_time_up_to_open_for_max() -> None:
     policy = BreakerPolicy(
         window=1, min_calls=1, open_for=1.0, open_for_multiplier=2.0, open_for_max=5.0,

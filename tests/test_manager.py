@@ -24,6 +24,7 @@ from nexus_connector_core import (
     MemoryCallLogger,
     PluginError,
     PluginRegistry,
+    RateLimitExceededError,
     Registrar,
     SmsMessage,
     VendorUnavailableError,
@@ -229,6 +230,40 @@ def test_middleware_can_translate_errors(registry: PluginRegistry) -> None:
         with pytest.raises(ConnectorError, match="translated: VendorUnavailableError") as caught:
             manager.email.send(MESSAGE)
     assert isinstance(caught.value.__cause__, VendorUnavailableError)
+
+
+def test_a_key_a_middleware_sets_on_a_call_made_without_one_is_honoured(
+    registry: PluginRegistry,
+) -> None:
+    class Keyed(TransformMiddleware):
+        def before(self, request: Any, ctx: CallContext) -> Any:
+            ctx.idempotency_key = "order-42"
+            return request
+
+    @hookimpl
+    def register_middleware(register: Registrar) -> None:
+        register("keyed", lambda settings: Keyed())
+
+    registry.register(types.SimpleNamespace(__name__="k", register_middleware=register_middleware))
+    with ConnectorManager.from_config(_config(middleware=["keyed"]), registry=registry) as manager:
+        first = manager.email.send(MESSAGE)
+        assert manager.email.send(MESSAGE) == first
+        assert len(manager.email.adapter.calls) == 1
+        assert [r.replayed for r in manager.call_log] == [False, True]
+
+
+def test_calls_with_and_without_a_key_share_the_connectors_guard(
+    registry: PluginRegistry,
+) -> None:
+    config = _config(resilience={"rate_limit": {"rate": 2, "per": 60.0}})
+    with ConnectorManager.from_config(config, registry=registry) as manager:
+        manager.email.send(MESSAGE)
+        manager.email.send(MESSAGE, idempotency_key="k-1")
+        with pytest.raises(RateLimitExceededError):
+            manager.email.send(MESSAGE)
+        with pytest.raises(RateLimitExceededError):
+            manager.email.send(MESSAGE, idempotency_key="k-2")
+        assert len(manager.email.adapter.calls) == 2
 
 
 def _vendor_plugin(name: str, adapter: object) -> types.SimpleNamespace:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio  # unasync: delete
 import os
+import queue
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .._context import CallContext
 from .._errors import StateBackendUnavailableError
 from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
+from .._telemetry import METRICS_API, TRACE_API
 from .attempts import UNGUARDED, VendorPolicy, settle
 from .cache import ReadCache
 from .fallback import FallbackChain
@@ -27,11 +30,14 @@ from .idempotency import IdempotencyGuard, Replay, fingerprint
 from .watchdog import Watchdog
 
 if TYPE_CHECKING:
+    from .._observe import Observer
     from .._telemetry import CallTrace
 
 __all__ = ["Hedged", "attempts", "cached", "fallback", "idempotent"]
 
 AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
+#: How a timed-out attempt ends: cancelled by the watchdog (async only).
+_CANCELLED = asyncio.CancelledError  # unasync: _CANCELLED = BaseException
 
 
 # -- the attempts at one vendor --------------------------------------------------------------
@@ -88,18 +94,28 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     method: AsyncHandler,
     backend: AsyncStateBackend,
     watchdogs: Callable[[], Watchdog] | None,
+    observer: Observer | None = None,
 ) -> AsyncHandler:
     """The attempt loop around an adapter method: admission by the breaker, limiter and
     budget (one round trip), the call within its timeout, its outcome recorded, and a
     retry when the policy allows one. Timeouts of async calls are by cancellation, through
     the event loop's `Watchdog`; a sync call's transport holds its own (watchdogs None).
-    An operation that hedges has a loop of its own (`Hedged`)."""
+    An operation that hedges has a loop of its own (`Hedged`).
+
+    With an `observer`, the loop is the whole pipeline (one vendor, nothing else around
+    it): it also does the observe step's work, on the clock readings it takes anyway."""
     if policy.hedging is not None:
-        return Hedged(policy, method, backend, watchdogs)
+        hedged = Hedged(policy, method, backend, watchdogs)
+        if observer is None:
+            return hedged
+        return observer.wrap_async(hedged)  # unasync: return observer.wrap(hedged)
     plan = policy.plan
     recorded = plan or UNGUARDED  # what outcomes are recorded against (admitted => plan)
     slow_after = policy.slow_after
     bulkhead = policy.bulkhead
+    take_slot = give_slot = None
+    if bulkhead is not None:
+        take_slot, give_slot = bulkhead.slots.get_nowait, bulkhead.slots.put
     vendor = policy.vendor
     timeout = policy.timeout
     own_deadline = policy.deadline
@@ -109,125 +125,165 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     # A backend that never blocks (memory) is called without awaiting.
     direct: StateBackend | None = None
     direct = backend.nonblocking  # unasync: delete
+    modules = sys.modules
+    begin = observer.telemetry.begin if observer is not None else None
 
     async def attempt_loop(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
         clock = ctx.clock
         now = clock.monotonic
-        deadline = ctx.deadline
-        if deadline is None and own_deadline is not None:
-            deadline = ctx.deadline = now() + own_deadline
-        if makes_key and ctx.idempotency_key is None:
-            ctx.idempotency_key = "nc-" + os.urandom(16).hex()
-        ctx.vendor = vendor
-        trace = ctx.trace
-        retries = 0
-        delay = 0.0
-        last_error: BaseException | None = None
-        reached = False  # whether an attempt of this call may have reached the vendor
-        while True:
-            if deadline is None:
-                remaining = None
-                attempt_timeout = timeout
-            else:
-                remaining = deadline - now()
-                if remaining <= 0:
-                    raise policy.deadline_error(ctx, last_error, reached)
-                attempt_timeout = remaining if timeout is None or remaining < timeout else timeout
-            admission = None
-            if plan is not None:
-                guard = policy.keyed_plan() if per_key else plan
-                max_wait = limit_wait and policy.max_wait(remaining)
-                try:
-                    if direct is not None:
-                        admission = direct.admit(guard, retry=retries > 0, max_wait=max_wait)
-                    else:
-                        admission = await backend.admit(guard, retry=retries > 0, max_wait=max_wait)
-                except StateBackendUnavailableError as exc:
-                    policy.backend_down(exc)
+        # One reading serves the call's start, its deadline and the first attempt's start;
+        # the clock is read again only after a wait (a retry's, a slot's).
+        called = at = now()
+        if begin is not None and (TRACE_API in modules or METRICS_API in modules):
+            ctx.trace = begin(ctx)  # else no provider can be set
+        try:
+            deadline = ctx.deadline
+            if deadline is None and own_deadline is not None:
+                deadline = ctx.deadline = at + own_deadline
+            if makes_key and ctx.idempotency_key is None:
+                ctx.idempotency_key = "nc-" + os.urandom(16).hex()
+            if ctx.vendor != vendor:
+                ctx.vendor = vendor
+            trace = ctx.trace
+            retries = 0
+            delay = 0.0
+            last_error: BaseException | None = None
+            reached = False  # whether an attempt of this call may have reached the vendor
+            while True:
+                if deadline is None:
+                    remaining = None
+                    attempt_timeout = timeout
                 else:
-                    if admission.state != policy.last_breaker_state:
-                        policy.breaker_seen(admission.state, trace)
-                    if not admission.allowed:
-                        if trace is not None:
-                            trace.event("rejected", policy.rejected(admission))
-                        raise policy.rejection(admission, last_error, reached)
-                    if admission.wait and trace is not None:
-                        trace.event("rate_limit.wait", {"nexus_connector.wait": admission.wait})
-            if bulkhead is not None or (admission is not None and admission.wait):
-                attempt_timeout = await _prepare(
-                    policy, backend, ctx, admission, last_error=last_error, reached=reached
-                )
-            ctx.timeout = attempt_timeout
-            ctx.attempt += 1
-            ctx.status_code = None
-            ctx.request_sent = None
-            before = ctx.reached
-            ctx.reached = True  # until the attempt ends: a call cut off now may have been sent
-            if trace is not None:
-                trace.attempt_started(ctx, admission.state if admission is not None else None)
-            start = now()
-            try:
-                if attempt_timeout is not None and watchdogs is not None:
-                    watchdog = watchdogs()
-                    watch = watchdog.watch(attempt_timeout)
-                    try:
-                        result = await method(request, ctx)
-                    except asyncio.CancelledError as exc:  # unasync: except BaseException as exc:
-                        if not watch.timed_out():
-                            raise
-                        raise policy.timed_out(ctx, attempt_timeout) from exc
-                    finally:
-                        watchdog.release(watch)
-                else:
-                    result = await method(request, ctx)
-            except Exception as raised:
-                ctx.reached = before
-                error, slow = policy.failed_attempt(raised, ctx, start, reached)
-                if trace is not None:
-                    trace.attempt_ended(ctx, error)
-                if admission is not None:
-                    failed = policy.counts_as_failure(error)
-                    await _record(policy, backend, admission, failed, slow or now() - start)
-                wait = policy.retry_delay(error, retries, delay, ctx)
-                if trace is not None and wait is not None:
-                    trace.event("retry", policy.retrying(ctx, error, wait))
-                if wait is None:
-                    settle(error, reached)
-                    if error is raised:
-                        raise
-                    raise error from raised
-                reached = reached or ctx.reached
-                delay = wait
-                last_error = error
-                retries += 1
-                if delay:
-                    await clock.asleep(delay)
-                continue
-            except BaseException:
-                # Cancelled or interrupted: the request may have gone out, unless the
-                # transport says it did not; no outcome, so the permit is given back.
-                ctx.reached = before or ctx.request_sent is not False
-                if admission is not None:
-                    await _record(policy, backend, admission, None, now() - start)
-                raise
-            finally:
-                if bulkhead is not None:
-                    bulkhead.release()
-            if trace is not None:
-                trace.attempt_ended(ctx, None)
-            if admission is not None:
-                duration = now() - start
-                if not (admission.settled and duration < slow_after):
+                    remaining = deadline - at
+                    if remaining <= 0:
+                        raise policy.deadline_error(ctx, last_error, reached)
+                    attempt_timeout = (
+                        remaining if timeout is None or remaining < timeout else timeout
+                    )
+                admission = None
+                if plan is not None:
+                    guard = policy.keyed_plan() if per_key else plan
+                    max_wait = limit_wait and policy.max_wait(remaining)
                     try:
                         if direct is not None:
-                            direct.record(recorded, admission, failed=False, duration=duration)
+                            admission = direct.admit(guard, retry=retries > 0, max_wait=max_wait)
                         else:
-                            await backend.record(
-                                recorded, admission, failed=False, duration=duration
+                            admission = await backend.admit(
+                                guard, retry=retries > 0, max_wait=max_wait
                             )
                     except StateBackendUnavailableError as exc:
                         policy.backend_down(exc)
-            return result
+                    else:
+                        if admission.state != policy.last_breaker_state:
+                            policy.breaker_seen(admission.state, trace)
+                        if not admission.allowed:
+                            if trace is not None:
+                                trace.event("rejected", policy.rejected(admission))
+                            raise policy.rejection(admission, last_error, reached)
+                        if admission.wait:
+                            if trace is not None:
+                                trace.event(
+                                    "rate_limit.wait", {"nexus_connector.wait": admission.wait}
+                                )
+                            attempt_timeout = await _prepare(
+                                policy,
+                                backend,
+                                ctx,
+                                admission,
+                                last_error=last_error,
+                                reached=reached,
+                            )
+                            at = now()  # _prepare took the bulkhead's slot too
+                if take_slot is not None and (admission is None or not admission.wait):
+                    try:
+                        take_slot()
+                    except queue.Empty:  # full: wait for a slot, within the deadline
+                        attempt_timeout = await _prepare(
+                            policy, backend, ctx, admission, last_error=last_error, reached=reached
+                        )
+                        at = now()
+                ctx.timeout = attempt_timeout
+                ctx.attempt += 1
+                if ctx.status_code is not None:
+                    ctx.status_code = None
+                if ctx.request_sent is not None:
+                    ctx.request_sent = None
+                before = ctx.reached
+                ctx.reached = True  # until the attempt ends: a call cut off now may have been sent
+                if trace is not None:
+                    trace.attempt_started(ctx, admission.state if admission is not None else None)
+                start = at
+                try:
+                    if attempt_timeout is not None and watchdogs is not None:
+                        watchdog = watchdogs()
+                        watch = watchdog.watch(attempt_timeout)
+                        try:
+                            result = await method(request, ctx)
+                        except _CANCELLED as exc:
+                            if not watch.timed_out():
+                                raise
+                            raise policy.timed_out(ctx, attempt_timeout) from exc
+                        finally:
+                            watchdog.release(watch)
+                    else:
+                        result = await method(request, ctx)
+                except Exception as raised:
+                    ctx.reached = before
+                    error, slow = policy.failed_attempt(raised, ctx, start, reached)
+                    if trace is not None:
+                        trace.attempt_ended(ctx, error)
+                    if admission is not None:
+                        failed = policy.counts_as_failure(error)
+                        await _record(policy, backend, admission, failed, slow or now() - start)
+                    wait = policy.retry_delay(error, retries, delay, ctx)
+                    if trace is not None and wait is not None:
+                        trace.event("retry", policy.retrying(ctx, error, wait))
+                    if wait is None:
+                        settle(error, reached)
+                        if error is raised:
+                            raise
+                        raise error from raised
+                    reached = reached or ctx.reached
+                    delay = wait
+                    last_error = error
+                    retries += 1
+                    if delay:
+                        await clock.asleep(delay)
+                    at = now()
+                    continue
+                except BaseException:
+                    # Cancelled or interrupted: the request may have gone out, unless the
+                    # transport says it did not; no outcome, so the permit is given back.
+                    ctx.reached = before or ctx.request_sent is not False
+                    if admission is not None:
+                        await _record(policy, backend, admission, None, now() - start)
+                    raise
+                finally:
+                    if give_slot is not None:
+                        give_slot(None)
+                ended = now()
+                if trace is not None:
+                    trace.attempt_ended(ctx, None)
+                if admission is not None:
+                    duration = ended - start
+                    if not (admission.settled and duration < slow_after):
+                        try:
+                            if direct is not None:
+                                direct.record(recorded, admission, failed=False, duration=duration)
+                            else:
+                                await backend.record(
+                                    recorded, admission, failed=False, duration=duration
+                                )
+                        except StateBackendUnavailableError as exc:
+                            policy.backend_down(exc)
+                break
+        except BaseException as error:
+            if observer is not None:
+                observer.failed(ctx, clock, called, error)
+            raise
+        if observer is not None:
+            observer.succeeded(ctx, clock, called, ended)
+        return result
 
     return attempt_loop
 

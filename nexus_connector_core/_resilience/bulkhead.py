@@ -15,19 +15,21 @@ class Bulkhead:
 
     The free slots are tokens in a `queue.SimpleQueue` (C, atomic): taking one and giving it
     back cost less than one lock round each, and a full bulkhead with `max_wait` blocks on
-    the queue itself.
+    the queue itself. The attempt loop takes and gives back `slots` itself (``get_nowait``,
+    ``put(None)``), falling back to `acquire` or `wait_for_slot` when none is free.
     """
 
     def __init__(self, limit: int, max_wait: float) -> None:
         self.limit = limit
         self.max_wait = max_wait
-        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        #: The free slots, one token each.
+        self.slots: queue.SimpleQueue[None] = queue.SimpleQueue()
         for _ in range(limit):
-            self._slots.put(None)
+            self.slots.put(None)
 
     @property
     def in_flight(self) -> int:
-        return self.limit - self._slots.qsize()
+        return self.limit - self.slots.qsize()
 
     def _full(self) -> RateLimitExceededError:
         return RateLimitExceededError(
@@ -37,7 +39,7 @@ class Bulkhead:
     def try_acquire(self) -> bool:
         """Take a slot if one is free."""
         try:
-            self._slots.get_nowait()
+            self.slots.get_nowait()
         except queue.Empty:
             return False
         return True
@@ -48,9 +50,9 @@ class Bulkhead:
         wait = self.max_wait if within is None else min(self.max_wait, within)
         try:
             if wait > 0:
-                self._slots.get(timeout=wait)
+                self.slots.get(timeout=wait)
             else:
-                self._slots.get_nowait()
+                self.slots.get_nowait()
         except queue.Empty:
             raise self._full() from None
 
@@ -70,4 +72,4 @@ class Bulkhead:
         raise self._full()
 
     def release(self) -> None:
-        self._slots.put(None)
+        self.slots.put(None)
