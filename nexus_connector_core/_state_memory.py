@@ -1,8 +1,10 @@
 """The in-memory state backend: the embedded default, for one process (threads and tasks).
 
-All state sits behind one lock and is changed by the pure rules of `_resilience`; no
-operation does I/O, so the async twin calls the same code without awaiting inside the lock.
-For many processes or hosts, use the ``redis`` backend.
+All state is changed behind one lock, by the pure rules of `_resilience` (GCRA and the
+budget's common case inlined in `admit`); what changes nothing (a closed breaker's
+admission, a settled success) is read without it. No operation does I/O, so the async twin
+calls the same code without awaiting inside the lock. For many processes or hosts, use the
+``redis`` backend.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resilience.breaker import BreakerRecord
 from ._resilience.budget import BudgetRecord
-from ._resilience.ratelimit import gcra, headroom
+from ._resilience.ratelimit import headroom
 from ._state import (
     SLO_BATCH_MEMORY,
     Admission,
@@ -33,7 +35,10 @@ from ._state import (
 __all__ = ["AsyncMemoryStateBackend", "MemoryStateBackend"]
 
 _OPEN = Admission()
-_SWEEP_MASK = 4095  # sweep once every 4096 writes
+#: Seconds of the backend's clock between two sweeps of expired state (on a write).
+SWEEP_EVERY = 10.0
+#: `ratelimit.gcra`'s: sums of intervals drift by float rounding; a nanosecond is nothing.
+_EPSILON = 1e-9
 
 
 class _Claim:
@@ -162,7 +167,7 @@ class MemoryStateBackend:
         self._claims: dict[str, _Claim] = {}
         self._tokens: dict[str, StoredToken] = {}
         self._token_locks: dict[str, tuple[str, float]] = {}
-        self._writes = 0
+        self._sweep_at = self._now() + SWEEP_EVERY
         self._slo = _SloBuckets()
         self._leases = _Leases()
 
@@ -175,32 +180,40 @@ class MemoryStateBackend:
         return record
 
     def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
-        if plan.limit is None and plan.budget is None:
-            # A closed breaker alone changes nothing on admission: no lock needed to say so.
-            breaker = self._breakers.get(plan.breaker_key)
-            if breaker is not None and breaker.state == "closed":
-                return breaker.admitted
+        # The hot path of every guarded call: GCRA (`ratelimit.gcra`) and the budget's
+        # first attempt (`BudgetRecord.count`) are inlined; a closed breaker is read without
+        # the lock (its admission changes nothing), and the lock is taken only for what
+        # changes: the limiter's time, the budget's counts, a trial permit.
+        admission = _OPEN
+        breaker_policy = plan.breaker
+        if breaker_policy is not None:
+            found = self._breakers.get(plan.breaker_key)
+            if found is not None:
+                admitted = found.admitted  # one read: the state and its admission together
+                if admitted.state == "closed":
+                    admission = admitted
+                    breaker_policy = None  # decided
+        limit = plan.limit
+        budget_policy = plan.budget
+        if breaker_policy is None and limit is None and budget_policy is None:
+            return admission
         now = self._now()
         with self._lock:
-            admission = _OPEN
             breaker = None
-            if plan.breaker is not None:
-                breaker = self._breakers.get(plan.breaker_key)
-                if breaker is None:
-                    breaker = self._breaker(plan.breaker_key, plan.breaker)
-                admission = (
-                    breaker.admitted
-                    if breaker.state == "closed"
-                    else breaker.check(plan.breaker, now)
-                )
+            if breaker_policy is not None:  # not closed when read: decided under the lock
+                breaker = self._breaker(plan.breaker_key, breaker_policy)
+                admission = breaker.check(breaker_policy, now)
                 if not admission.allowed:
                     return admission
             wait = tat = 0.0
-            limit = plan.limit
             if limit is not None:
                 tat = self._tats.get(plan.limit_key, now)
-                allowed, wait, tat = gcra(tat, now, limit, max_wait)
-                if not allowed:
+                if tat < now:  # noqa: PLR1730 - max() is a call, on the hot path
+                    tat = now
+                wait = tat - limit.tolerance - now
+                if wait <= _EPSILON:
+                    wait = 0.0
+                elif wait > max_wait:
                     return Admission(
                         allowed=False,
                         reason="rate_limited",
@@ -208,13 +221,16 @@ class MemoryStateBackend:
                         generation=admission.generation,
                         state=admission.state,
                     )
-            budget_policy = plan.budget
             if budget_policy is not None:
                 budget = self._budgets.get(plan.budget_key)
                 if budget is None:
                     budget = self._budgets[plan.budget_key] = BudgetRecord()
                 if not retry:
-                    budget.count(budget_policy, now, retry=False)
+                    if now < budget.until:
+                        budget.current[1] += 1
+                        budget.calls += 1
+                    else:
+                        budget.count(budget_policy, now, retry=False)
                 elif not budget.allows_retry(budget_policy, now):
                     return Admission(
                         allowed=False,
@@ -226,9 +242,8 @@ class MemoryStateBackend:
                 else:
                     budget.count(budget_policy, now, retry=True)
             if limit is not None:
-                self._tats[plan.limit_key] = tat
-                self._writes += 1
-                if not self._writes & _SWEEP_MASK:
+                self._tats[plan.limit_key] = tat + limit.interval
+                if now >= self._sweep_at:
                     self._sweep(now)
             if admission.trial:
                 breaker.commit(admission)  # type: ignore[union-attr]
@@ -288,8 +303,7 @@ class MemoryStateBackend:
             if claim is None:
                 owner = _owner()
                 self._claims[key] = _Claim(fingerprint, owner, now + ttl)
-                self._writes += 1
-                if not self._writes & _SWEEP_MASK:
+                if now >= self._sweep_at:
                     self._sweep(now)
                 return IdempotencyClaim(status="acquired", owner=owner)
             if claim.fingerprint != fingerprint:
@@ -360,8 +374,10 @@ class MemoryStateBackend:
     # -- housekeeping ----------------------------------------------------------------------
 
     def _sweep(self, now: float) -> None:
-        """Drop expired claims and idle limiter keys (every few thousand writes), so memory
-        stays bounded when callers use one limiter key per tenant or user."""
+        """Drop expired claims and idle limiter keys (on a write, every `SWEEP_EVERY`
+        seconds), so memory stays bounded when callers use one limiter key per tenant or
+        user."""
+        self._sweep_at = now + SWEEP_EVERY
         for key in [k for k, c in self._claims.items() if c.expires <= now]:
             del self._claims[key]
         for key in [k for k, tat in self._tats.items() if tat <= now]:
