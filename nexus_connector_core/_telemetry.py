@@ -161,10 +161,14 @@ class Telemetry:
     def begin(self, ctx: CallContext) -> CallTrace | None:
         """Start observing a call: None (two dictionary lookups) when OpenTelemetry is not
         even imported."""
-        if TRACE_API not in _modules and METRICS_API not in _modules:
+        # `_tracer_provider()` and `_meter_provider()`, inlined: with the API imported (by
+        # any library) and no provider set, this is every call's cost.
+        trace_api = _modules.get(TRACE_API)
+        metrics_api = _modules.get(METRICS_API)
+        if trace_api is None and metrics_api is None:
             return None
-        tracer_provider = _tracer_provider()
-        meter_provider = _meter_provider()
+        tracer_provider = getattr(trace_api, "_TRACER_PROVIDER", None)
+        meter_provider = getattr(metrics_api, "_METER_PROVIDER", None)
         if tracer_provider is None and meter_provider is None:
             return None
         tracer = None
