@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -117,13 +117,14 @@ class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
     def _wrapped(self, step: Middleware, handler: AsyncHandler) -> AsyncHandler:
         return step.wrap_async(handler)  # unasync: return step.wrap(handler)
 
-    async def _call(
+    def _call(
         self,
         operation: Operation[RequestT, ResultT],
         request: RequestT,
         idempotency_key: str | None,
-    ) -> ResultT:
-        # The hot path: `_handler` and `ensure_open` inlined to their common case.
+    ) -> Awaitable[ResultT]:  # unasync: ) -> ResultT:
+        # The hot path: `_handler` and `ensure_open` inlined to their common case. Not a
+        # coroutine itself: the caller awaits the pipeline's own (one coroutine less).
         if self._runtime.closed:
             self._runtime.ensure_open()
         if idempotency_key is None:
@@ -132,8 +133,7 @@ class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
             check_key(idempotency_key)
             handler = self._keyed.get(operation.name) or self._handler(operation, keyed=True)
         ctx = CallContext(self.name, self._vendor_key, operation, self._clock, idempotency_key)
-        result: ResultT = await handler(request, ctx)
-        return result
+        return handler(request, ctx)  # unasync: return handler(request, ctx)  # type: ignore[no-any-return]
 
     async def invoke(
         self, operation: str, request: Any, *, idempotency_key: str | None = None
