@@ -16,14 +16,14 @@ never show them.
 from __future__ import annotations
 
 from base64 import b64encode
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import httpx
 
 from .._credentials import Secret
 from .._errors import ConfigError
 
-__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "as_secret", "header_value"]
+__all__ = ["ApiKeyAuth", "BasicAuth", "BearerAuth", "as_secret", "header_value", "static_header"]
 
 #: What an HTTP field value may not hold (RFC 9110 5.5): a line break would end the header.
 FORBIDDEN_IN_HEADERS = frozenset("\r\n\x00")
@@ -85,11 +85,16 @@ class ApiKeyAuth(httpx.Auth):
         if self.query is not None:
             request.url = request.url.copy_merge_params({self.query: self._key.reveal()})
         else:
-            assert self.header is not None
-            request.headers[self.header] = header_value(
-                self.prefix + self._key.reveal(), f"API key for the {self.header} header"
-            )
+            name, value = self.header_pair()
+            request.headers[name] = value
         yield request
+
+    def header_pair(self) -> tuple[str, str]:
+        """The header (name, value) this auth sets, the key revealed now (a header key)."""
+        assert self.header is not None, "an API key sent in the query has no header"
+        return self.header, header_value(
+            self.prefix + self._key.reveal(), f"API key for the {self.header} header"
+        )
 
     def __repr__(self) -> str:
         where = f"header={self.header!r}" if self.query is None else f"query={self.query!r}"
@@ -106,10 +111,13 @@ class BearerAuth(httpx.Auth):
         self._token = as_secret(token, "token")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = header_value(
-            f"Bearer {self._token.reveal()}", "bearer token"
-        )
+        name, value = self.header_pair()
+        request.headers[name] = value
         yield request
+
+    def header_pair(self) -> tuple[str, str]:
+        """The header (name, value) this auth sets, the token revealed now."""
+        return "Authorization", header_value(f"Bearer {self._token.reveal()}", "bearer token")
 
     def __repr__(self) -> str:
         return f"BearerAuth(token={self._token!r})"
@@ -130,9 +138,27 @@ class BasicAuth(httpx.Auth):
         self._password = as_secret(password, "password")
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        pair = f"{self._username.reveal()}:{self._password.reveal()}".encode()
-        request.headers["Authorization"] = "Basic " + b64encode(pair).decode("ascii")
+        name, value = self.header_pair()
+        request.headers[name] = value
         yield request
+
+    def header_pair(self) -> tuple[str, str]:
+        """The header (name, value) this auth sets, the credentials revealed now."""
+        pair = f"{self._username.reveal()}:{self._password.reveal()}".encode()
+        return "Authorization", "Basic " + b64encode(pair).decode("ascii")
 
     def __repr__(self) -> str:
         return f"BasicAuth(username='{self._username}', password='{self._password}')"
+
+
+def static_header(auth: httpx.Auth | None) -> Callable[[], tuple[str, str]] | None:
+    """How to make the one header `auth` sets on each request, when that is all its flow
+    does: the `header_pair` of a `BearerAuth`, a `BasicAuth` or an `ApiKeyAuth` sent in a
+    header, exactly these classes (a subclass may do more). Clients that know it (the HTTP
+    toolkit's adapters) set that header instead of running the flow, which costs a
+    generator and a header lookup a request; any other auth is run as a flow."""
+    exact = type(auth) in (BearerAuth, BasicAuth, ApiKeyAuth)
+    if not exact or (isinstance(auth, ApiKeyAuth) and auth.query is not None):
+        return None
+    assert isinstance(auth, BearerAuth | BasicAuth | ApiKeyAuth)
+    return auth.header_pair

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 from urllib.request import getproxies, proxy_bypass
@@ -45,7 +46,8 @@ from .._resilience.backoff import parse_retry_after
 from .._telemetry import CallTrace
 from ._errors import TRANSPORT_ERRORS, ErrorTable, status_error, transport_error
 from ._redact import Redactor, vendor_text
-from ._transport import DeadlineTransport, async_transport, exchange
+from ._request import RequestBuilder, Target, log_exchange, read_whole
+from ._transport import DeadlineTransport, WholeBody, async_transport, exchange
 
 __all__ = [
     "AsyncHttpAdapter",
@@ -187,7 +189,12 @@ class HttpVendor:
         #: The asynchronous twin's transport (``options.transport``).
         self.transport = transport
         self._transport_path = f"connectors.{settings.connector}.options.transport"
-        self._urls: dict[str, httpx.URL] = {}
+        self._targets: dict[str, Target] = {}
+        # Imported here: nexus_connector_core.auth imports this toolkit (its token calls).
+        from ..auth._simple import static_header
+
+        self._auth = auth
+        self._auth_header = static_header(auth)
         self._client_options: dict[str, Any] = {
             "base_url": base_url,
             "auth": auth,
@@ -211,16 +218,58 @@ class HttpVendor:
                     chosen[f"{scheme}://"] = proxy
         return chosen
 
-    def _url(self, path: str) -> httpx.URL:
-        """The URL of a request to `path` (under ``base_url``, or absolute), parsed once:
-        httpx parses a URL given as text twice per request, which costs more than the
-        rest of building it."""
-        url = self._urls.get(path)
-        if url is None:
-            if len(self._urls) >= _URLS:
-                self._urls.clear()
-            url = self._urls[path] = self._client.build_request("GET", path).url
-        return url
+    def _target(self, path: str) -> Target:
+        """Where a request to `path` (under ``base_url``, or absolute) goes, worked out once
+        per path: httpx parses a URL given as text twice per request, which costs more than
+        the rest of building it."""
+        target = self._targets.get(path)
+        if target is None:
+            if len(self._targets) >= _URLS:
+                self._targets.clear()
+            url = self._client.build_request("GET", path).url
+            transport = self._transports.get(url.scheme, self._transports[""])
+            target = self._targets[path] = Target(url, url.netloc if url.host else b"", transport)
+        return target
+
+    def _made(self, client: Any, transport: Any, mounts: Mapping[str, Any]) -> None:
+        """The twin's client is made: keep what its requests need (the transport of each
+        scheme, as the client's mounts choose it; how to build them; a cheaper cookie jar)."""
+        self._client = client
+        self._transports = {"": transport} | {scheme[:-3]: t for scheme, t in mounts.items()}
+        _keeps_cookies_cheaply(client)
+        self._builder = RequestBuilder(client)
+
+    def _lean(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether a request with `kwargs` takes the toolkit's own path (`RequestBuilder`),
+        rather than httpx's client: yes unless it asks for what only the client does, or
+        the client was given event hooks (none of the toolkit's clients has any)."""
+        hooks = self._client.event_hooks
+        return self._builder.covers(kwargs) and not hooks["request"] and not hooks["response"]
+
+    def _prepared(
+        self, method: str, target: Target, timeout: float | None, kwargs: Mapping[str, Any]
+    ) -> tuple[httpx.Request, httpx.Auth | None]:
+        """The request and the auth flow to run on it (None: none to run), refused as
+        httpx's client refuses it when the client is closed (before any auth flow runs)."""
+        header = self._auth_header
+        request = self._builder.build(
+            method, target, timeout, None if header is None else header(), **kwargs
+        )
+        if self._client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        auth = self._auth
+        if header is not None or auth is not None:
+            return request, auth if header is None else None
+        url = request.url
+        if url.userinfo and (url.username or url.password):  # as httpx's client takes them
+            return request, httpx.BasicAuth(url.username, url.password)
+        return request, None
+
+    def _redirect(self, request: httpx.Request, response: httpx.Response) -> None:
+        """An answer that redirects gets its `next_request`, as httpx's client (which
+        follows no redirect here) sets it."""
+        if response.has_redirect_location:
+            response.next_request = self._client._build_redirect_request(request, response)
 
     _client: httpx.Client | httpx.AsyncClient
 
@@ -329,15 +378,13 @@ class HttpAdapter(HttpVendor):
 
     def __init__(self, settings: AdapterSettings, **options: Any) -> None:
         super().__init__(settings, **options)
-        self._client = httpx.Client(
-            transport=DeadlineTransport(verify=self._verify),
-            mounts={
-                scheme: DeadlineTransport(verify=self._verify, proxy=proxy)
-                for scheme, proxy in self._proxies().items()
-            },
-            **self._client_options,
-        )
-        _keeps_cookies_cheaply(self._client)
+        transport = DeadlineTransport(verify=self._verify)
+        mounts = {
+            scheme: DeadlineTransport(verify=self._verify, proxy=proxy)
+            for scheme, proxy in self._proxies().items()
+        }
+        client = httpx.Client(transport=transport, mounts=mounts, **self._client_options)
+        self._made(client, transport, mounts)
 
     def request(
         self, method: str, path: str, ctx: CallContext, *, check: bool = True, **kwargs: Any
@@ -352,11 +399,59 @@ class HttpAdapter(HttpVendor):
             kwargs = self._traced(ctx.trace, kwargs)
         with exchange(timeout, ctx):
             try:
-                url = self._url(path)
-                response = self._client.request(method, url, timeout=timeout, **kwargs)
+                target = self._target(path)
+                if self._lean(kwargs):
+                    request, auth = self._prepared(method, target, timeout, kwargs)
+                    if auth is None:
+                        response = self._exchange(request, target.transport)
+                    else:
+                        response = self._authenticated(request, auth, target.transport)
+                else:
+                    response = self._client.request(method, target.url, timeout=timeout, **kwargs)
             except TRANSPORT_ERRORS as exc:
                 raise self._failed(exc, ctx) from _chainable(exc)
         return self._answer(response, ctx, check)
+
+    def _exchange(self, request: httpx.Request, transport: httpx.BaseTransport) -> httpx.Response:
+        """One request sent and its answer read whole, as httpx's client sends one."""
+        if not isinstance(request.stream, httpx.SyncByteStream):
+            raise RuntimeError("Attempted to send an async request with a sync Client instance.")
+        started = time.perf_counter()
+        try:
+            response = transport.handle_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # as httpx's client tells its errors their request
+            raise
+        response.request = request
+        self._client.cookies.extract_cookies(response)
+        try:
+            response.read()
+            self._redirect(request, response)
+        except BaseException:
+            response.close()
+            raise
+        log_exchange(request, response, started)
+        return response
+
+    def _authenticated(
+        self, request: httpx.Request, auth: httpx.Auth, transport: httpx.BaseTransport
+    ) -> httpx.Response:
+        """`request` sent through `auth`'s flow, as httpx's client drives it: each request
+        the flow yields is sent, its answer read and handed back, until the flow ends."""
+        flow = auth.sync_auth_flow(request)
+        history: list[httpx.Response] = []
+        try:
+            request = next(flow)
+            while True:
+                response = self._exchange(request, transport)
+                response.history = list(history)
+                try:
+                    request = flow.send(response)
+                except StopIteration:
+                    return response
+                history.append(response)
+        finally:
+            flow.close()
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -377,12 +472,9 @@ class AsyncHttpAdapter(HttpVendor):
             scheme: async_transport(self.transport, verify=self._verify, proxy=proxy, path=path)
             for scheme, proxy in self._proxies().items()
         }
-        self._client = httpx.AsyncClient(
-            transport=async_transport(self.transport, verify=self._verify, path=path),
-            mounts=mounts,
-            **self._client_options,
-        )
-        _keeps_cookies_cheaply(self._client)
+        transport = async_transport(self.transport, verify=self._verify, path=path)
+        client = httpx.AsyncClient(transport=transport, mounts=mounts, **self._client_options)
+        self._made(client, transport, mounts)
 
     async def request(
         self, method: str, path: str, ctx: CallContext, *, check: bool = True, **kwargs: Any
@@ -393,11 +485,75 @@ class AsyncHttpAdapter(HttpVendor):
             kwargs = self._traced(ctx.trace, kwargs)
         with exchange(timeout, ctx):
             try:
-                url = self._url(path)
-                response = await self._client.request(method, url, timeout=timeout, **kwargs)
+                target = self._target(path)
+                if self._lean(kwargs):
+                    request, auth = self._prepared(method, target, timeout, kwargs)
+                    if auth is None:
+                        response = await self._exchange(request, target.transport)
+                    else:
+                        response = await self._authenticated(request, auth, target.transport)
+                else:
+                    response = await self._client.request(
+                        method, target.url, timeout=timeout, **kwargs
+                    )
             except TRANSPORT_ERRORS as exc:
                 raise self._failed(exc, ctx) from _chainable(exc)
         return self._answer(response, ctx, check)
+
+    async def _exchange(
+        self, request: httpx.Request, transport: httpx.AsyncBaseTransport
+    ) -> httpx.Response:
+        """One request sent and its answer read whole, as httpx's client sends one."""
+        if not isinstance(request.stream, httpx.AsyncByteStream):
+            raise RuntimeError("Attempted to send a sync request with an AsyncClient instance.")
+        started = time.perf_counter()
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as exc:
+            exc.request = request  # as httpx's client tells its errors their request
+            raise
+        response.request = request
+        self._client.cookies.extract_cookies(response)
+        try:
+            stream = response.stream
+            if isinstance(stream, WholeBody):
+                try:
+                    body = await stream.read_whole()
+                except httpx.RequestError as exc:
+                    exc.request = request  # as httpx.Response.aread tells it
+                    raise
+            else:
+                body = None
+            if body is None:
+                await response.aread()
+            else:
+                read_whole(response, body)
+            self._redirect(request, response)
+        except BaseException:
+            await response.aclose()
+            raise
+        log_exchange(request, response, started)
+        return response
+
+    async def _authenticated(
+        self, request: httpx.Request, auth: httpx.Auth, transport: httpx.AsyncBaseTransport
+    ) -> httpx.Response:
+        """`request` sent through `auth`'s flow, as httpx's client drives it: each request
+        the flow yields is sent, its answer read and handed back, until the flow ends."""
+        flow = auth.async_auth_flow(request)
+        history: list[httpx.Response] = []
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await self._exchange(request, transport)
+                response.history = list(history)
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+                history.append(response)
+        finally:
+            await flow.aclose()
 
     async def aclose(self) -> None:
         """Close the connection pool."""

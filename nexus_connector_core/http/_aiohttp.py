@@ -29,14 +29,16 @@ import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import httpx
+import yarl
+from aiohttp import hdrs
 from httpx_aiohttp import AiohttpTransport
+from multidict import CIMultiDict
 
-from ._transport import Exchange, current_exchange
+from ._transport import Exchange, WholeBody, current_exchange
 
 __all__ = ["AiohttpDeadlineTransport"]
 
@@ -46,16 +48,19 @@ CHUNK_SIZE = 64 * 1024
 _DEADLINE = "the exchange reached its deadline"
 
 
-async def _sending(session: Any, context: SimpleNamespace, params: Any) -> None:
-    current = current_exchange()
-    if current is not None:
-        current.sending()
+#: aiohttp's timeouts when the exchange's deadline bounds every wait (see `_timeouts`).
+_NO_TIMEOUTS = aiohttp.ClientTimeout()
 
 
-def _trace() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_request_headers_sent.append(_sending)
-    return trace
+class _Request(aiohttp.ClientRequest):
+    """aiohttp's request, telling the exchange as it starts to write, on the connection it
+    was given: aiohttp's tracing signals would tell it too, at several times the cost."""
+
+    async def send(self, conn: aiohttp.connector.Connection) -> aiohttp.ClientResponse:
+        current = current_exchange()
+        if current is not None:
+            current.sending()
+        return await super().send(conn)
 
 
 class AiohttpDeadlineTransport(AiohttpTransport):
@@ -89,7 +94,7 @@ class AiohttpDeadlineTransport(AiohttpTransport):
         session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
-            trace_configs=[_trace()],
+            request_class=_Request,
             auto_decompress=False,
         )
         if not hasattr(session, "_retry_connection"):
@@ -107,29 +112,29 @@ class AiohttpDeadlineTransport(AiohttpTransport):
         session = self.client
         if not isinstance(session, aiohttp.ClientSession):
             session = self.client = self._session()
-        timeouts = request.extensions.get("timeout") or {}
-        connect, read, pool = timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool")
         current = current_exchange()
         left = None
         if current is not None and current.ends is not None:
             left = current.ends - time.monotonic()
             if left <= 0:
                 raise httpx.PoolTimeout(_DEADLINE)
-            connect, read, pool = _cut(connect, left), _cut(read, left), _cut(pool, left)
         data: Any
         try:
             data = request.content or None
         except httpx.RequestNotRead:
             data = request.stream
             request.headers.pop("transfer-encoding", None)  # aiohttp chunks it itself
+        url = request.url
+        if url.userinfo:  # sent by the auth as a header; aiohttp refuses both at once
+            url = url.copy_with(userinfo=b"")
         pending = session.request(
             request.method,
-            str(request.url),
-            headers=request.headers,
+            yarl.URL(str(url), encoded=True),  # as httpx wrote it (aiohttp would requote)
+            headers=_headers(request.headers),
             data=data,
             allow_redirects=False,
             compress=False,
-            timeout=aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool),
+            timeout=_timeouts(request.extensions.get("timeout"), left),
             server_hostname=request.extensions.get("sni_hostname"),
             proxy=self._proxy_url,
             proxy_auth=self._proxy_auth,
@@ -165,8 +170,34 @@ class AiohttpDeadlineTransport(AiohttpTransport):
         )
 
 
-def _cut(timeout: float | None, left: float) -> float:
-    return left if timeout is None or left < timeout else timeout
+def _timeouts(timeouts: dict[str, float | None] | None, left: float | None) -> Any:
+    """aiohttp's timeouts for httpx's (``connect``, ``read``, ``pool``), when the exchange
+    has `left` seconds (None: no deadline). The deadline's own timers bound every wait to
+    `left`, so an aiohttp timer as long or longer would only cost its upkeep (aiohttp resets
+    its read timer at each piece of the answer): only shorter ones are kept."""
+    connect = read = pool = None
+    if timeouts:
+        connect, read, pool = timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool")
+    if left is not None:
+        connect, read, pool = _shorter(connect, left), _shorter(read, left), _shorter(pool, left)
+    if connect is None and read is None and pool is None:
+        return _NO_TIMEOUTS
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+def _shorter(timeout: float | None, left: float) -> float | None:
+    return timeout if timeout is not None and timeout < left else None
+
+
+def _headers(headers: httpx.Headers) -> CIMultiDict[str]:
+    """A request's headers for aiohttp, each as httpx's own transport sends it (repeated
+    names kept apart), decoded as `httpx.Headers` decodes them."""
+    raw = headers.raw
+    try:
+        return CIMultiDict([(name.decode("ascii"), value.decode("ascii")) for name, value in raw])
+    except UnicodeDecodeError:
+        encoding = headers.encoding
+        return CIMultiDict([(name.decode(encoding), value.decode(encoding)) for name, value in raw])
 
 
 def _sent(current: Exchange | None) -> bool | None:
@@ -198,7 +229,7 @@ def httpx_error(exc: BaseException, sent: bool | None) -> httpx.TransportError:
     return httpx.ReadError(name)
 
 
-class _Body(httpx.AsyncByteStream):
+class _Body(WholeBody):
     """An answer's body from aiohttp, each wait for more within the exchange's deadline."""
 
     __slots__ = ("_response",)
@@ -220,6 +251,26 @@ class _Body(httpx.AsyncByteStream):
                 yield chunk
         except (aiohttp.ClientError, OSError) as exc:
             raise httpx_error(exc, True) from exc
+
+    async def read_whole(self) -> bytes | None:
+        if hdrs.CONTENT_ENCODING in self._response.headers:
+            return None
+        content = self._response.content
+        chunks = []
+        try:
+            while True:
+                chunk = content.read_nowait(-1)  # all that has arrived: no wait
+                if not chunk:
+                    if content.at_eof():
+                        break
+                    chunk = await _more(content)
+                    if not chunk:
+                        break
+                chunks.append(chunk)
+        except (aiohttp.ClientError, OSError) as exc:
+            raise httpx_error(exc, True) from exc
+        await self.aclose()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def aclose(self) -> None:
         self._response.release()

@@ -44,6 +44,7 @@ __all__ = [
     "DeadlineTransport",
     "Exchange",
     "HttpTransport",
+    "WholeBody",
     "async_transport",
     "exchange",
 ]
@@ -115,6 +116,18 @@ def exchange(timeout: float | None, ctx: CallContext | None = None) -> Exchange:
             response = client.get(url)
     """
     return Exchange(None if timeout is None else time.monotonic() + timeout, ctx)
+
+
+class WholeBody(httpx.AsyncByteStream):
+    """An answer's body that its transport can hand over whole: the adapters read a body
+    they will not stream with `read_whole` rather than through httpx's layers of
+    generators (`httpx.Response.aread`), which cost more than reading it."""
+
+    async def read_whole(self) -> bytes | None:
+        """The whole body, within the exchange's deadline, the stream then closed as
+        `aclose` closes it; None, having read nothing, when httpx must read it (a body with
+        a ``Content-Encoding``, which httpx decodes)."""
+        raise NotImplementedError
 
 
 class _Stream(httpcore.NetworkStream):
