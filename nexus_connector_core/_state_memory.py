@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from typing import Literal
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._resilience.breaker import BreakerRecord
@@ -39,6 +40,18 @@ _OPEN = Admission()
 SWEEP_EVERY = 10.0
 #: `ratelimit.gcra`'s: sums of intervals drift by float rounding; a nanosecond is nothing.
 _EPSILON = 1e-9
+
+
+def _refusal(
+    reason: Literal["rate_limited", "retry_budget"], retry_after: float, breaker: Admission
+) -> Admission:
+    return Admission(
+        allowed=False,
+        reason=reason,
+        retry_after=retry_after,
+        generation=breaker.generation,
+        state=breaker.state,
+    )
 
 
 class _Claim:
@@ -179,6 +192,9 @@ class MemoryStateBackend:
             record = self._breakers[key] = BreakerRecord(policy)
         return record
 
+    def _budget(self, key: str) -> BudgetRecord:
+        return self._budgets.setdefault(key, BudgetRecord())
+
     def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Admission:
         # The hot path of every guarded call: GCRA (`ratelimit.gcra`) and the budget's
         # first attempt (`BudgetRecord.count`) are inlined; a closed breaker is read without
@@ -198,7 +214,10 @@ class MemoryStateBackend:
         if breaker_policy is None and limit is None and budget_policy is None:
             return admission
         now = self._now()
-        with self._lock:
+        # acquire/release, not `with`: ~55 ns less, on every guarded call.
+        lock = self._lock
+        lock.acquire()
+        try:
             breaker = None
             if breaker_policy is not None:  # not closed when read: decided under the lock
                 breaker = self._breaker(plan.breaker_key, breaker_policy)
@@ -214,39 +233,22 @@ class MemoryStateBackend:
                 if wait <= _EPSILON:
                     wait = 0.0
                 elif wait > max_wait:
-                    return Admission(
-                        allowed=False,
-                        reason="rate_limited",
-                        retry_after=wait,
-                        generation=admission.generation,
-                        state=admission.state,
-                    )
+                    return _refusal("rate_limited", wait, admission)
             if budget_policy is not None:
-                budget = self._budgets.get(plan.budget_key)
-                if budget is None:
-                    budget = self._budgets[plan.budget_key] = BudgetRecord()
-                if not retry:
-                    if now < budget.until:
-                        budget.current[1] += 1
-                        budget.calls += 1
-                    else:
-                        budget.count(budget_policy, now, retry=False)
-                elif not budget.allows_retry(budget_policy, now):
-                    return Admission(
-                        allowed=False,
-                        reason="retry_budget",
-                        retry_after=1.0,
-                        generation=admission.generation,
-                        state=admission.state,
-                    )
-                else:
-                    budget.count(budget_policy, now, retry=True)
+                budget = self._budgets.get(plan.budget_key) or self._budget(plan.budget_key)
+                if not retry and now < budget.until:  # `BudgetRecord.count`'s common case
+                    budget.current[1] += 1
+                    budget.calls += 1
+                elif not budget.take(budget_policy, now, retry=retry):
+                    return _refusal("retry_budget", 1.0, admission)
             if limit is not None:
                 self._tats[plan.limit_key] = tat + limit.interval
                 if now >= self._sweep_at:
                     self._sweep(now)
             if admission.trial:
                 breaker.commit(admission)  # type: ignore[union-attr]
+        finally:
+            lock.release()
         if wait:
             return Admission(
                 wait=wait,

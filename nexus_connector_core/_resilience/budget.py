@@ -50,6 +50,14 @@ class BudgetRecord:
         allowance = policy.ratio * self.calls + policy.min_per_second * policy.window
         return self.retries + 1 <= allowance
 
+    def take(self, policy: BudgetPolicy, now: float, *, retry: bool) -> bool:
+        """Count a first attempt, or a retry if one fits the budget; False, counting
+        nothing, when it does not."""
+        if retry and not self.allows_retry(policy, now):
+            return False
+        self.count(policy, now, retry=retry)
+        return True
+
     def count(self, policy: BudgetPolicy, now: float, *, retry: bool) -> None:
         """Record a first attempt, or a retry."""
         if now < self.until and not retry:  # the common case: a first attempt, same second
