@@ -139,6 +139,31 @@ def test_no_secret_and_no_idempotency_key_appear_in_spans_events_or_metrics(
     )
 
 
+def test_a_replayed_and_a_cached_call_say_so_on_their_spans(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    with _manager(registry, clock, resilience={"cache": {"ttl": 30.0}}) as manager:
+        payment = manager.payment.purchase(ORDER, idempotency_key=KEY)
+        manager.payment.purchase(ORDER, idempotency_key=KEY)  # from the idempotency store
+        manager.payment.get(payment.vendor_id)
+        manager.payment.get(payment.vendor_id)  # from the read cache
+
+    calls = sorted(
+        (s for s in otel.spans() if s.name in ("payment.purchase", "payment.get")),
+        key=lambda s: s.start_time,
+    )
+    shown = [
+        (s.name, s.attributes["nexus_connector.replayed"], s.attributes["nexus_connector.cached"])
+        for s in calls
+    ]
+    assert shown == [
+        ("payment.purchase", False, False),
+        ("payment.purchase", True, False),
+        ("payment.get", False, False),
+        ("payment.get", False, True),
+    ]
+
+
 async def test_the_async_manager_traces_the_same_way(
     otel: Any, registry: PluginRegistry, clock: FakeClock
 ) -> None:
