@@ -189,6 +189,36 @@ def test_without_a_provider_a_call_has_no_trace(registry: PluginRegistry, clock:
         assert manager.call_log[-1].trace_id is None
 
 
+def test_providers_set_or_unset_while_the_manager_runs_are_seen_by_the_next_call(
+    otel: Any, registry: PluginRegistry, clock: FakeClock
+) -> None:
+    """The attempt loop checks the API's providers itself on every call (no call to
+    `Telemetry.begin` while none is set): a provider set later, or only one of the two, is
+    used from the next call on."""
+    from opentelemetry import trace
+    from opentelemetry.metrics import _internal as metrics_internal
+
+    tracer_provider, meter_provider = trace._TRACER_PROVIDER, metrics_internal._METER_PROVIDER
+    with _manager(registry, clock) as manager:
+        trace._TRACER_PROVIDER = metrics_internal._METER_PROVIDER = None  # imported, unset
+        manager.payment.purchase(ORDER)
+        assert manager.call_log[-1].trace_id is None
+        assert otel.spans() == []
+        assert otel.points("nexus_connector.calls") == []
+
+        trace._TRACER_PROVIDER = tracer_provider  # traces only
+        manager.payment.purchase(ORDER)
+        assert manager.call_log[-1].trace_id is not None
+        assert [s.name for s in otel.spans()] == ["payment.purchase attempt 1", "payment.purchase"]
+        assert otel.points("nexus_connector.calls") == []
+
+        trace._TRACER_PROVIDER, metrics_internal._METER_PROVIDER = None, meter_provider
+        manager.payment.purchase(ORDER)  # metrics only
+        assert manager.call_log[-1].trace_id is None
+        assert len(otel.spans()) == 2
+        assert sum(p.value for p in otel.points("nexus_connector.calls")) == 1
+
+
 class _DroppingSink:
     """A log sink whose buffer was full for some records (as the SQL sink counts them)."""
 

@@ -135,7 +135,17 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
         # the clock is read again only after a wait (a retry's, a slot's).
         called = at = now()
         if begin is not None and (TRACE_API in modules or METRICS_API in modules):
-            ctx.trace = begin(ctx)  # else no provider can be set
+            # Else no provider can be set. With the API imported (by any library) but no
+            # provider set, `begin`'s own check, inlined: no call.
+            try:
+                unset = (
+                    modules[TRACE_API]._TRACER_PROVIDER is None
+                    and modules[METRICS_API]._METER_PROVIDER is None
+                )
+            except (KeyError, AttributeError):  # one API only, or one being imported
+                unset = False
+            if not unset:
+                ctx.trace = begin(ctx)
         try:
             deadline = ctx.deadline
             if deadline is None and own_deadline is not None:
