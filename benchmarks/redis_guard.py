@@ -359,7 +359,8 @@ class RoundTrips:
     Patches ``send_packed_command`` of redis-py's sync and async connection classes while
     counting, so it sees every client of the process alike, whatever pool, connection class
     or thread (a pipeline flushes all of its commands in one call; health-check PINGs and
-    reconnection handshakes are counted too, as they are round trips).
+    reconnection handshakes are counted too, as they are round trips), and ``Wire.send``,
+    where the async backend writes its scripts' commands itself.
     """
 
     def __init__(self) -> None:
@@ -380,11 +381,28 @@ class RoundTrips:
             self.count += 1
             await async_send(connection, *args, **kwargs)
 
-        with (
-            patch.object(sync_class, "send_packed_command", send),
-            patch.object(async_class, "send_packed_command", asend),
-        ):
+        with ExitStack() as stack:
+            stack.enter_context(patch.object(sync_class, "send_packed_command", send))
+            stack.enter_context(patch.object(async_class, "send_packed_command", asend))
+            wire_class = _wire_class()
+            if wire_class is not None:  # the async backend's own connections
+                wire_send: Callable[..., Any] = wire_class.send
+
+                def wsend(wire: Any, command: bytes) -> Any:
+                    self.count += 1
+                    return wire_send(wire, command)
+
+                stack.enter_context(patch.object(wire_class, "send", wsend))
             yield
+
+
+def _wire_class() -> Any:
+    """The async backend's wire (it writes its scripts' commands itself), if installed."""
+    try:
+        from nexus_connector_redis._wire import Wire
+    except ImportError:
+        return None
+    return Wire
 
 
 def server_work(observer: redis.Redis) -> ServerWork:

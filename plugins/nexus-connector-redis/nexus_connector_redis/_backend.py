@@ -23,7 +23,7 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from nexus_connector_core import StateBackendUnavailableError
 from nexus_connector_core.state import (
@@ -46,6 +46,7 @@ from nexus_connector_core.state import (
 from ._options import RedisOptions
 from ._outcomes import Batch, Flusher, Pending, Slot, lost, outcome_code, outcomes_in, track
 from ._scripts import SCRIPTS, GuardScripts, Script, guard_scripts
+from ._wire import Wire, wired
 
 __all__ = ["AsyncRedisStateBackend", "RedisStateBackend"]
 
@@ -101,6 +102,10 @@ def _flag(value: bool) -> str:
 
 
 _STATES: dict[bytes, Any] = {b"0": "closed", b"1": "open", b"2": "half_open"}
+#: The small numbers outcomes carry, encoded as bulk strings once (formatting each costs
+#: more than the rest of a carrying admission's encoding).
+_SMALL = 1024
+_BULK = [b"$%d\r\n%d\r\n" % (len(b"%d" % number), number) for number in range(_SMALL)]
 _FIRST, _RETRY = ["0", "0"], ["1", "0"]
 
 
@@ -113,11 +118,12 @@ class _Codec:
 
     def __init__(self, prefix: str, packer: Callable[..., Any] | None = None) -> None:
         self.prefix = prefix
-        #: Encodes a command for the wire, for the commands sent as they are (see `_Wire`).
+        #: Encodes a command (redis-py's ``pack_command``), for the commands sent as they
+        #: are; `pack` joins its parts.
         self.packer = packer
         self._plans: dict[int, tuple[GuardPlan, list[str], GuardScripts, Slot | None]] = {}
         self._slots: dict[tuple[str, str, BreakerPolicy], Slot] = {}
-        self._packed: dict[tuple[int, bool], tuple[GuardPlan, Any]] = {}
+        self._packed: dict[tuple[int, bool], tuple[GuardPlan, bytes]] = {}
         self._carrying: dict[tuple[int, bool], tuple[GuardPlan, bytes, int]] = {}
         # Admissions are immutable and most replies repeat (closed, quiet, same generation).
         self._admissions: dict[bytes, Admission] = {}
@@ -172,14 +178,18 @@ class _Codec:
             return scripts.admit, keys, _RETRY if retry else _FIRST
         return scripts.admit, keys, ["1" if retry else "0", repr(max_wait)]
 
-    def packed_admit(self, plan: GuardPlan, retry: bool) -> Any:
+    def pack(self, *command: Any) -> bytes:
+        """`command` encoded for the wire, in one piece."""
+        assert self.packer is not None  # set whenever there is a pool
+        return b"".join(self.packer(*command))
+
+    def packed_admit(self, plan: GuardPlan, retry: bool) -> bytes:
         """The EVALSHA of an admission without reservation, encoded once per plan."""
         memo = self._packed.get((id(plan), retry))
         if memo is not None and memo[0] is plan:
             return memo[1]
-        assert self.packer is not None
         script, keys, args = self.admit(plan, retry, 0.0)
-        packed = self.packer("EVALSHA", script.sha, len(keys), *keys, *args)
+        packed = self.pack("EVALSHA", script.sha, len(keys), *keys, *args)
         if len(self._packed) > 10_000:
             self._packed.clear()
         self._packed[(id(plan), retry)] = (plan, packed)
@@ -191,14 +201,13 @@ class _Codec:
         assert scripts.carrying is not None
         return scripts.carrying, keys, [_flag(retry), repr(max_wait), *outcomes]
 
-    def packed_carrying(self, plan: GuardPlan, retry: bool, outcomes: list[int]) -> list[bytes]:
+    def packed_carrying(self, plan: GuardPlan, retry: bool, outcomes: list[int]) -> bytes:
         """The EVALSHA of a carrying admission without reservation: all but the outcomes
         encoded once per plan (redis-py's encoder costs more than the script's extra work)."""
         memo = self._carrying.get((id(plan), retry))
         if memo is None or memo[0] is not plan:
-            assert self.packer is not None
             script, keys, args = self.carrying(plan, retry, 0.0, [])
-            whole = b"".join(self.packer("EVALSHA", script.sha, len(keys), *keys, *args))
+            whole = self.pack("EVALSHA", script.sha, len(keys), *keys, *args)
             count = 3 + len(keys) + len(args)  # EVALSHA, the SHA, the number of keys, ...
             if len(self._carrying) > 10_000:
                 self._carrying.clear()
@@ -208,11 +217,14 @@ class _Codec:
                 count,
             )
         _, tail, count = memo
-        numbers = [b"%d" % number for number in outcomes]
-        parts = [b"*%d\r\n%s" % (count + len(numbers), tail)]
-        for number in numbers:
-            parts.append(b"$%d\r\n%s\r\n" % (len(number), number))
-        return [b"".join(parts)]
+        parts = [b"*%d\r\n" % (count + len(outcomes)), tail]
+        for number in outcomes:  # generations, codes and ages: most are small
+            if 0 <= number < _SMALL:
+                parts.append(_BULK[number])
+            else:
+                digits = b"%d" % number
+                parts.append(b"$%d\r\n%s\r\n" % (len(digits), digits))
+        return b"".join(parts)
 
     @staticmethod
     def record(batch: Batch) -> list[Call]:
@@ -452,9 +464,7 @@ class RedisStateBackend:
 
     def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if self._pool is not None:
-            packer = self._codec.packer
-            assert packer is not None  # set whenever there is a pool
-            packed = packer("EVALSHA", script.sha, len(keys), *keys, *args)
+            packed = self._codec.pack("EVALSHA", script.sha, len(keys), *keys, *args)
             return self._send(packed, script, keys, args)
         client = self._client or self._connected()
         try:
@@ -474,7 +484,7 @@ class RedisStateBackend:
 
     # -- guard -------------------------------------------------------------------------------
 
-    def _send(self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _send(self, packed: bytes, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """One pre-encoded EVALSHA straight on a connection: redis-py's command layer costs
         more than the script itself. Falls back to EVAL when the server lost it.
 
@@ -489,7 +499,7 @@ class RedisStateBackend:
         try:
             connection = idle.pop() if idle else pool.get_connection()
             try:
-                connection.send_packed_command(packed, check_health=False)
+                connection.send_packed_command((packed,), check_health=False)
                 try:
                     reply = connection.read_response()
                 except NoScriptError:
@@ -755,7 +765,14 @@ class AsyncRedisStateBackend:
         # that first use lose connections to it, so the first caller does it for all.
         self._ready = not options.is_cluster
         self._starting: asyncio.Lock | None = None
-        self._idle: list[Any] = []  # as the sync backend's
+        #: The scripts' connections, idle between calls: wires (`_wire`) on the sockets of
+        #: redis-py connections the backend took from the pool.
+        self._idle: list[Wire] = []
+        #: Where hiredis is missing (or redis-py's connections are not as `wired` knows
+        #: them), False, and the scripts go through redis-py's connections instead, kept idle
+        #: between calls as the sync backend's.
+        self._wired = True
+        self._connections: list[Any] = []
         # Outcomes kept for the next admission of their breaker (see `_outcomes`).
         self._delay = options.record_delay
         self._pending = Pending()
@@ -778,13 +795,81 @@ class AsyncRedisStateBackend:
         return _unavailable(self.options, exc)
 
     async def _send(
-        self, packed: Any, script: Script, keys: Sequence[str], args: Sequence[Any]
+        self, packed: bytes, script: Script, keys: Sequence[str], args: Sequence[Any]
     ) -> Any:
-        """As `RedisStateBackend._send`, awaited (a task cancelled meanwhile gives its
-        connection back to the pool)."""
+        """One pre-encoded EVALSHA on a wire (`_wire`): a write and a future its protocol
+        resolves, none of redis.asyncio's command layer, which costs more CPU than the round
+        trip. EVAL when the server lost the script.
+
+        A task cancelled while it waits leaves its reply to be dropped when it comes: its wire
+        serves the next call at once. A wire that failed (reset, timed out) goes back to the
+        pool, which reconnects it; one found dead while idle (a restarted server) is passed
+        over."""
+        idle = self._idle
+        wire: Wire | None
+        if idle and idle[-1].error is None:
+            wire = idle.pop()
+        else:
+            wire = await self._wire() if self._wired else None
+            if wire is None:
+                return await self._send_pooled(packed, script, keys, args)
+        try:
+            try:
+                reply = await wire.send(packed)
+                if isinstance(reply, NoScriptError):
+                    packed = self._codec.pack("EVAL", script.source, len(keys), *keys, *args)
+                    reply = await wire.send(packed)
+                if isinstance(reply, ResponseError):
+                    raise reply
+            except BaseException:
+                if wire.error is None:
+                    idle.append(wire)  # an error reply, or cancelled: the wire is in step
+                else:
+                    await asyncio.shield(self._discard(wire))
+                raise
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+        idle.append(wire)
+        return reply
+
+    async def _wire(self) -> Wire | None:
+        """A wire that works: an idle one, or one on a connection from the pool; None when
+        connections cannot be wired (`_wired` is then False)."""
         pool = self._pool
         assert pool is not None
         idle = self._idle
+        while idle:
+            wire = idle.pop()
+            if wire.error is None:
+                return wire
+            await asyncio.shield(self._discard(wire))
+        try:
+            connection = await pool.get_connection()
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+        taken = wired(connection, self.options.timeout)
+        if taken is None:
+            self._wired = False
+            await asyncio.shield(pool.release(connection))
+        return taken
+
+    async def _discard(self, wire: Wire) -> None:
+        """Give a failed wire's connection back to the pool, closed: it reconnects when next
+        used."""
+        assert self._pool is not None
+        try:
+            await wire.connection.disconnect(nowait=True)
+        finally:
+            await self._pool.release(wire.connection)
+
+    async def _send_pooled(
+        self, packed: bytes, script: Script, keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """As `RedisStateBackend._send`, awaited (a task cancelled meanwhile gives its
+        connection back to the pool); where connections cannot be wired."""
+        pool = self._pool
+        assert pool is not None
+        idle = self._connections
         try:
             connection = idle.pop() if idle else await pool.get_connection()
             try:
@@ -806,9 +891,7 @@ class AsyncRedisStateBackend:
 
     async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         if self._pool is not None:
-            packer = self._codec.packer
-            assert packer is not None  # set whenever there is a pool
-            packed = packer("EVALSHA", script.sha, len(keys), *keys, *args)
+            packed = self._codec.pack("EVALSHA", script.sha, len(keys), *keys, *args)
             return await self._send(packed, script, keys, args)
         if not self._ready:
             await self._start()
@@ -834,7 +917,12 @@ class AsyncRedisStateBackend:
         codec = self._codec
         pending = self._pending
         if (pending.outcomes or pending.in_flight) and plan.breaker is not None:
-            outcomes = await self._own(codec.slot(plan))
+            # This task's outcomes for the breaker, once another carrier of earlier ones
+            # (a flush, a breaker read) landed.
+            key = (asyncio.current_task(), codec.slot(plan))
+            while key in pending.in_flight:
+                await self._landed()
+            outcomes = pending.take(key, time.monotonic())
             if outcomes:  # recorded first, by the same script: still one round trip
                 call = codec.carrying(plan, retry, max_wait, outcomes)
                 if max_wait or self._pool is None:
@@ -846,13 +934,6 @@ class AsyncRedisStateBackend:
         script, keys, args = codec.admit(plan, retry, 0.0)
         packed = codec.packed_admit(plan, retry)
         return codec.admission(await self._send(packed, script, keys, args))
-
-    async def _own(self, slot: Slot) -> list[Any] | None:
-        """This task's outcomes for `slot`, once another carrier of earlier ones landed."""
-        key = (asyncio.current_task(), slot)
-        while key in self._pending.in_flight:
-            await self._landed()
-        return self._pending.take(key, time.monotonic())
 
     async def _landed(self) -> None:
         """Wait until a carrier (a flush, a breaker read) lands."""
@@ -1039,6 +1120,7 @@ class AsyncRedisStateBackend:
         if self._flushes:
             await asyncio.gather(*self._flushes, return_exceptions=True)
         self._idle.clear()  # in use, for the pool: closing it closes them
+        self._connections.clear()
         await self._client.aclose()
 
     def __repr__(self) -> str:

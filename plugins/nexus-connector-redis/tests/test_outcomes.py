@@ -26,6 +26,7 @@ import redis.connection
 from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisStateBackend
 from nexus_connector_redis._outcomes import Pending, Slot, outcome_code
 from nexus_connector_redis._scripts import Script
+from nexus_connector_redis._wire import Wire
 
 from nexus_connector_core import SYSTEM_CLOCK
 from nexus_connector_core.state import Admission, BackendSettings, BreakerPolicy, GuardPlan
@@ -66,11 +67,12 @@ def backends(redis_url: str, unique_prefix: str) -> Iterator[Callable[..., Redis
 
 @contextmanager
 def requests() -> Iterator[list[int]]:
-    """Counts the requests redis-py writes (each then waits for its reply: a round trip),
-    from every client and thread of this process."""
+    """Counts the requests redis-py and the async backend's wires write (each then waits
+    for its reply: a round trip), from every client and thread of this process."""
     sent = [0]
     sync_send = redis.connection.AbstractConnection.send_packed_command
     async_send = redis.asyncio.connection.AbstractConnection.send_packed_command
+    wire_send = Wire.send
 
     def send(connection: Any, *args: Any, **kwargs: Any) -> None:
         sent[0] += 1
@@ -80,9 +82,14 @@ def requests() -> Iterator[list[int]]:
         sent[0] += 1
         await async_send(connection, *args, **kwargs)
 
+    def wsend(wire: Wire, command: bytes) -> asyncio.Future[Any]:
+        sent[0] += 1
+        return wire_send(wire, command)
+
     with (
         patch.object(redis.connection.AbstractConnection, "send_packed_command", send),
         patch.object(redis.asyncio.connection.AbstractConnection, "send_packed_command", asend),
+        patch.object(Wire, "send", wsend),
     ):
         yield sent
 

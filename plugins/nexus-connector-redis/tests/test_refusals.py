@@ -1,7 +1,8 @@
 """A Redis that answers but refuses (MISCONF after a failed save, BUSY with a long script,
 NOPERM from its ACL) is an outage the fail mode decides, never a raw redis-py
-`ResponseError`; and an async pool gives back the connection of a task cancelled while it is
-being released.
+`ResponseError`; and an async backend keeps its connections through many cancelled calls
+(a cancelled call mid-command, and one cancelled while a failed connection is released: see
+test_wire.py).
 
 The servers are real: each test starts its own and puts it in the state it needs.
 """
@@ -20,7 +21,6 @@ from typing import Any
 import pytest
 import redis
 from nexus_connector_redis import AsyncRedisStateBackend, RedisOptions, RedisStateBackend
-from nexus_connector_redis.testing import RedisServer
 
 from nexus_connector_core import (
     SYSTEM_CLOCK,
@@ -224,47 +224,6 @@ def test_a_server_that_recovers_from_misconf_serves_again(
 
 
 # -- the async pool under cancellation ---------------------------------------------------------
-
-
-async def test_a_task_cancelled_while_its_connection_is_released_gives_it_back(
-    launch_redis: Callable[..., RedisServer], unique_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A call cancelled while it waits for its reply gives its connection back to the pool
-    # (it may hold that reply). redis-py 8.1 makes `release` wait for the pool's lock: a
-    # task cancelled there lost its connection for good. Here the server is paused, so the
-    # call surely waits for its reply when cancelled, and `release` waits on a gate the test
-    # opens after cancelling the task a second time.
-    server = launch_redis()
-    backend = AsyncRedisStateBackend(_settings(server.url, unique_prefix, pool_size=1))
-    pool = backend._pool
-    real_release = pool.release
-    entered, gate, released = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def contended_release(connection: Any) -> None:
-        entered.set()
-        await gate.wait()
-        await real_release(connection)
-        released.set()
-
-    try:
-        await backend.admit(PLAN)
-        monkeypatch.setattr(pool, "release", contended_release)
-        with server.client() as control:
-            control.client_pause(int(SETTLE_TIMEOUT * 1000), all=False)  # scripts write
-            call = asyncio.create_task(backend.admit(PLAN))
-            await asyncio.sleep(0.05)  # sent, and no reply comes while the server is paused
-            call.cancel()
-            await asyncio.wait_for(entered.wait(), SETTLE_TIMEOUT)
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            control.client_unpause()
-        gate.set()
-        await asyncio.wait_for(released.wait(), SETTLE_TIMEOUT)
-        monkeypatch.undo()
-        assert (await backend.admit(PLAN)).allowed  # the pool's one connection is back
-    finally:
-        await backend.aclose()
 
 
 async def test_an_async_pool_survives_many_cancelled_calls(
