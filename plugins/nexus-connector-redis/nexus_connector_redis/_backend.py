@@ -124,7 +124,9 @@ class _Codec:
         self._plans: dict[int, tuple[GuardPlan, list[str], GuardScripts, Slot | None]] = {}
         self._slots: dict[tuple[str, str, BreakerPolicy], Slot] = {}
         self._packed: dict[tuple[int, bool], tuple[GuardPlan, bytes]] = {}
-        self._carrying: dict[tuple[int, bool], tuple[GuardPlan, bytes, int]] = {}
+        self._carrying: dict[tuple[int, bool], tuple[GuardPlan, bytes, int, Script, list[str]]] = {}
+        #: Numbers outcomes carried, beyond `_BULK`, encoded (generations: a few at a time).
+        self._large: dict[int, bytes] = {}
         # Admissions are immutable and most replies repeat (closed, quiet, same generation).
         self._admissions: dict[bytes, Admission] = {}
 
@@ -201,9 +203,12 @@ class _Codec:
         assert scripts.carrying is not None
         return scripts.carrying, keys, [_flag(retry), repr(max_wait), *outcomes]
 
-    def packed_carrying(self, plan: GuardPlan, retry: bool, outcomes: list[int]) -> bytes:
+    def packed_carrying(
+        self, plan: GuardPlan, retry: bool, outcomes: list[int]
+    ) -> tuple[bytes, Script, list[str]]:
         """The EVALSHA of a carrying admission without reservation: all but the outcomes
-        encoded once per plan (redis-py's encoder costs more than the script's extra work)."""
+        encoded once per plan (redis-py's encoder costs more than the script's extra work);
+        with its script and keys."""
         memo = self._carrying.get((id(plan), retry))
         if memo is None or memo[0] is not plan:
             script, keys, args = self.carrying(plan, retry, 0.0, [])
@@ -215,16 +220,25 @@ class _Codec:
                 plan,
                 whole[whole.index(b"\n") + 1 :],
                 count,
+                script,
+                keys,
             )
-        _, tail, count = memo
+        _, tail, count, script, keys = memo
         parts = [b"*%d\r\n" % (count + len(outcomes)), tail]
-        for number in outcomes:  # generations, codes and ages: most are small
+        large = self._large
+        for number in outcomes:  # codes and ages are small; generations repeat
             if 0 <= number < _SMALL:
                 parts.append(_BULK[number])
-            else:
+                continue
+            bulk = large.get(number)
+            if bulk is None:
                 digits = b"%d" % number
-                parts.append(b"$%d\r\n%s\r\n" % (len(digits), digits))
-        return b"".join(parts)
+                bulk = b"$%d\r\n%s\r\n" % (len(digits), digits)
+                if len(large) > 256:
+                    large.clear()
+                large[number] = bulk
+            parts.append(bulk)
+        return b"".join(parts), script, keys
 
     @staticmethod
     def record(batch: Batch) -> list[Call]:
@@ -522,7 +536,7 @@ class RedisStateBackend:
                 call = codec.carrying(plan, retry, max_wait, outcomes)
                 if max_wait or self._pool is None:
                     return codec.admission(self._eval(*call))
-                packed = codec.packed_carrying(plan, retry, outcomes)
+                packed, _, _ = codec.packed_carrying(plan, retry, outcomes)
                 return codec.admission(self._send(packed, *call))
         if max_wait or self._pool is None:
             return codec.admission(self._eval(*codec.admit(plan, retry, max_wait)))
@@ -924,16 +938,45 @@ class AsyncRedisStateBackend:
                 await self._landed()
             outcomes = pending.take(key, time.monotonic())
             if outcomes:  # recorded first, by the same script: still one round trip
-                call = codec.carrying(plan, retry, max_wait, outcomes)
                 if max_wait or self._pool is None:
+                    call = codec.carrying(plan, retry, max_wait, outcomes)
                     return codec.admission(await self._eval(*call))
-                packed = codec.packed_carrying(plan, retry, outcomes)
-                return codec.admission(await self._send(packed, *call))
-        if max_wait or self._pool is None:
-            return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
-        script, keys, args = codec.admit(plan, retry, 0.0)
-        packed = codec.packed_admit(plan, retry)
-        return codec.admission(await self._send(packed, script, keys, args))
+                packed, script, keys = codec.packed_carrying(plan, retry, outcomes)
+                args = (_RETRY if retry else _FIRST) + outcomes  # for EVAL only
+            else:
+                if max_wait or self._pool is None:
+                    return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
+                script, keys, args = codec.admit(plan, retry, 0.0)
+                packed = codec.packed_admit(plan, retry)
+        else:
+            if max_wait or self._pool is None:
+                return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
+            script, keys, args = codec.admit(plan, retry, 0.0)
+            packed = codec.packed_admit(plan, retry)
+        # `_send` inlined for the common case, an idle wire (a coroutine less per call);
+        # anything else (an error reply, NOSCRIPT, no idle wire) the general way.
+        idle = self._idle
+        if not idle or idle[-1].error is not None:
+            return codec.admission(await self._send(packed, script, keys, args))
+        wire = idle.pop()
+        try:
+            reply = await wire.send(packed)
+        except BaseException as exc:
+            if wire.error is None:
+                idle.append(wire)  # cancelled: the wire is in step (its reply is dropped)
+            else:
+                await asyncio.shield(self._discard(wire))
+            if isinstance(exc, _UNAVAILABLE):
+                raise self._unavailable(exc) from exc
+            raise
+        idle.append(wire)
+        if reply.__class__ is not bytes:  # an error reply
+            if isinstance(reply, NoScriptError):  # the server lost the script: its source
+                packed = codec.pack("EVAL", script.source, len(keys), *keys, *args)
+                reply = await self._send(packed, script, keys, args)
+            elif isinstance(reply, ResponseError):
+                raise self._unavailable(reply) from reply
+        return codec.admission(reply)
 
     async def _landed(self) -> None:
         """Wait until a carrier (a flush, a breaker read) lands."""
