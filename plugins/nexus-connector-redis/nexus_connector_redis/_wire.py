@@ -77,10 +77,15 @@ class Wire(asyncio.Protocol):
         if self.error is not None:
             raise _again(self.error)
         loop = self.loop
+        try:
+            self.transport.write(command)
+        except BaseException as exc:  # its state unknown: no command may follow on it
+            error = ConnectionError(f"writing failed: {type(exc).__name__}")
+            self.fail(error)
+            raise error from exc
         future = loop.create_future()
         now = loop.time()
-        self.waiters.append((future, now))
-        self.transport.write(command)
+        self.waiters.append((future, now))  # after the write: one that raised has none
         if self._watch is None:
             self._watch = loop.call_at(now + self.timeout, self._check)
         return future

@@ -261,6 +261,28 @@ async def test_no_reply_within_the_timeout_is_an_outage_and_the_next_call_reconn
         await backend.aclose()
 
 
+async def test_a_write_that_fails_fails_the_wire_and_the_next_call_reconnects(
+    redis_url: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _backend(redis_url, unique_prefix, pool_size=1)
+    try:
+        await backend.admit(PLAN)
+        (wire,) = _wires(backend)
+
+        def refuse(data: bytes) -> None:
+            raise RuntimeError("the transport refused the write")
+
+        monkeypatch.setattr(wire.transport, "write", refuse)
+        with pytest.raises(StateBackendUnavailableError, match="did not answer: ConnectionError"):
+            await backend.admit(PLAN)
+        assert isinstance(wire.error, redis.ConnectionError)
+        assert not wire.waiters  # no reply is awaited for a command that never went out
+        assert (await backend.admit(PLAN)).allowed
+        assert _wires(backend)[0] is not wire
+    finally:
+        await backend.aclose()
+
+
 async def test_a_connection_the_server_closed_while_idle_is_passed_over(
     restartable_redis: RedisServer, unique_prefix: str
 ) -> None:
