@@ -21,6 +21,14 @@ retry budget too (more than the pair does); and the async backend (pybreaker has
 Redis storage: its rows are against the same sync pair). ``record_delay = 0`` (every
 outcome sent at once: the backend before issue 16) is shown for comparison.
 
+Two async floors: a PING through redis.asyncio (its command layer: ~60 µs a round trip
+here, ~20 µs of it CPU of its own: ``asyncio.timeout`` per read, ``wait_for`` per write,
+StreamReader reads, hooks), and a PING on the async backend's wire (an asyncio protocol of
+the plugin on a redis-py connection, hiredis parsing: ``_wire.py``), which is asyncio's own
+round trip; the async backend's scripts go on such wires. Against the sync pair, an async
+call also pays the event loop (two loop iterations and two ``epoll_wait`` per round trip:
+~5 µs of CPU more than a blocking socket's send and recv, measured on a bare protocol).
+
 The contenders take turns within every round (one round: `calls` calls of each), so a busy
 machine slows them alike; the table shows each one's median time per call over the rounds,
 the spread (min-max), and the pair's median over ours. ``cpu µs`` is the CPU a call costs,
@@ -295,6 +303,7 @@ def cases(url: str, prefix: str, stack: ExitStack) -> list[Case]:
 
     afloor = redis.asyncio.Redis.from_url(url)
     stack.callback(lambda: loop.run_until_complete(afloor.aclose()))
+    wire_ping = loop.run_until_complete(_wire_ping(url, stack))
 
     name, aname = "Nexus Connector RedisStateBackend", f"Nexus Connector {ASYNC}"
     fails = f"window holds failures: 1 call in {FAIL_EVERY} fails, every success recorded"
@@ -330,6 +339,11 @@ def cases(url: str, prefix: str, stack: ExitStack) -> list[Case]:
             None,
         ),
         Case(
+            "asyncio's own floor: PING on the backend's wire (an asyncio protocol, hiredis)",
+            Contender("wire PING: one round trip", wire_ping, is_async=True),
+            None,
+        ),
+        Case(
             "async: quiet breaker",
             Contender(aname, aguarded(aours("quiet"), PLAN), is_async=True),
             pair("async-quiet"),
@@ -345,6 +359,25 @@ def cases(url: str, prefix: str, stack: ExitStack) -> list[Case]:
             pair("async-every"),
         ),
     ]
+
+
+async def _wire_ping(url: str, stack: ExitStack) -> Callable[[], Awaitable[Any]]:
+    """One PING on a wire (`nexus_connector_redis._wire`) of a connection of its own: the
+    round trip the async backend's scripts make, without the script."""
+    from nexus_connector_redis._wire import wired
+
+    pool = redis.asyncio.ConnectionPool.from_url(url)
+    loop = asyncio.get_running_loop()
+    stack.callback(lambda: loop.run_until_complete(pool.aclose()))
+    wire = wired(await pool.get_connection(), 5.0)
+    if wire is None:
+        raise SystemExit("no wire: is hiredis installed?")
+    ping = b"*1\r\n$4\r\nPING\r\n"
+
+    async def call() -> Any:
+        return await wire.send(ping)
+
+    return call
 
 
 # -- counting and timing ----------------------------------------------------------------------

@@ -859,9 +859,13 @@ class AsyncRedisStateBackend:
             await asyncio.shield(self._discard(wire))
         try:
             connection = await pool.get_connection()
+            try:
+                taken = wired(connection, self.options.timeout)
+            except redis.exceptions.ConnectionError:
+                await asyncio.shield(self._close(connection))
+                raise
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
-        taken = wired(connection, self.options.timeout)
         if taken is None:
             self._wired = False
             await asyncio.shield(pool.release(connection))
@@ -870,11 +874,17 @@ class AsyncRedisStateBackend:
     async def _discard(self, wire: Wire) -> None:
         """Give a failed wire's connection back to the pool, closed: it reconnects when next
         used."""
+        await self._close(wire.connection)
+
+    async def _close(self, connection: Any) -> None:
+        """Give `connection` back to the pool, closed (its socket is closed already, or
+        holds what nobody will read)."""
         assert self._pool is not None
         try:
-            await wire.connection.disconnect(nowait=True)
+            with contextlib.suppress(Exception):  # the socket is gone either way
+                await connection.disconnect(nowait=True)
         finally:
-            await self._pool.release(wire.connection)
+            await self._pool.release(connection)
 
     async def _send_pooled(
         self, packed: bytes, script: Script, keys: Sequence[str], args: Sequence[Any]

@@ -160,9 +160,12 @@ _parse_error: Callable[[str], ResponseError] = BaseParser.parse_error
 
 
 def wired(connection: Any, timeout: float) -> Wire | None:
-    """Take over `connection`'s socket (a connected redis.asyncio connection, nothing unread);
-    None when this cannot be done (no hiredis, or a connection made otherwise than redis-py's
-    own classes make them): the backend then sends through redis-py."""
+    """Take over `connection`'s socket (a connected redis.asyncio connection, nothing unread).
+
+    None when connections cannot be wired (no hiredis, or one made otherwise than redis-py's
+    own classes make them): the backend then sends through redis-py. `ConnectionError` when
+    this one cannot be (data nobody asked for, or already closed): the pool's to reconnect.
+    """
     if not AVAILABLE:
         return None
     reader = getattr(connection, "_reader", None)
@@ -171,7 +174,7 @@ def wired(connection: Any, timeout: float) -> Wire | None:
     if not isinstance(reader, asyncio.StreamReader) or not isinstance(transport, asyncio.Transport):
         return None
     if getattr(reader, "_buffer", None) or reader.at_eof() or transport.is_closing():
-        return None  # unread data or a closed socket: redis-py's to handle
+        raise ConnectionError("the connection has unread data or is closed")
     original = transport.get_protocol()
     taken = Wire(connection, transport, original, timeout)
     transport.set_protocol(taken)

@@ -283,6 +283,32 @@ async def test_a_write_that_fails_fails_the_wire_and_the_next_call_reconnects(
         await backend.aclose()
 
 
+async def test_a_connection_with_unread_data_is_not_wired_but_reconnected(
+    redis_url: str, unique_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool checks a connection before handing it out; should one still come with data
+    # nobody asked for, a wire on it would hand that to the first call.
+    backend = _backend(redis_url, unique_prefix, pool_size=1)
+    pool = backend._pool
+    assert pool is not None
+    real_get = pool.get_connection
+
+    async def dirty() -> Any:
+        connection = await real_get()
+        connection._reader.feed_data(b"+a reply to no one\r\n")
+        return connection
+
+    try:
+        monkeypatch.setattr(pool, "get_connection", dirty)
+        with pytest.raises(StateBackendUnavailableError, match="did not answer: ConnectionError"):
+            await backend.admit(PLAN)
+        monkeypatch.undo()
+        assert (await backend.admit(PLAN)).allowed  # the pool's one connection, reconnected
+        assert isinstance(_wires(backend)[0], Wire)  # wires still made
+    finally:
+        await backend.aclose()
+
+
 async def test_a_connection_the_server_closed_while_idle_is_passed_over(
     restartable_redis: RedisServer, unique_prefix: str
 ) -> None:
