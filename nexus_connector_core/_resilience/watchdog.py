@@ -2,9 +2,16 @@
 
 `asyncio.timeout` schedules and cancels one timer per use, which costs more than the rest
 of the pipeline together. A `Watchdog` keeps the deadlines of the attempts in flight on one
-event loop in a heap and arms a single timer for the earliest; an attempt that outlives its
-deadline has its task cancelled, and the attempt loop turns that cancellation into a
+event loop and arms a single timer for the earliest; an attempt that outlives its deadline
+has its task cancelled, and the attempt loop turns that cancellation into a
 `VendorTimeoutError` (and any other cancellation stays a cancellation).
+
+The deadlines are kept in one queue per timeout value: the loop's clock never goes back, so
+watches of the same timeout arrive in deadline order and a FIFO keeps them sorted (a
+connector's attempts mostly share its configured timeout). A timeout beyond the first
+`MAX_QUEUES` values in use goes to a heap. A finished watch is only marked done; done
+watches leave a queue at its head (as new ones arrive or when the timer fires), or in a
+compaction when a long-running attempt holds the head.
 
 asyncio is imported when the first loop asks for its watchdog, not with this module: a
 synchronous program builds a runtime (and so a `Watchdogs`) without ever loading asyncio.
@@ -14,27 +21,37 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
+import time
 import weakref
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["Watch", "Watchdog", "Watchdogs"]
+__all__ = ["MAX_QUEUES", "Watch", "Watchdog", "Watchdogs"]
+
+#: How many timeout values get a queue of their own in one watchdog; others share a heap.
+MAX_QUEUES = 16
+#: A queue or the heap is compacted (its done watches dropped) when it grows past this
+#: many entries and twice what it kept at its last compaction.
+_COMPACT_AT = 64
 
 
-class Watch:
-    """One attempt under watch: `expired` turns true when the watchdog cancelled it."""
+class Watch(msgspec.Struct, eq=False):
+    """One attempt under watch: `done` when released or expired; `expired` turns true when
+    the watchdog cancelled it. A struct: made positionally in C, on every async attempt."""
 
-    __slots__ = ("cancelling", "done", "expired", "task", "when")
-
-    def __init__(self, task: asyncio.Task[object], when: float) -> None:
-        self.task = task
-        self.when = when
-        self.cancelling = task.cancelling()
-        self.done = False
-        self.expired = False
+    task: asyncio.Task[Any]
+    when: float
+    #: The task's pending cancellation requests when the watch began.
+    cancelling: int
+    done: bool = False
+    expired: bool = False
 
     def timed_out(self) -> bool:
         """After a CancelledError: whether it was this watch's doing (and is now undone)."""
@@ -45,6 +62,29 @@ class Watch:
         return self.task.uncancel() <= self.cancelling
 
 
+class _Queue(deque[Watch]):
+    """The watches of one timeout value, in deadline order."""
+
+    __slots__ = ("bound",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bound = _COMPACT_AT
+
+
+def _task_getter() -> Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]:
+    """`asyncio.current_task`, or on Python 3.11 (where it is Python code) the lookup it
+    makes: the running task of each loop, in the dict the C accelerator keeps."""
+    import asyncio
+    import asyncio.tasks
+
+    current = asyncio.current_task
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    if sys.version_info < (3, 12) and isinstance(tasks, dict):
+        return tasks.get
+    return current
+
+
 class Watchdog:
     """The attempt deadlines of one event loop."""
 
@@ -52,33 +92,71 @@ class Watchdog:
         import asyncio
 
         self._loop = loop
-        self._current_task = asyncio.current_task
+        self._current_task = _task_getter()
+        # The loop's clock: `time.monotonic` itself when the loop's `time` is asyncio's
+        # (which returns it), without the method's frame.
+        self._time = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+        self._queues: dict[float, _Queue] = {}
         self._heap: list[tuple[float, int, Watch]] = []
+        self._heap_bound = _COMPACT_AT
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = float("inf")
-        self._live = 0
+
+    @property
+    def pending(self) -> int:
+        """Watches held (done ones not yet dropped included): what the watchdog's memory
+        grows with."""
+        return sum(len(queue) for queue in self._queues.values()) + len(self._heap)
 
     def watch(self, timeout: float) -> Watch:
-        """Watch the current task for `timeout` seconds; call `release` when it is done."""
+        """Watch the current task for `timeout` seconds; `release` the watch (or set its
+        `done`) when the attempt ends."""
         task = self._current_task(self._loop)
         assert task is not None, "attempts run in a task"
-        when = self._loop.time() + timeout
-        watch = Watch(task, when)
-        heapq.heappush(self._heap, (when, next(self._order), watch))
-        self._live += 1
+        when = self._time() + timeout
+        watch = Watch(task, when, task.cancelling())
+        queue = self._queues.get(timeout)
+        if queue is None:
+            if len(self._queues) >= MAX_QUEUES:
+                self._push(watch)
+                return watch
+            queue = self._queues[timeout] = _Queue()
+        if queue and queue[0].done:
+            queue.popleft()  # one finished attempt leaves per new one: the queue stays short
+            if queue and queue[0].done:
+                queue.popleft()
+        queue.append(watch)
+        if len(queue) > queue.bound:
+            self._compact(queue)
         if when < self._armed_for:
             self._arm(when)
         return watch
 
-    def release(self, watch: Watch) -> None:
-        if not watch.done:
-            watch.done = True
-            self._live -= 1
-            # Finished watches leave the heap lazily; compact it when they dominate.
-            if len(self._heap) > 64 and len(self._heap) > 4 * self._live:
-                self._heap = [entry for entry in self._heap if not entry[2].done]
-                heapq.heapify(self._heap)
+    @staticmethod
+    def release(watch: Watch) -> None:
+        """The attempt ended (the attempt loop sets ``watch.done`` itself)."""
+        watch.done = True
+
+    def _push(self, watch: Watch) -> None:
+        heap = self._heap
+        while heap and heap[0][2].done:
+            heapq.heappop(heap)
+        heapq.heappush(heap, (watch.when, next(self._order), watch))
+        if len(heap) > self._heap_bound:
+            heap[:] = [entry for entry in heap if not entry[2].done]
+            heapq.heapify(heap)
+            self._heap_bound = max(_COMPACT_AT, 2 * len(heap))
+        if watch.when < self._armed_for:
+            self._arm(watch.when)
+
+    @staticmethod
+    def _compact(queue: _Queue) -> None:
+        """Drop the done watches behind a head that is still running."""
+        kept = [watch for watch in queue if not watch.done]
+        queue.clear()
+        queue.extend(kept)
+        queue.bound = max(_COMPACT_AT, 2 * len(kept))
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:
@@ -89,17 +167,29 @@ class Watchdog:
     def _fire(self) -> None:
         self._timer = None
         self._armed_for = float("inf")
-        now = self._loop.time()
+        now = self._time()
+        earliest = float("inf")
+        for timeout, queue in list(self._queues.items()):
+            while queue and (queue[0].done or queue[0].when <= now):
+                self._expire(queue.popleft())
+            if queue:
+                earliest = min(earliest, queue[0].when)
+            else:
+                del self._queues[timeout]  # its slot is free for another timeout
         heap = self._heap
         while heap and (heap[0][2].done or heap[0][0] <= now):
-            _, _, watch = heapq.heappop(heap)
-            if not watch.done:
-                watch.done = True
-                watch.expired = True
-                self._live -= 1
-                watch.task.cancel()
+            self._expire(heapq.heappop(heap)[2])
         if heap:
-            self._arm(heap[0][0])
+            earliest = min(earliest, heap[0][0])
+        if earliest != float("inf"):
+            self._arm(earliest)
+
+    @staticmethod
+    def _expire(watch: Watch) -> None:
+        if not watch.done:
+            watch.done = True
+            watch.expired = True
+            watch.task.cancel()
 
 
 class Watchdogs:
