@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from ._clock import SYSTEM_CLOCK, Clock
@@ -257,6 +257,68 @@ class MemoryStateBackend:
                 state=admission.state,
             )
         return admission
+
+    def admitter(self, plan: GuardPlan) -> Callable[[bool, float, float | None], Admission]:
+        """`admit` for one plan, with what it reads bound once: the attempt loop calls it on
+        every attempt, positionally, ``(retry, max_wait, now)``. `now` is the time the caller
+        read on this backend's `clock` (None: the backend reads it). The same rules on the
+        same state as `admit`, which a breaker that is not closed is left to."""
+        admit = self.admit
+        breaker_policy, limit, budget_policy = plan.breaker, plan.limit, plan.budget
+        breakers, tats, budgets = self._breakers, self._tats, self._budgets
+        breaker_key, limit_key, budget_key = plan.breaker_key, plan.limit_key, plan.budget_key
+        tolerance = limit.tolerance if limit is not None else 0.0
+        interval = limit.interval if limit is not None else 0.0
+        lock, read_clock, new_budget = self._lock, self._now, self._budget
+
+        def admit_plan(retry: bool, max_wait: float, now: float | None) -> Admission:
+            admission = _OPEN
+            if breaker_policy is not None:
+                found = breakers.get(breaker_key)
+                if found is None:
+                    return admit(plan, retry=retry, max_wait=max_wait)
+                admission = found.admitted  # one read: the state and its admission together
+                if admission.state != "closed":
+                    return admit(plan, retry=retry, max_wait=max_wait)
+            if limit is None and budget_policy is None:
+                return admission
+            if now is None:
+                now = read_clock()
+            lock.acquire()
+            try:
+                wait = tat = 0.0
+                if limit is not None:
+                    tat = tats.get(limit_key, now)
+                    if tat < now:  # noqa: PLR1730
+                        tat = now
+                    wait = tat - tolerance - now
+                    if wait <= _EPSILON:
+                        wait = 0.0
+                    elif wait > max_wait:
+                        return _refusal("rate_limited", wait, admission)
+                if budget_policy is not None:
+                    budget = budgets.get(budget_key) or new_budget(budget_key)
+                    if not retry and now < budget.until:
+                        budget.current[1] += 1
+                        budget.calls += 1
+                    elif not budget.take(budget_policy, now, retry=retry):
+                        return _refusal("retry_budget", 1.0, admission)
+                if limit is not None:
+                    tats[limit_key] = tat + interval
+                    if now >= self._sweep_at:
+                        self._sweep(now)
+            finally:
+                lock.release()
+            if wait:
+                return Admission(wait=wait, generation=admission.generation, state=admission.state)
+            return admission
+
+        return admit_plan
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this backend reads (`admitter` callers may pass its reading)."""
+        return self._clock
 
     def record(
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float

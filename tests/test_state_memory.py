@@ -12,6 +12,8 @@ from nexus_connector_core._state_memory import SWEEP_EVERY
 from nexus_connector_core.state import (
     AsyncMemoryStateBackend,
     BackendSettings,
+    BreakerPolicy,
+    BudgetPolicy,
     GuardPlan,
     LimitPolicy,
     MemoryStateBackend,
@@ -139,3 +141,65 @@ def test_backend_takes_its_clock_from_settings(clock: FakeClock) -> None:
     owner = backend.token_lock("k", ttl=1.0)
     clock.advance(2.0)
     assert backend.token_lock("k", ttl=1.0) not in (None, owner)
+
+
+@given(
+    parts=st.sampled_from(["breaker", "limit", "budget", "breaker+limit+budget", "none"]),
+    steps=st.lists(
+        st.tuples(
+            st.floats(0.0, 3.0),  # clock advance
+            st.booleans(),  # a retry
+            st.sampled_from([0.0, 0.3, 5.0]),  # max_wait
+            st.sampled_from([False, True, None, "slow"]),  # the outcome recorded
+            st.booleans(),  # the caller passes its reading of the clock
+        ),
+        max_size=60,
+    ),
+)
+def test_the_admitter_decides_as_admit(
+    parts: str, steps: list[tuple[float, bool, float, bool | str | None, bool]]
+) -> None:
+    # The attempt loop admits through `admitter(plan)` (what it reads bound once): a second
+    # copy of `admit`'s rules, which must agree with it call for call, state included.
+    plan = GuardPlan(
+        scope="c:v",
+        breaker_key="c:v",
+        breaker=BreakerPolicy(window=4, min_calls=2, open_for=2.0, slow_call_duration=1.0)
+        if "breaker" in parts
+        else None,
+        limit_key="c:v",
+        limit=LimitPolicy(rate=2.0, burst=2) if "limit" in parts else None,
+        budget_key="c:v",
+        budget=BudgetPolicy(ratio=0.2, window=2.0, min_per_second=0.5)
+        if "budget" in parts
+        else None,
+    )
+    clocks = FakeClock(), FakeClock()
+    by_admit, by_admitter = (MemoryStateBackend(clock=clock) for clock in clocks)
+    admit_plan = by_admitter.admitter(plan)
+    for advance, retry, max_wait, outcome, passes_now in steps:
+        for clock in clocks:
+            clock.advance(advance)
+        now = clocks[1].monotonic() if passes_now else None
+        first = by_admit.admit(plan, retry=retry, max_wait=max_wait)
+        second = admit_plan(retry, max_wait, now)
+        assert first == second
+        if first.allowed:
+            failed = outcome is True
+            duration = 1.5 if outcome == "slow" else 0.1
+            for backend, admission in ((by_admit, first), (by_admitter, second)):
+                backend.record(
+                    plan, admission, failed=None if outcome is None else failed, duration=duration
+                )
+    if plan.breaker is not None:
+        assert by_admit.breaker(plan) == by_admitter.breaker(plan)
+    if plan.limit is not None:
+        assert by_admit.limiter(plan) == by_admitter.limiter(plan)
+    assert by_admit._budgets.keys() == by_admitter._budgets.keys()
+    for key, budget in by_admit._budgets.items():
+        other = by_admitter._budgets[key]
+        assert (budget.calls, budget.retries, list(budget.buckets)) == (
+            other.calls,
+            other.retries,
+            list(other.buckets),
+        )

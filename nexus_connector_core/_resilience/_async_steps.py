@@ -125,6 +125,13 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     # A backend that never blocks (memory) is called without awaiting.
     direct: StateBackend | None = None
     direct = backend.nonblocking  # unasync: delete
+    # The memory backend admits one plan by a function with what it reads bound, called
+    # positionally with the time the loop read (on the backend's clock) when it is ours.
+    sync_backend: Any = backend
+    sync_backend = direct  # unasync: delete
+    admitter = getattr(sync_backend, "admitter", None) if plan is not None else None
+    admit_plan = admitter(plan) if admitter is not None and not per_key else None
+    admit_clock = sync_backend.clock if admit_plan is not None else None
     modules = sys.modules
     begin = observer.telemetry.begin if observer is not None else None
 
@@ -175,7 +182,11 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
                     guard = policy.keyed_plan() if per_key else plan
                     max_wait = limit_wait and policy.max_wait(remaining)
                     try:
-                        if direct is not None:
+                        if admit_plan is not None:
+                            admission = admit_plan(
+                                retries > 0, max_wait, at if clock is admit_clock else None
+                            )
+                        elif direct is not None:
                             admission = direct.admit(guard, retry=retries > 0, max_wait=max_wait)
                         else:
                             admission = await backend.admit(
