@@ -25,6 +25,7 @@ the pool, which reconnects it when it is next used.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -44,7 +45,9 @@ __all__ = ["Wire", "wired"]
 
 #: A timer may run this much before its time (the loop's clock resolution, rounded up).
 _LATE = 1e-6
-#: What a waiter waits for: its future, and when its command went out (the loop's clock).
+_Future = asyncio.Future
+_monotonic = time.monotonic
+#: What a waiter waits for: its future, and when its command went out (``time.monotonic``).
 Waiter = tuple["asyncio.Future[Any]", float]
 
 
@@ -83,11 +86,10 @@ class Wire(asyncio.Protocol):
             error = ConnectionError(f"writing failed: {type(exc).__name__}")
             self.fail(error)
             raise error from exc
-        future = loop.create_future()
-        now = loop.time()
-        self.waiters.append((future, now))  # after the write: one that raised has none
+        future: asyncio.Future[Any] = _Future(loop=loop)
+        self.waiters.append((future, _monotonic()))  # after the write: one that raised has none
         if self._watch is None:
-            self._watch = loop.call_at(now + self.timeout, self._check)
+            self._watch = loop.call_later(self.timeout, self._check)
         return future
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -129,11 +131,11 @@ class Wire(asyncio.Protocol):
         self._watch = None
         if not self.waiters or self.error is not None:
             return
-        since = self.waiters[0][1]
-        if self.loop.time() >= since + self.timeout - _LATE:
+        left = self.waiters[0][1] + self.timeout - _monotonic()
+        if left <= _LATE:
             self.fail(TimeoutError("Timeout reading from the Redis server"))
         else:
-            self._watch = self.loop.call_at(since + self.timeout, self._check)
+            self._watch = self.loop.call_later(left, self._check)
 
     def fail(self, error: BaseException) -> None:
         """The wire is unusable: every waiter gets `error`, the socket is closed."""
