@@ -164,6 +164,11 @@ class CallStats:
                 recent = self._by_connector.setdefault(connector, _Recent())
         return recent
 
+    def recent(self, connector: str) -> _Recent:
+        """`connector`'s record of recent calls, made on first use (and never replaced), for
+        a caller that keeps it (`Observer.success_for`)."""
+        return self._recent(connector)
+
     def succeeded(
         self, connector: str, vendor: str, seconds: float, ended: float, operation: str = ""
     ) -> None:

@@ -216,6 +216,40 @@ class Observer:
         if loggers:
             self._emit(loggers, ctx, clock, duration, None)
 
+    def success_for(self, connector: str) -> Callable[[CallContext, Clock, float, float], None]:
+        """`succeeded` for the calls of one connector, what it reads bound once (its record
+        of recent calls taken on its first success): the attempt loop that observes the
+        call itself calls it on every success."""
+        stats = self.stats
+        recent: Any = None
+        enabled_for = self._one_enabled_for
+        always, always_and_one = self._always, self._always_and_one
+        active, emit = self._active, self._emit
+        info = logging.INFO
+
+        def succeeded(ctx: CallContext, clock: Clock, start: float, ended: float) -> None:
+            nonlocal recent
+            duration = ended - start
+            if recent is None:
+                recent = stats.recent(connector)
+            recent.durations.append((True, duration))
+            recent.last_success = ended
+            recent.serving = ctx.vendor
+            events = stats.events
+            if events is not None:
+                events.append((connector, ctx.operation.name, duration, ended))
+            trace = ctx.trace
+            if trace is not None:
+                trace.finish(ctx, duration, None)
+            if enabled_for is not None:
+                loggers = always_and_one if enabled_for(info) else always
+            else:
+                loggers = active(True)
+            if loggers:
+                emit(loggers, ctx, clock, duration, None)
+
+        return succeeded
+
     def failed(self, ctx: CallContext, clock: Clock, start: float, error: BaseException) -> None:
         """A call that began at `start` raised `error`: the failure side of the step."""
         self._contextualise(error, ctx)

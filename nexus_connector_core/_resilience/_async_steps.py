@@ -134,6 +134,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     admit_clock = sync_backend.clock if admit_plan is not None else None
     modules = sys.modules
     begin = observer.telemetry.begin if observer is not None else None
+    succeeded = observer.success_for(policy.connector) if observer is not None else None
 
     async def attempt_loop(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
         clock = ctx.clock
@@ -301,8 +302,8 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
             if observer is not None:
                 observer.failed(ctx, clock, called, error)
             raise
-        if observer is not None:
-            observer.succeeded(ctx, clock, called, ended)
+        if succeeded is not None:
+            succeeded(ctx, clock, called, ended)
         return result
 
     return attempt_loop
