@@ -27,7 +27,7 @@ from .cache import ReadCache
 from .fallback import FallbackChain
 from .hedging import HedgedRound, hedge_plan
 from .idempotency import IdempotencyGuard, Replay, fingerprint
-from .watchdog import Watchdog
+from .watchdog import Watchdog, Watchdogs
 
 if TYPE_CHECKING:
     from .._observe import Observer
@@ -93,7 +93,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     policy: VendorPolicy,
     method: AsyncHandler,
     backend: AsyncStateBackend,
-    watchdogs: Callable[[], Watchdog] | None,
+    watchdogs: Watchdogs | None,
     observer: Observer | None = None,
 ) -> AsyncHandler:
     """The attempt loop around an adapter method: admission by the breaker, limiter and
@@ -133,6 +133,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     admit_plan = admitter(plan) if admitter is not None and not per_key else None
     admit_clock = sync_backend.clock if admit_plan is not None else None
     modules = sys.modules
+    running_loop = asyncio.get_running_loop  # unasync: delete
     begin = observer.telemetry.begin if observer is not None else None
     succeeded = observer.success_for(policy.connector) if observer is not None else None
 
@@ -237,7 +238,14 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
                 start = at
                 try:
                     if attempt_timeout is not None and watchdogs is not None:
-                        watch = watchdogs().watch(attempt_timeout)
+                        # The running loop's watchdog (`Watchdogs.__call__`'s usual case,
+                        # inlined), watching from the attempt's start when `at` is on its clock.
+                        loop = running_loop()  # unasync: loop = None
+                        last = watchdogs.last
+                        watchdog = last[1] if last is not None and last[0] is loop else watchdogs()
+                        watch = watchdog.watch(
+                            attempt_timeout, at if now is watchdog.time else None
+                        )
                         try:
                             result = await method(request, ctx)
                         except _CANCELLED as exc:

@@ -96,6 +96,8 @@ class Watchdog:
         # The loop's clock: `time.monotonic` itself when the loop's `time` is asyncio's
         # (which returns it), without the method's frame.
         self._time = time.monotonic if type(loop).time is asyncio.BaseEventLoop.time else loop.time
+        #: The loop's clock: a caller that read it may pass its reading to `watch`.
+        self.time: Callable[[], float] = self._time
         self._queues: dict[float, _Queue] = {}
         self._heap: list[tuple[float, int, Watch]] = []
         self._heap_bound = _COMPACT_AT
@@ -109,12 +111,13 @@ class Watchdog:
         grows with."""
         return sum(len(queue) for queue in self._queues.values()) + len(self._heap)
 
-    def watch(self, timeout: float) -> Watch:
-        """Watch the current task for `timeout` seconds; `release` the watch (or set its
-        `done`) when the attempt ends."""
+    def watch(self, timeout: float, now: float | None = None) -> Watch:
+        """Watch the current task for `timeout` seconds from `now` (a reading of the loop's
+        clock, `time`, the caller just took; None: read it); `release` the watch (or set
+        its `done`) when the attempt ends."""
         task = self._current_task(self._loop)
         assert task is not None, "attempts run in a task"
-        when = self._time() + timeout
+        when = (self._time() if now is None else now) + timeout
         watch = Watch(task, when, task.cancelling())
         queue = self._queues.get(timeout)
         if queue is None:
@@ -196,13 +199,15 @@ class Watchdogs:
     """One `Watchdog` per event loop, made when a loop first needs one; call an instance
     to get the running loop's (the async attempt loop does, once per attempt)."""
 
-    __slots__ = ("_by_loop", "_last", "_running_loop")
+    __slots__ = ("_by_loop", "_running_loop", "last")
 
     def __init__(self) -> None:
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
             weakref.WeakKeyDictionary()
         )
-        self._last: tuple[asyncio.AbstractEventLoop, Watchdog] | None = None
+        #: The loop that last asked and its watchdog (the async attempt loop reads it
+        #: itself, calling the instance when its loop is another).
+        self.last: tuple[asyncio.AbstractEventLoop, Watchdog] | None = None
         self._running_loop: Callable[[], asyncio.AbstractEventLoop] | None = None
 
     def __call__(self) -> Watchdog:
@@ -212,11 +217,11 @@ class Watchdogs:
 
             running_loop = self._running_loop = asyncio.get_running_loop
         loop = running_loop()
-        last = self._last
+        last = self.last
         if last is not None and last[0] is loop:  # the usual case: one loop
             return last[1]
         watchdog = self._by_loop.get(loop)
         if watchdog is None:
             watchdog = self._by_loop[loop] = Watchdog(loop)
-        self._last = (loop, watchdog)
+        self.last = (loop, watchdog)
         return watchdog

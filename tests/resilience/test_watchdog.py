@@ -50,14 +50,15 @@ class _Attempts:
         self.ends: dict[str, asyncio.Event] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def start(self, name: str, timeout: float, at: float) -> None:
+    async def start(self, name: str, timeout: float, at: float, since: float | None = None) -> None:
         self.loop.now = at
         self.ends[name] = asyncio.Event()
-        self.tasks[name] = asyncio.get_running_loop().create_task(self._attempt(name, timeout))
+        attempt = self._attempt(name, timeout, since)
+        self.tasks[name] = asyncio.get_running_loop().create_task(attempt)
         await _settle()
 
-    async def _attempt(self, name: str, timeout: float) -> None:
-        watch = self.watchdog.watch(timeout)
+    async def _attempt(self, name: str, timeout: float, since: float | None) -> None:
+        watch = self.watchdog.watch(timeout, since)
         try:
             await self.ends[name].wait()
         except asyncio.CancelledError:
@@ -99,6 +100,19 @@ def test_attempts_of_one_timeout_are_cut_at_their_deadlines_and_released_ones_ne
         return attempts.cut
 
     assert _at_deadlines(_run(main), [("a", 1001.0), ("c", 1001.2)])
+
+
+def test_an_attempt_is_watched_from_the_time_its_caller_read() -> None:
+    # The attempt loop passes the reading it took at the attempt's start (on the loop's
+    # clock): the deadline counts from it, not from when the watch began.
+    async def main(loop: _MovedClockLoop) -> list[tuple[str, float, bool]]:
+        attempts = _Attempts(loop)
+        await attempts.start("read_earlier", 1.0, at=1000.3, since=1000.0)
+        await attempts.start("read_now", 1.0, at=1000.3)
+        await attempts.advance(1002.0)
+        return attempts.cut
+
+    assert _at_deadlines(_run(main), [("read_earlier", 1001.0), ("read_now", 1001.3)])
 
 
 def test_mixed_timeouts_are_cut_in_deadline_order() -> None:
