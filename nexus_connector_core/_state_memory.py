@@ -24,6 +24,7 @@ from ._state import (
     BackendSettings,
     BreakerPolicy,
     BreakerSnapshot,
+    BudgetPolicy,
     GuardPlan,
     IdempotencyClaim,
     Lease,
@@ -237,8 +238,7 @@ class MemoryStateBackend:
             if budget_policy is not None:
                 budget = self._budgets.get(plan.budget_key) or self._budget(plan.budget_key)
                 if not retry and now < budget.until:  # `BudgetRecord.count`'s common case
-                    budget.current[1] += 1
-                    budget.calls += 1
+                    budget.pending += 1
                 elif not budget.take(budget_policy, now, retry=retry):
                     return _refusal("retry_budget", 1.0, admission)
             if limit is not None:
@@ -258,18 +258,65 @@ class MemoryStateBackend:
             )
         return admission
 
-    def admitter(self, plan: GuardPlan) -> Callable[[bool, float, float | None], Admission]:
+    def admitter(  # noqa: PLR0915 - two closures on the hot path, checks not shared
+        self, plan: GuardPlan
+    ) -> Callable[[bool, float, float | None], Admission]:
         """`admit` for one plan, with what it reads bound once: the attempt loop calls it on
         every attempt, positionally, ``(retry, max_wait, now)``. `now` is the time the caller
         read on this backend's `clock` (None: the backend reads it). The same rules on the
         same state as `admit`, which a breaker that is not closed is left to."""
         admit = self.admit
         breaker_policy, limit, budget_policy = plan.breaker, plan.limit, plan.budget
-        breakers, tats, budgets = self._breakers, self._tats, self._budgets
-        breaker_key, limit_key, budget_key = plan.breaker_key, plan.limit_key, plan.budget_key
+        breakers, tats = self._breakers, self._tats
+        breaker_key, limit_key = plan.breaker_key, plan.limit_key
         tolerance = limit.tolerance if limit is not None else 0.0
         interval = limit.interval if limit is not None else 0.0
-        lock, read_clock, new_budget = self._lock, self._now, self._budget
+        lock, read_clock = self._lock, self._now
+        # A budget's record holds no policy and is never dropped: made now, it is the one
+        # `admit` would make on the first call.
+        budget = self._budget(plan.budget_key) if budget_policy is not None else None
+
+        if breaker_policy is not None and limit is not None and budget_policy is not None:
+            # The full guard (breaker, limiter and budget): `admit_plan` without its checks
+            # of which parts the plan has.
+            rule: BudgetPolicy = budget_policy
+            record: BudgetRecord = self._budget(plan.budget_key)
+
+            def admit_all(retry: bool, max_wait: float, now: float | None) -> Admission:
+                found = breakers.get(breaker_key)
+                if found is None:
+                    return admit(plan, retry=retry, max_wait=max_wait)
+                admission = found.admitted  # one read: the state and its admission together
+                if admission.state != "closed":
+                    return admit(plan, retry=retry, max_wait=max_wait)
+                if now is None:
+                    now = read_clock()
+                lock.acquire()
+                try:
+                    tat = tats.get(limit_key, now)
+                    if tat < now:  # noqa: PLR1730
+                        tat = now
+                    wait = tat - tolerance - now
+                    if wait <= _EPSILON:
+                        wait = 0.0
+                    elif wait > max_wait:
+                        return _refusal("rate_limited", wait, admission)
+                    if not retry and now < record.until:
+                        record.pending += 1
+                    elif not record.take(rule, now, retry=retry):
+                        return _refusal("retry_budget", 1.0, admission)
+                    tats[limit_key] = tat + interval
+                    if now >= self._sweep_at:
+                        self._sweep(now)
+                finally:
+                    lock.release()
+                if wait:
+                    return Admission(
+                        wait=wait, generation=admission.generation, state=admission.state
+                    )
+                return admission
+
+            return admit_all
 
         def admit_plan(retry: bool, max_wait: float, now: float | None) -> Admission:
             admission = _OPEN
@@ -277,10 +324,10 @@ class MemoryStateBackend:
                 found = breakers.get(breaker_key)
                 if found is None:
                     return admit(plan, retry=retry, max_wait=max_wait)
-                admission = found.admitted  # one read: the state and its admission together
+                admission = found.admitted
                 if admission.state != "closed":
                     return admit(plan, retry=retry, max_wait=max_wait)
-            if limit is None and budget_policy is None:
+            if limit is None and budget is None:
                 return admission
             if now is None:
                 now = read_clock()
@@ -296,11 +343,10 @@ class MemoryStateBackend:
                         wait = 0.0
                     elif wait > max_wait:
                         return _refusal("rate_limited", wait, admission)
-                if budget_policy is not None:
-                    budget = budgets.get(budget_key) or new_budget(budget_key)
+                if budget is not None:
+                    assert budget_policy is not None
                     if not retry and now < budget.until:
-                        budget.current[1] += 1
-                        budget.calls += 1
+                        budget.pending += 1
                     elif not budget.take(budget_policy, now, retry=retry):
                         return _refusal("retry_budget", 1.0, admission)
                 if limit is not None:

@@ -17,7 +17,7 @@ __all__ = ["BudgetConfig", "BudgetRecord"]
 class BudgetRecord:
     """The first attempts and retries of one budget over its window."""
 
-    __slots__ = ("buckets", "calls", "current", "retries", "until")
+    __slots__ = ("buckets", "calls", "current", "pending", "retries", "until")
 
     def __init__(self) -> None:
         self.buckets: deque[list[int]] = deque()
@@ -25,10 +25,27 @@ class BudgetRecord:
         self.retries = 0
         self.current: list[int] = [-1, 0, 0]
         #: When the current bucket's second ends: before it, a first attempt is counted
-        #: in `current` with nothing to slide (`count`'s fast path).
+        #: in `pending` with nothing to slide (`count`'s fast path).
         self.until = 0.0
+        #: First attempts of the current bucket not yet added to it and to `calls` (one
+        #: increment on the hot path); `settle` adds them, before anything reads the counts.
+        self.pending = 0
+
+    def settle(self) -> None:
+        """Add the `pending` first attempts to the current bucket and to `calls`."""
+        pending = self.pending
+        if pending:
+            self.pending = 0
+            self.current[1] += pending
+            self.calls += pending
+
+    def counts(self) -> tuple[int, int]:
+        """First attempts and retries over the window (as of the last slide)."""
+        self.settle()
+        return self.calls, self.retries
 
     def _bucket(self, policy: BudgetPolicy, now: float) -> list[int]:
+        self.settle()
         second = int(now)
         if self.current[0] == second:  # the common case: nothing to slide
             return self.current
@@ -61,8 +78,7 @@ class BudgetRecord:
     def count(self, policy: BudgetPolicy, now: float, *, retry: bool) -> None:
         """Record a first attempt, or a retry."""
         if now < self.until and not retry:  # the common case: a first attempt, same second
-            self.current[1] += 1
-            self.calls += 1
+            self.pending += 1
             return
         bucket = self.current
         if bucket[0] != int(now):
