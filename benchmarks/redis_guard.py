@@ -1,6 +1,6 @@
 """What one guarded call costs on Redis: the Redis state backend against limits + pybreaker.
 
-    python benchmarks/redis_guard.py [--calls 2000] [--rounds 7] [--url redis://...]
+    python benchmarks/redis_guard.py [--calls 1000] [--rounds 11] [--url redis://...]
 
 Measured in one run against the same Redis: a ``redis-server`` this script starts on a free
 loopback port (and shuts down), or the one at ``--url``. Each case guards a function that
@@ -29,11 +29,14 @@ round trip; the async backend's scripts go on such wires. Against the sync pair,
 call also pays the event loop (two loop iterations and two ``epoll_wait`` per round trip:
 ~5 µs of CPU more than a blocking socket's send and recv, measured on a bare protocol).
 
-The contenders take turns within every round (one round: `calls` calls of each), so a busy
-machine slows them alike; the table shows each one's median time per call over the rounds,
-the spread (min-max), and the pair's median over ours. ``cpu µs`` is the CPU a call costs,
-this process's (its threads included) and the server's, from a separate pass: on a shared
-machine it moves less than the time does. Round trips are counted on the
+The contenders take turns within every round (one round: `calls` calls of each; the order
+reversed every other round, so ours and the anchor of a case run back to back, each first
+half the time): a busy machine slows them alike. The table shows each one's median time per
+call over the rounds, the spread (min-max), and ``cpu µs``, the median over the rounds of
+the CPU a call costs, this process's (its threads included) and the server's: on a shared
+machine it moves less than the time does. The ratios are the medians of the rounds' own
+ratios (the anchor's round over ours in the same round: a burst of load that slows both
+cancels out), with their range. Round trips are counted on the
 client: every request redis-py writes to a socket and then waits for (a command, or a whole
 pipeline), from every thread (the backend's flush included). Server commands are the
 server's ``INFO commandstats`` delta (commands Lua scripts run count too); on a shared server
@@ -41,6 +44,19 @@ server's ``INFO commandstats`` delta (commands Lua scripts run count too); on a 
 
 Goals (issue 16): one round trip per guarded call in every case, and at least 3x faster
 than the pair. The backend's half needs ``pip install -e plugins/nexus-connector-redis``.
+
+Where an async guarded call's time goes (2-core shared machine, loopback, Python 3.11,
+redis-py 8.2 + hiredis 3.5; one round trip, median of 11 interleaved rounds, wall µs / CPU
+µs of the client + the server): a blocking socket 8.7 / 3.9 + 4.8; a bare asyncio protocol
+15.8 / 9.8 + 5.9 (asyncio's own: one more loop iteration to wake the task, ~4 µs, and two
+``epoll_wait``); redis.asyncio on one connection 36.1 / 28.8 + 6.9 (the ~20 µs of its
+command layer the backend no longer pays: its scripts go on a wire, 16.3 / 10.3 + 6.0).
+The guard's own scripts, pre-encoded, no Python around them: an admission 16.8 sync / 22.9
+async, one carrying an outcome 21.6 / 28.0 (its script costs the server ~5 µs more). The
+pair takes ~115 µs, so 3x leaves ~10 µs of Python per async call that carries an outcome
+(admit and record: ~4 µs run alone, about twice that between round trips): met with a
+little to spare on a quiet machine, the window-with-failures and every-call-recorded rows
+being the tightest (3.1-3.4x).
 """
 
 from __future__ import annotations
@@ -81,7 +97,7 @@ from nexus_connector_core.state import (
     LimitPolicy,
 )
 
-ROUNDS = 7
+ROUNDS = 11
 WARM_UP = 200
 SCOPE = "bench:redis"
 #: The pair's job: a circuit breaker and a rate limit never reached.
@@ -168,11 +184,12 @@ class Result:
     round_trips: float
     server: ServerWork
     calls: int
-    cpu: float
+    #: CPU nanoseconds per call in every round (client and server).
+    rounds_cpu: list[float]
 
     @property
     def cpu_us(self) -> float:
-        return self.cpu / self.calls * 1e6
+        return statistics.median(self.rounds_cpu) / 1000
 
     @property
     def median_us(self) -> float:
@@ -472,42 +489,55 @@ def run_calls(contender: Contender, calls: int) -> None:
     RUNNERS[True](loop())
 
 
-def count(
-    contender: Contender, observer: redis.Redis, calls: int
-) -> tuple[float, ServerWork, float]:
-    """Round trips per call, the server commands of `calls` calls and the CPU they took
-    (client and server), after a warm-up (connections open, scripts loaded, keys created);
-    a flush due within record_delay after the calls is counted too."""
+def count(contender: Contender, observer: redis.Redis, calls: int) -> tuple[float, ServerWork]:
+    """Round trips per call and the server commands of `calls` calls, after a warm-up
+    (connections open, scripts loaded, keys created); a flush due within record_delay after
+    the calls is counted too."""
     run_calls(contender, WARM_UP)
     trips = RoundTrips()
-    before, cpu = server_work(observer), server_cpu(observer) + time.process_time()
+    before = server_work(observer)
     with trips.counting():
         run_calls(contender, calls)
-        cpu = server_cpu(observer) + time.process_time() - cpu
         time.sleep(0.1)
-    return trips.count / calls, server_work(observer) - before, cpu
+    return trips.count / calls, server_work(observer) - before
 
 
-def rounds_ns(contenders: list[Contender], calls: int, rounds: int) -> list[list[float]]:
-    """Each contender's time per call in every round, taking turns in each."""
+def timed_rounds(
+    contenders: list[Contender], observer: redis.Redis, calls: int, rounds: int
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Each contender's time and CPU (client and server) per call in nanoseconds, in every
+    round, taking turns in each: in list order, then reversed, and so on."""
     times: list[list[float]] = [[] for _ in contenders]
-    for _ in range(rounds):
-        for index, contender in enumerate(contenders):
+    cpus: list[list[float]] = [[] for _ in contenders]
+    order = list(enumerate(contenders))
+    for number in range(rounds):
+        for index, contender in order if number % 2 == 0 else reversed(order):
+            cpu = server_cpu(observer) + time.process_time()
             start = time.perf_counter_ns()
             run_calls(contender, calls)
-            times[index].append((time.perf_counter_ns() - start) / calls)
-    return times
+            elapsed = time.perf_counter_ns() - start
+            cpu = server_cpu(observer) + time.process_time() - cpu
+            times[index].append(elapsed / calls)
+            cpus[index].append(cpu * 1e9 / calls)
+    return times, cpus
 
 
 def measure(
     contenders: list[Contender], observer: redis.Redis, calls: int, rounds: int
 ) -> list[Result]:
     counts = [count(contender, observer, calls) for contender in contenders]
-    times = rounds_ns(contenders, calls, rounds)
+    times, cpus = timed_rounds(contenders, observer, calls, rounds)
     return [
         Result(contender.name, ns, trips, server, calls, cpu)
-        for contender, ns, (trips, server, cpu) in zip(contenders, times, counts, strict=True)
+        for contender, ns, cpu, (trips, server) in zip(contenders, times, cpus, counts, strict=True)
     ]
+
+
+def round_ratios(anchor: list[float], ours: list[float]) -> tuple[float, float, float]:
+    """The median of the rounds' ratios (the anchor's over ours, round by round), and their
+    range."""
+    ratios = [theirs / mine for theirs, mine in zip(anchor, ours, strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -596,7 +626,7 @@ def _breakdown(result: Result) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls per round")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per round")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds (at least 5)")
     parser.add_argument("--url", help="an existing Redis (default: start one on a free port)")
     args = parser.parse_args()
@@ -638,8 +668,12 @@ def run(url: str, calls: int, rounds: int) -> None:
                 continue
             anchor = next(results)
             _row(anchor)
-            ratio, cpu_ratio = anchor.median_us / ours.median_us, anchor.cpu_us / ours.cpu_us
-            print(f"    -> ours is {ratio:.2f}x faster than the anchor ({cpu_ratio:.2f}x less CPU)")
+            ratio, low, high = round_ratios(anchor.rounds_ns, ours.rounds_ns)
+            cpu_ratio, cpu_low, cpu_high = round_ratios(anchor.rounds_cpu, ours.rounds_cpu)
+            print(
+                f"    -> ours is {ratio:.2f}x faster than the anchor ({low:.2f}-{high:.2f}), "
+                f"{cpu_ratio:.2f}x less CPU ({cpu_low:.2f}-{cpu_high:.2f})"
+            )
             if not case.title.startswith(AT_ONCE):
                 kind = "async" if ours.name.endswith(ASYNC) else "sync"
                 trips, slowest = worst.get(kind, (0.0, float("inf")))
