@@ -260,11 +260,14 @@ class MemoryStateBackend:
 
     def admitter(  # noqa: PLR0915 - two closures on the hot path, checks not shared
         self, plan: GuardPlan
-    ) -> Callable[[bool, float, float | None], Admission]:
-        """`admit` for one plan, with what it reads bound once: the attempt loop calls it on
-        every attempt, positionally, ``(retry, max_wait, now)``. `now` is the time the caller
-        read on this backend's `clock` (None: the backend reads it). The same rules on the
-        same state as `admit`, which a breaker that is not closed is left to."""
+    ) -> tuple[Callable[[bool, float, float | None], Admission], Clock] | None:
+        """`admit` for one plan, with what it reads bound once, and the clock it reads: the
+        attempt loop calls it on every attempt, positionally, ``(retry, max_wait, now)``,
+        `now` being a reading of that clock the caller just took (None: the backend reads
+        it). The same rules on the same state as `admit`, which a breaker that is not
+        closed is left to. None when a subclass overrides `admit`: its own is called."""
+        if type(self).admit is not MemoryStateBackend.admit:
+            return None
         admit = self.admit
         breaker_policy, limit, budget_policy = plan.breaker, plan.limit, plan.budget
         breakers, tats = self._breakers, self._tats
@@ -316,7 +319,7 @@ class MemoryStateBackend:
                     )
                 return admission
 
-            return admit_all
+            return admit_all, self._clock
 
         def admit_plan(retry: bool, max_wait: float, now: float | None) -> Admission:
             admission = _OPEN
@@ -359,12 +362,7 @@ class MemoryStateBackend:
                 return Admission(wait=wait, generation=admission.generation, state=admission.state)
             return admission
 
-        return admit_plan
-
-    @property
-    def clock(self) -> Clock:
-        """The clock this backend reads (`admitter` callers may pass its reading)."""
-        return self._clock
+        return admit_plan, self._clock
 
     def record(
         self, plan: GuardPlan, admission: Admission, *, failed: bool | None, duration: float

@@ -3,10 +3,17 @@ what only the memory backend promises (bounded memory, a non-blocking async face
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, strategies as st
 
-from nexus_connector_core import SYSTEM_CLOCK
+from nexus_connector_core import (
+    SYSTEM_CLOCK,
+    AsyncConnectorManager,
+    ConnectorManager,
+    SmsMessage,
+)
 from nexus_connector_core._resilience.budget import BudgetRecord
 from nexus_connector_core._resilience.ratelimit import gcra
 from nexus_connector_core._state_memory import SWEEP_EVERY
@@ -177,7 +184,10 @@ def test_the_admitter_decides_as_admit(
     )
     clocks = FakeClock(), FakeClock()
     by_admit, by_admitter = (MemoryStateBackend(clock=clock) for clock in clocks)
-    admit_plan = by_admitter.admitter(plan)
+    admitter = by_admitter.admitter(plan)
+    assert admitter is not None
+    admit_plan, reads = admitter
+    assert reads is clocks[1]
     for advance, retry, max_wait, outcome, passes_now in steps:
         for clock in clocks:
             clock.advance(advance)
@@ -201,3 +211,37 @@ def test_the_admitter_decides_as_admit(
     for key, other in by_admitter._budgets.items():
         budget = by_admit._budgets.get(key) or BudgetRecord()
         assert (budget.counts(), list(budget.buckets)) == (other.counts(), list(other.buckets))
+
+
+class _CountingAdmissions(MemoryStateBackend):
+    """A test double that admits its own way (here: counting)."""
+
+    admitted = 0
+
+    def admit(self, plan: GuardPlan, *, retry: bool = False, max_wait: float = 0.0) -> Any:
+        self.admitted += 1
+        return super().admit(plan, retry=retry, max_wait=max_wait)
+
+
+async def test_a_subclass_that_admits_its_own_way_is_asked_by_the_pipeline(
+    clock: FakeClock,
+) -> None:
+    # The attempt loop admits through `admitter` (bypassing `admit`) only when `admit` is
+    # the memory backend's own.
+    plan = GuardPlan(limit_key="k", limit=LimitPolicy(rate=1.0))
+    assert _CountingAdmissions(clock=clock).admitter(plan) is None
+    assert MemoryStateBackend(clock=clock).admitter(plan) is not None
+    config = {
+        "connectors": {"sms": {"vendor": "memory", "resilience": {"rate_limit": {"rate": 100.0}}}}
+    }
+    message = SmsMessage("+14155550100", "hello")
+    backend = _CountingAdmissions(clock=clock)
+    with ConnectorManager.from_config(config, clock=clock, state=backend) as manager:
+        manager.sms.send(message)
+        manager.sms.send(message)
+    assert backend.admitted == 2
+    shared = _CountingAdmissions(clock=clock)
+    twin = AsyncMemoryStateBackend(shared=shared)
+    async with AsyncConnectorManager.from_config(config, clock=clock, state=twin) as manager:
+        await manager.sms.send(message)
+    assert shared.admitted == 1

@@ -126,12 +126,12 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     direct: StateBackend | None = None
     direct = backend.nonblocking  # unasync: delete
     # The memory backend admits one plan by a function with what it reads bound, called
-    # positionally with the time the loop read (on the backend's clock) when it is ours.
+    # positionally with the time the loop read when it is on the backend's clock.
     sync_backend: Any = backend
     sync_backend = direct  # unasync: delete
-    admitter = getattr(sync_backend, "admitter", None) if plan is not None else None
-    admit_plan = admitter(plan) if admitter is not None and not per_key else None
-    admit_clock = sync_backend.clock if admit_plan is not None else None
+    admitter = getattr(sync_backend, "admitter", None)
+    fast = admitter(plan) if admitter is not None and plan is not None and not per_key else None
+    admit_plan, admit_clock = fast if fast is not None else (None, None)
     modules = sys.modules
     running_loop = asyncio.get_running_loop  # unasync: delete
     begin = observer.telemetry.begin if observer is not None else None
