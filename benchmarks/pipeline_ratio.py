@@ -19,13 +19,14 @@ Goal (issue 16): ratio_B <= 0.10, sync and async. Measured on the 2-core develop
 machine, three runs each, alternated: before the hot-path work (12efaa0) sync 0.227 / 0.227
 / 0.228, async 0.184 / 0.184 / 0.184; after it (fc67ea7) sync 0.117 / 0.118 / 0.119, async
 0.119 / 0.120 / 0.121 (full pipeline ~3.1 -> ~1.67 us sync, ~4.6 -> ~3.05 us async).
-After the second round (9c7a9cb), on the shared machine at load 1.4-1.8: sync 0.081 / 0.085 /
-0.081, async 0.073 / 0.069 / 0.069 (full pipeline ~1.67 us sync, ~2.78 us async). Load slows
-the hand-built stack more (18.9-20.2 us sync, 36-39 us async, against 13.7 / 24.7 us quiet),
-which flatters the ratio; alternated with 3d7da4f (= fc67ea7's code) in the same conditions:
-sync 0.110 / 0.114 -> 0.075 / 0.080, async 0.098 / 0.103 -> 0.075 / 0.069 (full pipeline
-~2.17 -> ~1.63 us sync, ~4.1 -> ~2.75 us async). Instructions per call
-(``instructions_per_call.py``): sync 21,938 -> 18,274, async 32,963 -> 25,333.
+After the second round (a35b036), on the shared machine at load 1.0: sync 0.085 / 0.084 /
+0.083, async 0.075 / 0.073 / 0.071 (full pipeline ~1.65 us sync, ~2.9 us async). That day
+the machine ran the hand-built stack slower (18.7-19.3 us sync, 36-40 us async, against
+13.7 / 24.7 us before), which flatters the ratio a little: alternated with 3d7da4f
+(= fc67ea7's code) in the same conditions, sync 0.110 / 0.114 -> 0.075 / 0.080, async 0.098
+/ 0.103 -> 0.075 / 0.069 (full pipeline ~2.17 -> ~1.63 us sync, ~4.1 -> ~2.75 us async).
+Instructions per call (``instructions_per_call.py``): sync 21,938 -> 18,279, async 32,963
+-> 25,350.
 """
 
 from __future__ import annotations
