@@ -13,8 +13,10 @@ connector's attempts mostly share its configured timeout). A timeout beyond the 
 watches leave a queue at its head (as new ones arrive or when the timer fires), or in a
 compaction when a long-running attempt holds the head.
 
+The process has one registry, `WATCHDOGS`, as asyncio has one running loop per thread: every
+manager's connectors and every OAuth2 flow share the watchdog of the loop they run on.
 asyncio is imported when the first loop asks for its watchdog, not with this module: a
-synchronous program builds a runtime (and so a `Watchdogs`) without ever loading asyncio.
+synchronous program never loads it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import sys
+import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,7 @@ import msgspec
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["MAX_QUEUES", "Watch", "Watchdog", "Watchdogs"]
+__all__ = ["MAX_QUEUES", "WATCHDOGS", "Watch", "Watchdog", "Watchdogs"]
 
 #: How many timeout values get a queue of their own in one watchdog; others share a heap.
 MAX_QUEUES = 16
@@ -197,17 +199,21 @@ class Watchdog:
 
 class Watchdogs:
     """One `Watchdog` per event loop, made when a loop first needs one; call an instance
-    to get the running loop's (the async attempt loop does, once per attempt)."""
+    to get the running loop's (the async attempt loop does, once per attempt).
 
-    __slots__ = ("_by_loop", "_running_loop", "last")
+    Safe to share between threads, each running its own loop: a loop only ever asks from its
+    own thread, and the map is replaced (never changed in place) under a lock. A watchdog
+    holds its loop, so the map drops the watchdogs of closed loops whenever a new loop
+    arrives; at most the last loop used is kept alive after it closed."""
+
+    __slots__ = ("_by_loop", "_lock", "_running_loop", "last")
 
     def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._by_loop: dict[asyncio.AbstractEventLoop, Watchdog] = {}
         #: The loop that last asked and its watchdog (the async attempt loop reads it
         #: itself, calling the instance when its loop is another).
         self.last: tuple[asyncio.AbstractEventLoop, Watchdog] | None = None
+        self._lock = threading.Lock()
         self._running_loop: Callable[[], asyncio.AbstractEventLoop] | None = None
 
     def __call__(self) -> Watchdog:
@@ -222,6 +228,19 @@ class Watchdogs:
             return last[1]
         watchdog = self._by_loop.get(loop)
         if watchdog is None:
-            watchdog = self._by_loop[loop] = Watchdog(loop)
+            watchdog = self._arrived(loop)
         self.last = (loop, watchdog)
         return watchdog
+
+    def _arrived(self, loop: asyncio.AbstractEventLoop) -> Watchdog:
+        """The watchdog of a loop seen for the first time; forget those of closed loops."""
+        watchdog = Watchdog(loop)
+        with self._lock:
+            kept = {old: dog for old, dog in self._by_loop.items() if not old.is_closed()}
+            kept[loop] = watchdog
+            self._by_loop = kept
+        return watchdog
+
+
+#: The process's watchdogs: every async attempt with a timeout, of any manager or OAuth2 flow.
+WATCHDOGS = Watchdogs()
