@@ -10,8 +10,9 @@ then the resilience steps, then the vendor adapter.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 import msgspec
 
@@ -28,10 +29,21 @@ __all__ = [
     "TransformMiddleware",
 ]
 
-#: A synchronous step: ``handler(request, ctx) -> result``.
-Handler: TypeAlias = Callable[[Any, CallContext], Any]
+if TYPE_CHECKING:
+    # TypeVar defaults (PEP 696) for type checkers: a bare `Handler` is `Handler[Any, Any]`.
+    from typing_extensions import TypeVar
+
+    Req = TypeVar("Req", default=Any)
+    Res = TypeVar("Res", default=Any)
+else:
+    Req = typing.TypeVar("Req")
+    Res = typing.TypeVar("Res")
+
+#: A synchronous step: ``handler(request, ctx) -> result``; ``Handler[EmailMessage,
+#: EmailReceipt]`` takes an `EmailMessage` and returns an `EmailReceipt` (bare: any).
+Handler: TypeAlias = Callable[[Req, CallContext], Res]
 #: An asynchronous step: ``await handler(request, ctx)``.
-AsyncHandler: TypeAlias = Callable[[Any, CallContext], Awaitable[Any]]
+AsyncHandler: TypeAlias = Callable[[Req, CallContext], Awaitable[Res]]
 
 
 @runtime_checkable
@@ -42,9 +54,9 @@ class Middleware(Protocol):
     rejection answers without it). Keep per-call work small: this runs on every call.
     """
 
-    def wrap(self, handler: Handler) -> Handler: ...
+    def wrap(self, handler: Handler[Req, Res]) -> Handler[Req, Res]: ...
 
-    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler: ...
+    def wrap_async(self, handler: AsyncHandler[Req, Res]) -> AsyncHandler[Req, Res]: ...
 
 
 class StepSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,8 +96,8 @@ class TransformMiddleware:
         """Return a different exception to raise instead, or None to re-raise `error`."""
         return None
 
-    def wrap(self, handler: Handler) -> Handler:
-        def transform(request: Any, ctx: CallContext) -> Any:
+    def wrap(self, handler: Handler[Req, Res]) -> Handler[Req, Res]:
+        def transform(request: Req, ctx: CallContext) -> Res:
             try:
                 result = handler(self.before(request, ctx), ctx)
             except Exception as error:
@@ -93,12 +105,13 @@ class TransformMiddleware:
                 if replacement is None:
                     raise
                 raise replacement from error
-            return self.after(result, ctx)
+            answer: Res = self.after(result, ctx)
+            return answer
 
         return transform
 
-    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler:
-        async def transform(request: Any, ctx: CallContext) -> Any:
+    def wrap_async(self, handler: AsyncHandler[Req, Res]) -> AsyncHandler[Req, Res]:
+        async def transform(request: Req, ctx: CallContext) -> Res:
             try:
                 result = await handler(self.before(request, ctx), ctx)
             except Exception as error:
@@ -106,6 +119,7 @@ class TransformMiddleware:
                 if replacement is None:
                     raise
                 raise replacement from error
-            return self.after(result, ctx)
+            answer: Res = self.after(result, ctx)
+            return answer
 
         return transform

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import CallContext
 from .._errors import StateBackendUnavailableError
+from .._pipeline import AsyncHandler, Req, Res
 from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
 from .._telemetry import METRICS_API, TRACE_API
 from .attempts import UNGUARDED, VendorPolicy, settle
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Hedged", "attempts", "cached", "fallback", "idempotent"]
 
-AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
 #: How a timed-out attempt ends: cancelled by the watchdog (async only).
 _CANCELLED = asyncio.CancelledError  # unasync: _CANCELLED = BaseException
 
@@ -91,11 +91,11 @@ async def _prepare(
 
 def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add frames
     policy: VendorPolicy,
-    method: AsyncHandler,
+    method: AsyncHandler[Req, Res],
     backend: AsyncStateBackend,
     watchdogs: Watchdogs | None,
     observer: Observer | None = None,
-) -> AsyncHandler:
+) -> AsyncHandler[Req, Res]:
     """The attempt loop around an adapter method: admission by the breaker, limiter and
     budget (one round trip), the call within its timeout, its outcome recorded, and a
     retry when the policy allows one. Timeouts of async calls are by cancellation, through
@@ -137,7 +137,7 @@ def attempts(  # noqa: PLR0915 - one loop on the hot path; helpers would add fra
     begin = observer.telemetry.begin if observer is not None else None
     succeeded = observer.success_for(policy.connector) if observer is not None else None
 
-    async def attempt_loop(request: Any, ctx: CallContext) -> Any:  # noqa: PLR0915
+    async def attempt_loop(request: Req, ctx: CallContext) -> Res:  # noqa: PLR0915
         clock = ctx.clock
         now = clock.monotonic
         # One reading serves the call's start, its deadline and the first attempt's start;
@@ -554,8 +554,8 @@ class Hedged:
 
 
 def idempotent(
-    guard: IdempotencyGuard, handler: AsyncHandler, backend: AsyncStateBackend
-) -> AsyncHandler:
+    guard: IdempotencyGuard, handler: AsyncHandler[Req, Res], backend: AsyncStateBackend
+) -> AsyncHandler[Req, Res]:
     """The idempotency step: one vendor call per key, the outcome stored and replayed."""
     ttl = guard.config.ttl
     derives = guard.derives
@@ -566,7 +566,10 @@ def idempotent(
         else:
             await backend.idempotency_complete(key, owner, digest, outcome, ttl=ttl)
 
-    def idempotency_step(request: Any, ctx: CallContext) -> Any:
+    def idempotency_step(
+        request: Req,
+        ctx: CallContext,
+    ) -> Awaitable[Res]:  # unasync: ) -> Res:
         # Not a coroutine itself: a call without a key goes to the next step directly.
         if ctx.idempotency_key is None and not derives:
             return handler(request, ctx)  # the common case: no key, nothing to guard
@@ -575,7 +578,7 @@ def idempotent(
             return handler(request, ctx)
         return keyed(request, ctx, key)
 
-    async def keyed(request: Any, ctx: CallContext, key: str) -> Any:
+    async def keyed(request: Req, ctx: CallContext, key: str) -> Res:
         digest = fingerprint(request)
         clock = ctx.clock
         give_up = clock.monotonic() + guard.max_wait
@@ -588,7 +591,8 @@ def idempotent(
                 return await handler(request, ctx)
             owner = guard.begin(claim, key, ctx)
             if isinstance(owner, Replay):
-                return owner.result
+                replayed: Res = owner.result
+                return replayed
             if owner is not None:
                 break
             if clock.monotonic() >= give_up:
@@ -619,11 +623,13 @@ def idempotent(
 # -- the fallback chain and the read cache ---------------------------------------------------
 
 
-def fallback(chain: FallbackChain, handlers: Sequence[Callable[[], AsyncHandler]]) -> AsyncHandler:
+def fallback(
+    chain: FallbackChain, handlers: Sequence[Callable[[], AsyncHandler[Req, Res]]]
+) -> AsyncHandler[Req, Res]:
     """The vendors of a connector in order; `handlers[i]` builds vendor i's attempt loop."""
     last = len(handlers) - 1
 
-    async def fallback_chain(request: Any, ctx: CallContext) -> Any:
+    async def fallback_chain(request: Req, ctx: CallContext) -> Res:
         chain.start(ctx)
         pinned = chain.pinned(ctx)
         if pinned is not None:  # resuming a call in doubt: only where it may have acted
@@ -640,11 +646,12 @@ def fallback(chain: FallbackChain, handlers: Sequence[Callable[[], AsyncHandler]
     return fallback_chain
 
 
-def cached(cache: ReadCache, handler: AsyncHandler) -> AsyncHandler:
+def cached(cache: ReadCache, handler: AsyncHandler[Req, Res]) -> AsyncHandler[Req, Res]:
     """The read cache: a result kept for the same request is answered without a call."""
 
-    async def cache_step(request: Any, ctx: CallContext) -> Any:
+    async def cache_step(request: Req, ctx: CallContext) -> Res:
         key = fingerprint(request)
+        value: Res
         hit, value = cache.get(key)
         if hit:
             ctx.extras["cache_hit"] = True

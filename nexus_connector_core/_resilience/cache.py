@@ -7,23 +7,19 @@ timed by the pipeline's clock. Only successful results are kept.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import cachetools
 
 from .._clock import Clock
-from .._context import CallContext
+from .._pipeline import AsyncHandler, Handler, Req, Res
 from .config import CacheConfig
 
 __all__ = ["ReadCache"]
 
-Handler = Callable[[Any, CallContext], Any]
-AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
-
 
 class ReadCache:
-    """The cache step of one read operation."""
+    """The cache step of one read operation: a `Middleware`."""
 
     def __init__(self, config: CacheConfig, clock: Clock) -> None:
         self._cache: cachetools.TTLCache[bytes, Any] = cachetools.TTLCache(
@@ -53,13 +49,13 @@ class ReadCache:
         with self._lock:
             self._cache.clear()
 
-    def wrap(self, handler: Handler) -> Handler:
+    def wrap(self, handler: Handler[Req, Res]) -> Handler[Req, Res]:
         """The synchronous cache step around `handler` (see `_steps.cached`)."""
         from . import _steps
 
         return _steps.cached(self, handler)
 
-    def wrap_async(self, handler: AsyncHandler) -> AsyncHandler:
+    def wrap_async(self, handler: AsyncHandler[Req, Res]) -> AsyncHandler[Req, Res]:
         """The asynchronous cache step (see `_async_steps.cached`)."""
         from . import _async_steps
 
