@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -37,7 +37,6 @@ from ._email import (
 )
 from ._errors import ConnectorError
 from ._money import Money
-from ._observe import Observer
 from ._operations import Operation, RequestT, ResultT
 from ._payment import (
     PAYMENT_AUTHORIZE,
@@ -54,12 +53,8 @@ from ._payment import (
     RefundRequest,
     VoidRequest,
 )
-from ._pipeline import AsyncHandler, Middleware
-from ._resilience import _async_steps
-from ._resilience.attempts import VendorPolicy
-from ._resilience.cache import ReadCache
-from ._resilience.fallback import FallbackChain
-from ._resilience.idempotency import IdempotencyGuard, check_key
+from ._pipeline import AsyncHandler, Middleware, Req, Res
+from ._resilience.idempotency import check_key
 from ._shipping import (
     SHIPPING_BUY,
     SHIPPING_CANCEL,
@@ -97,25 +92,12 @@ class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
 
     _async = True  # unasync: _async = False
 
-    def _attempts(
-        self, policy: VendorPolicy, method: AsyncHandler, observer: Observer | None = None
-    ) -> AsyncHandler:
-        watchdogs = self._runtime.watchdogs  # unasync: watchdogs = None
-        return _async_steps.attempts(policy, method, self._runtime.state, watchdogs, observer)
-
-    def _idempotent(self, guard: IdempotencyGuard, handler: AsyncHandler) -> AsyncHandler:
-        return _async_steps.idempotent(guard, handler, self._runtime.state)
-
-    def _chained(
-        self, chain: FallbackChain, builders: list[Callable[[], AsyncHandler]]
-    ) -> AsyncHandler:
-        return _async_steps.fallback(chain, builders)
-
-    def _cached(self, cache: ReadCache, handler: AsyncHandler) -> AsyncHandler:
-        return _async_steps.cached(cache, handler)
-
-    def _wrapped(self, step: Middleware, handler: AsyncHandler) -> AsyncHandler:
-        return step.wrap_async(handler)  # unasync: return step.wrap(handler)
+    def _compose(
+        self, steps: Sequence[Middleware], handler: AsyncHandler[Req, Res]
+    ) -> AsyncHandler[Req, Res]:
+        for step in reversed(steps):
+            handler = step.wrap_async(handler)  # unasync: handler = step.wrap(handler)
+        return handler
 
     def _call(
         self,
@@ -127,13 +109,14 @@ class AsyncConnector(ConnectorCore[AsyncHandler, AsyncStateBackend]):
         # coroutine itself: the caller awaits the pipeline's own (one coroutine less).
         if self._runtime.closed:
             self._runtime.ensure_open()
+        handler: AsyncHandler[RequestT, ResultT]
         if idempotency_key is None:
             handler = self._handlers.get(operation.name) or self._handler(operation)
         else:
             check_key(idempotency_key)
             handler = self._keyed.get(operation.name) or self._handler(operation, keyed=True)
         ctx = CallContext(self.name, self._vendor_key, operation, self._clock, idempotency_key)
-        return handler(request, ctx)  # unasync: return handler(request, ctx)  # type: ignore[no-any-return]
+        return handler(request, ctx)
 
     async def invoke(
         self, operation: str, request: Any, *, idempotency_key: str | None = None

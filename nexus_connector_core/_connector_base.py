@@ -7,17 +7,21 @@ The pipeline of an operation, outermost first (DESIGN.md, "The call pipeline"):
         -> per vendor: retry, circuit breaker, rate limit, bulkhead, attempt timeout
         -> the vendor adapter's method
 
-Steps that are not configured are left out, so a call pays only for what it uses. Each
-operation has two pipelines: one for calls with an idempotency key, and one for calls
-without, which leaves out the idempotency step when no key can appear on the way (none is
-derived from the request and no middleware may set one). With one vendor, no cache and no
-middleware, the keyless pipeline is the attempt loop alone, observing the call itself.
+Every step is a `Middleware` (`_pipeline.py`): the observer, the plugins' middleware, and
+the core steps of `_resilience/middleware.py` (and `ReadCache`). The base assembles the list
+of steps; each twin composes it with its own kind of handler (`_compose`: ``wrap`` or
+``wrap_async`` of each step, innermost first). Steps that are not configured are left out,
+so a call pays only for what it uses. Each operation has two pipelines: one for calls with
+an idempotency key, and one for calls without, which leaves out the idempotency step when
+no key can appear on the way (none is derived from the request and no middleware may set
+one). With one vendor, no cache and no middleware, the keyless pipeline is the attempt step
+alone, observing the call itself.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._categories import ADAPTER_PROTOCOLS
@@ -29,11 +33,11 @@ from ._resilience.bulkhead import Bulkhead
 from ._resilience.cache import ReadCache
 from ._resilience.fallback import FallbackChain
 from ._resilience.idempotency import IdempotencyGuard
+from ._resilience.middleware import AttemptStep, FallbackStep, IdempotencyStep
 from ._state import AsyncStateBackend, GuardPlan, StateBackend
 
 if TYPE_CHECKING:
     from ._connector_settings import ConnectorSettings
-    from ._observe import Observer
     from ._runtime import Runtime
 
 __all__ = ["ConnectorCore"]
@@ -46,9 +50,8 @@ class ConnectorCore(Generic[H, S]):
     """One configured connector: its adapters (built on first use) and its pipelines.
 
     `H` is the handler type and `S` the state backend's, sync or async; `_async` says which
-    twin this is. The twins (`AsyncConnector`, and `Connector` generated from it) drive
-    each step of the pipeline with their own I/O: `_attempts`, `_idempotent`, `_chained`,
-    `_cached` and `_wrapped`.
+    twin this is. The twins (`AsyncConnector`, and `Connector` generated from it) compose
+    the steps with their own kind of handler: `_compose`.
     """
 
     _async = False
@@ -64,6 +67,8 @@ class ConnectorCore(Generic[H, S]):
         #: Each operation's pipeline for calls without an idempotency key, and with one.
         self._handlers: dict[str, H] = {}
         self._keyed: dict[str, H] = {}
+        #: The steps of both, outermost first (`pipeline`).
+        self._steps: dict[str, tuple[tuple[Middleware, ...], tuple[Middleware, ...]]] = {}
         self._caches: dict[str, ReadCache] = {}
         self._lock = threading.RLock()
         self._bulkhead = self._make_bulkhead()
@@ -133,24 +138,23 @@ class ConnectorCore(Generic[H, S]):
             )
         return adapter
 
-    # -- the twins' I/O: each step of the pipeline, driven sync or async ----------------------
-
-    def _attempts(self, policy: VendorPolicy, method: H, observer: Observer | None = None) -> H:
-        raise NotImplementedError
-
-    def _idempotent(self, guard: IdempotencyGuard, handler: H) -> H:
-        raise NotImplementedError
-
-    def _chained(self, chain: FallbackChain, builders: list[Callable[[], H]]) -> H:
-        raise NotImplementedError
-
-    def _cached(self, cache: ReadCache, handler: H) -> H:
-        raise NotImplementedError
-
-    def _wrapped(self, step: Middleware, handler: H) -> H:
-        raise NotImplementedError
-
     # -- pipelines ---------------------------------------------------------------------------
+
+    def _compose(self, steps: Sequence[Middleware], handler: H) -> H:
+        """`handler` with `steps` around it, the first outermost (each twin's own kind)."""
+        raise NotImplementedError
+
+    def pipeline(self, operation: str, *, keyed: bool = False) -> tuple[Middleware, ...]:
+        """The steps of `operation`'s pipeline, outermost first, for calls with an
+        idempotency key (`keyed`) or without; assembled (and the adapter built) if it was
+        not yet. The vendor's method is inside the last.
+
+        >>> [type(step).__name__ for step in manager.email.pipeline("send")]  # doctest: +SKIP
+        ['AttemptStep']
+        """
+        op = self.operation(operation)
+        self._handler(op, keyed)
+        return self._steps[op.name][keyed]
 
     def _handler(self, operation: Operation[Any, Any], keyed: bool = False) -> H:
         """The pipeline of `operation` for a call with an idempotency key (`keyed`) or
@@ -181,45 +185,74 @@ class ConnectorCore(Generic[H, S]):
         self._runtime.observer.telemetry.watch(policy)
         return policy
 
-    def _vendor_loop(self, operation: Operation[Any, Any], index: int) -> H:
-        method = getattr(self.adapter_for(index), operation.adapter_method)
-        return self._attempts(self._policy(operation, index), method)
+    def _method(self, operation: Operation[Any, Any], index: int) -> H:
+        """The method of vendor `index`'s adapter that serves `operation`."""
+        method: H = getattr(self.adapter_for(index), operation.adapter_method)
+        return method
+
+    def _vendor_path(self, operation: Operation[Any, Any], index: int) -> H:
+        """Vendor `index`'s method within its attempts (a fallback vendor's whole path)."""
+        step = AttemptStep(self._policy(operation, index), self._runtime.state)
+        return self._compose([step], self._method(operation, index))
 
     def _assemble(self, operation: Operation[Any, Any]) -> tuple[H, H]:
         """The pipelines of `operation`: for calls without an idempotency key, and with one.
         They share every step (one cache, one policy per vendor)."""
         config = self.settings.resilience[operation.name]
-        handler: H
-        alone: tuple[VendorPolicy, H] | None = None  # the one vendor's policy and method
-        if len(self.settings.vendors) == 1:
-            policy = self._policy(operation, 0)
-            method = getattr(self.adapter_for(0), operation.adapter_method)
-            alone = (policy, method)
-            handler = self._attempts(policy, method)
-        else:
-            handler = self._chain(operation, config.deadline)
+        state = self._runtime.state
+        observer = self._runtime.observer
+        # The steps between the idempotency step and the vendor: one handler for both.
+        inner: list[Middleware] = []
         cache = config.cache
         if cache is not None and cache.enabled and operation.reads and not operation.streams:
-            self._caches[operation.name] = ReadCache(cache, self._clock)
-            handler = self._cached(self._caches[operation.name], handler)
-            alone = None
-        inner = handler
-        guard: IdempotencyGuard | None = None
-        if config.idempotency.enabled and not operation.streams:
-            guard = IdempotencyGuard(
-                connector=self.name,
-                operation=operation,
-                config=config.idempotency,
-                deadline=config.deadline,
-                vendors=self.vendors,
-                honouring_keys=frozenset(
-                    v.key
-                    for v in self.settings.vendors
-                    if v.registration.idempotency_keys or operation.sends_key
-                ),
-                outage=self._runtime.outage,
-            )
-            handler = self._idempotent(guard, handler)
+            inner.append(self._caches.setdefault(operation.name, ReadCache(cache, self._clock)))
+        if len(self.settings.vendors) > 1:
+            chain = FallbackChain(operation, self.vendors, config.deadline)
+            fallbacks = [self._fallback(operation, i) for i in range(1, len(self.vendors))]
+            inner.append(FallbackStep(chain, fallbacks))
+        policy = self._policy(operation, 0)
+        method = self._method(operation, 0)
+        inner.append(AttemptStep(policy, state))
+        handler = self._compose(inner, method)
+        outer: list[Middleware] = [observer, *self._plugin_steps(operation)]
+        keyless_steps = keyed_steps = [*outer, *inner]
+        keyless = keyed = self._compose(outer, handler)
+        guard = self._guard(operation)
+        if guard is not None:
+            idempotency = IdempotencyStep(guard, state)
+            keyed_steps = [*outer, idempotency, *inner]
+            keyed = self._compose([*outer, idempotency], handler)
+        if guard is not None and (guard.derives or len(outer) > 1):
+            # A key may come from the request, or a middleware may set one.
+            keyless_steps, keyless = keyed_steps, keyed
+        elif len(inner) == 1 and len(outer) == 1:
+            # One vendor and nothing else: the attempt step observes the call itself.
+            keyless_steps = [AttemptStep(policy, state, observer)]
+            keyless = self._compose(keyless_steps, method)
+        self._steps[operation.name] = (tuple(keyless_steps), tuple(keyed_steps))
+        return keyless, keyed
+
+    def _guard(self, operation: Operation[Any, Any]) -> IdempotencyGuard | None:
+        """The idempotency step's decisions for `operation`, unless it has none."""
+        config = self.settings.resilience[operation.name]
+        if not config.idempotency.enabled or operation.streams:
+            return None
+        return IdempotencyGuard(
+            connector=self.name,
+            operation=operation,
+            config=config.idempotency,
+            deadline=config.deadline,
+            vendors=self.vendors,
+            honouring_keys=frozenset(
+                v.key
+                for v in self.settings.vendors
+                if v.registration.idempotency_keys or operation.sends_key
+            ),
+            outage=self._runtime.outage,
+        )
+
+    def _plugin_steps(self, operation: Operation[Any, Any]) -> list[Middleware]:
+        """The middleware the connector lists (``middleware = [...]``) that joins `operation`."""
         step_settings = StepSettings(
             connector=self.name,
             category=self.category.key,
@@ -227,43 +260,21 @@ class ConnectorCore(Generic[H, S]):
             operation=operation,
             clock=self._clock,
         )
-        observer = self._runtime.observer
-        steps: list[Middleware] = [observer]
-        for registration in self.settings.middleware:
-            step = registration.load()(step_settings)
-            if step is not None:
-                steps.append(step)
-        keyed = self._wrapped_all(steps, handler)
-        if guard is not None and (guard.derives or len(steps) > 1):
-            return keyed, keyed  # a key may come from the request, or a middleware set one
-        if alone is not None and len(steps) == 1:  # the attempt loop observes the call itself
-            return self._attempts(*alone, observer), keyed
-        if guard is None:
-            return keyed, keyed
-        return self._wrapped_all(steps, inner), keyed
+        steps = (registration.load()(step_settings) for registration in self.settings.middleware)
+        return [step for step in steps if step is not None]
 
-    def _wrapped_all(self, steps: list[Middleware], handler: H) -> H:
-        for step in reversed(steps):
-            handler = self._wrapped(step, handler)
-        return handler
+    def _fallback(self, operation: Operation[Any, Any], index: int) -> Callable[[], H]:
+        """What builds vendor `index`'s path when a call first falls back to it."""
+        built: list[H] = []
 
-    def _chain(self, operation: Operation[Any, Any], deadline: float | None) -> H:
-        chain = FallbackChain(operation, self.vendors, deadline)
-        built: list[H | None] = [None] * len(self.settings.vendors)
+        def build() -> H:
+            if not built:
+                with self._lock:
+                    if not built:
+                        built.append(self._vendor_path(operation, index))
+            return built[0]
 
-        def builder(index: int) -> Callable[[], H]:
-            def build() -> H:
-                loop = built[index]
-                if loop is None:
-                    with self._lock:
-                        loop = built[index]
-                        if loop is None:
-                            loop = built[index] = self._vendor_loop(operation, index)
-                return loop
-
-            return build
-
-        return self._chained(chain, [builder(i) for i in range(len(built))])
+        return build
 
     def guard_plan(self, operation: str, vendor: str | None = None) -> GuardPlan | None:
         """What the state backend checks before each attempt of `operation` at `vendor`
@@ -300,6 +311,7 @@ class ConnectorCore(Generic[H, S]):
             self._adapters = [None] * len(self._adapters)
             self._handlers.clear()
             self._keyed.clear()
+            self._steps.clear()
         return adapters
 
     def __repr__(self) -> str:

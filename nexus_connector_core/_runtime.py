@@ -8,7 +8,6 @@ from ._clock import Clock
 from ._errors import ConnectorError
 from ._observe import Observer
 from ._resilience.outage import StateOutage
-from ._resilience.watchdog import Watchdogs
 from ._state import AsyncStateBackend, StateBackend
 
 __all__ = ["Runtime"]
@@ -23,7 +22,7 @@ class Runtime(Generic[S]):
     `AsyncStateBackend` for the async one; `outage` says what calls do while it is down.
     """
 
-    __slots__ = ("clock", "closed", "observer", "outage", "state", "watchdogs")
+    __slots__ = ("clock", "closed", "observer", "outage", "state")
 
     def __init__(self, clock: Clock, observer: Observer, state: S, *, fail_open: bool) -> None:
         self.clock = clock
@@ -31,8 +30,6 @@ class Runtime(Generic[S]):
         self.state: S = state
         self.outage = StateOutage(fail_open=fail_open)
         self.closed = False
-        #: The attempt-timeout watchdog of the running event loop: ``runtime.watchdogs()``.
-        self.watchdogs = Watchdogs()
 
     def ensure_open(self) -> None:
         if self.closed:

@@ -5,12 +5,12 @@ Retry-After must fit the deadline, a reserved rate-limit slot is waited for with
 they run as one loop per vendor rather than as separate steps: one admission (one round
 trip to a remote backend) before each attempt, one record after it. The decisions live in
 `VendorPolicy`; the loop that drives them is written once, in `_async_steps.attempts`, and
-its synchronous twin generated from it (`_steps.attempts`).
+its synchronous twin generated from it (`_steps.attempts`); `middleware.AttemptStep` puts
+it in a pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -26,14 +26,13 @@ from .._errors import (
 from .._limit_key import current_limit_key
 from .._logging import library_logger
 from .._operations import Operation
-from .._state import Admission, AsyncStateBackend, GuardPlan, StateBackend
+from .._state import Admission, GuardPlan
 from .backoff import Backoff
 from .bulkhead import Bulkhead
 from .config import ResilienceConfig
 from .errors import error_classes
 from .hedging import Hedging, hedges
 from .outage import StateOutage
-from .watchdog import Watchdogs
 
 if TYPE_CHECKING:
     from .._telemetry import CallTrace
@@ -43,9 +42,6 @@ __all__ = ["UNGUARDED", "VendorPolicy", "settle"]
 _log = library_logger("nexus_connector.resilience")
 #: What a call without a guard plan records its outcome against.
 UNGUARDED = GuardPlan()
-
-Handler = Callable[[Any, CallContext], Any]
-AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
 
 
 class VendorPolicy:
@@ -322,23 +318,6 @@ class VendorPolicy:
             error,
             f"calling {self.connector}/{self.vendor}.{self.operation.name} without its guard",
         )
-
-    # -- the steps ----------------------------------------------------------------------------
-
-    def wrap(self, method: Handler, backend: StateBackend) -> Handler:
-        """The synchronous attempt loop around an adapter method (see `_steps.attempts`)."""
-        from . import _steps
-
-        return _steps.attempts(self, method, backend, None)
-
-    def wrap_async(
-        self, method: AsyncHandler, backend: AsyncStateBackend, watchdogs: Watchdogs
-    ) -> AsyncHandler:
-        """The asynchronous attempt loop: timeouts by cancellation, through the event loop's
-        `Watchdog` (see `_async_steps.attempts`)."""
-        from . import _async_steps
-
-        return _async_steps.attempts(self, method, backend, watchdogs)
 
     def timed_out(self, ctx: CallContext, timeout: float) -> VendorTimeoutError:
         """The attempt the watchdog cancelled; `failed_attempt` tells a deadline cut."""

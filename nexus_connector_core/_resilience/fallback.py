@@ -11,7 +11,7 @@ vendor that may have acted (``ctx.extras["pinned_vendor"]``) and asks no other.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .._context import CallContext
@@ -26,12 +26,10 @@ from .._operations import Operation
 
 __all__ = ["FallbackChain"]
 
-Handler = Callable[[Any, CallContext], Any]
-AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
-
 
 class FallbackChain:
-    """Tries the vendors of a connector in order; `handlers[i]` builds vendor i's loop."""
+    """The decisions of the vendor chain: the deadline across vendors, and whether the next
+    vendor may be asked (`middleware.FallbackStep` drives them)."""
 
     def __init__(
         self,

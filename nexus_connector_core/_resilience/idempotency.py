@@ -21,7 +21,6 @@ adapter did not map, and a result that cannot be stored for replay.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -50,9 +49,6 @@ _log = library_logger("nexus_connector.resilience")
 #: How much longer than the call's deadline an in-flight marker lives: the holder still
 #: stores its outcome after the deadline error (a round trip, a slow backend).
 CLAIM_MARGIN = 5.0
-
-Handler = Callable[[Any, CallContext], Any]
-AsyncHandler = Callable[[Any, CallContext], Awaitable[Any]]
 
 
 def _opaque(obj: Any) -> Any:

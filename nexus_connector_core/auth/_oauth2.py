@@ -36,8 +36,8 @@ from .._errors import AuthenticationError
 from .._operations import Operation
 from .._resilience.attempts import VendorPolicy
 from .._resilience.config import ResilienceConfig
+from .._resilience.middleware import AttemptStep
 from .._resilience.outage import StateOutage
-from .._resilience.watchdog import Watchdogs
 from .._state import AsyncStateBackend, StateBackend
 from .._state_memory import MemoryStateBackend
 from ..http._transport import HttpTransport
@@ -152,10 +152,11 @@ class OAuth2Auth(httpx.Auth):
         )
         self._state, self._astate = backend_twins(state or MemoryStateBackend(clock=clock))
         self._fetch = self._afetch = None
+        # The token endpoint is called as a connector calls its vendor: the same attempt step.
         if self._state is not None:
-            self._fetch = policy.wrap(self._endpoint.send, self._state)
+            self._fetch = AttemptStep(policy, self._state).wrap(self._endpoint.send)
         if self._astate is not None:
-            self._afetch = policy.wrap_async(self._endpoint.asend, self._astate, Watchdogs())
+            self._afetch = AttemptStep(policy, self._astate).wrap_async(self._endpoint.asend)
 
     def _token_request(self, record: TokenRecord) -> TokenRequest:
         """The token request of this grant, given the cached record."""
