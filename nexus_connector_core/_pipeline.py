@@ -1,11 +1,27 @@
-"""The call pipeline: an ordered chain of middleware around a vendor adapter's method.
+"""The call pipeline: an ordered list of middleware around a vendor adapter's method.
 
-A pipeline is composed once per connector and operation, when first called, so a call costs
-only the steps that are configured. Each step is a `Middleware` that wraps the next handler;
-a handler takes ``(request, ctx)`` and returns the result (or an awaitable of it).
+Each step is a `Middleware`: ``wrap(handler)`` (``wrap_async`` for async calls) returns a
+handler that does the step's work around `handler`, the next step's. A handler takes
+``(request, ctx)`` and returns the result (an awaitable of it, async); ``Handler[Req, Res]``
+and ``AsyncHandler[Req, Res]`` say which request and result, so that mypy checks how a
+pipeline is put together.
 
-Order, outermost first: observe, plugin middleware (``middleware = [...]`` in the config),
-then the resilience steps, then the vendor adapter.
+A connector composes the pipeline of an operation once, when the operation is first called:
+a call runs only the handlers of the steps that are configured, and pays nothing for the
+steps being objects. Order, outermost first (``connector.pipeline(operation)`` lists them):
+
+1. observe (`Observer`): span, integration-log record, metrics;
+2. plugin middleware (``middleware = [...]`` in the config);
+3. idempotency (`IdempotencyStep`), for calls with an idempotency key (for every call when
+   a key may be derived from the request or set by a middleware);
+4. the read cache (`ReadCache`), when configured for a read operation;
+5. the fallback chain (`FallbackStep`) when there are fallback vendors, each with an
+   attempt step of its own; the call's deadline starts here, or else in the attempt step;
+6. the attempts at the vendor (`AttemptStep`): retry, circuit breaker, rate limit, bulkhead,
+   attempt timeout;
+
+then the vendor adapter's method. With one vendor and no other step than observe, the
+attempt step carries the observer and does its work itself (one handler less per call).
 """
 
 from __future__ import annotations
