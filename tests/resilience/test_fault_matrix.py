@@ -11,6 +11,10 @@ The vendors are the memory vendors behind a wrapper that misbehaves on cue *afte
 the request on (so the memory vendor has acted: that is the "maybe processed" being tested),
 and that, when it honours keys, answers a key it has seen with its first answer without
 acting again (as Stripe does). An "action" is one request passed on to a memory vendor.
+
+The whole matrix runs on the memory state backend. A subset (a few operations, every fault,
+both kinds of vendor, both twins, with and without fallback) runs on the Redis backend, a
+real server, whose Lua scripts keep the claims and the doubts.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import types
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -123,7 +128,7 @@ class SyncMisbehaving(_Misbehaving):
         def call(request: Any, ctx: CallContext) -> Any:
             fault = self._fault()
             if fault == "not_processed":
-                raise _NOT_PROCESSED
+                raise _not_processed()
             if self._known(ctx):  # the vendor knows this key: its first answer, no action
                 return self.seen[ctx.idempotency_key]  # type: ignore[index]
             key = self._acting(operation, ctx)
@@ -144,7 +149,7 @@ class AsyncMisbehaving(_Misbehaving):
         async def call(request: Any, ctx: CallContext) -> Any:
             fault = self._fault()
             if fault == "not_processed":
-                raise _NOT_PROCESSED
+                raise _not_processed()
             if self._known(ctx):
                 return self.seen[ctx.idempotency_key]  # type: ignore[index]
             key = self._acting(operation, ctx)
@@ -160,9 +165,14 @@ class AsyncMisbehaving(_Misbehaving):
         return call
 
 
-_NOT_PROCESSED = VendorUnavailableError(
-    "503 from the vendor's load balancer: not processed", status_code=503, maybe_processed=False
-)
+def _not_processed() -> VendorUnavailableError:
+    # A new error each time: the pipeline annotates the one it raises (context, notes, and
+    # maybe_processed once an earlier attempt may have reached the vendor).
+    return VendorUnavailableError(
+        "503 from the vendor's load balancer: not processed",
+        status_code=503,
+        maybe_processed=False,
+    )
 
 
 def _after_send(fault: str) -> BaseException:
@@ -278,13 +288,23 @@ OPERATIONS: dict[str, tuple[str, str, Any, Any]] = {
 }
 
 
-def _config(category: str, vendor: str, fault: str, fallback: bool) -> dict[str, Any]:
+#: A few operations for the Redis backend: one with nothing before it, one after a call of
+#: the same connector, one in another category after a call that returns a list.
+REDIS_OPERATIONS = ("email.send", "payment.capture", "shipping.buy")
+
+
+def _config(
+    category: str, vendor: str, fault: str, fallback: bool, state: dict[str, Any] | None
+) -> dict[str, Any]:
     resilience: dict[str, Any] = {"retry": {"max_attempts": 3, "base": 0.0}}
     resilience.update(REFUSALS.get(fault, {}))
     table: dict[str, Any] = {"vendor": vendor, "resilience": resilience}
     if fallback:
         table["fallback"] = ["fallback"]
-    return {"connectors": {category: table}, "observability": {"loggers": []}}
+    config: dict[str, Any] = {"connectors": {category: table}, "observability": {"loggers": []}}
+    if state is not None:
+        config["state"] = state
+    return config
 
 
 def _actions(operation: str) -> list[tuple[str, str, str | None]]:
@@ -294,6 +314,14 @@ def _actions(operation: str) -> list[tuple[str, str, str | None]]:
 def _check(operation: str) -> None:
     acted = _actions(operation)
     assert len(acted) <= 1, f"the vendors acted {len(acted)} times: {acted}"
+
+
+def _check_first_call(operation: str) -> None:
+    """The first call acted at most once; the faults it left unused (no retry after a doubt
+    at a vendor without keys) are dropped, so that the repeat meets a vendor that acts: a
+    "not processed" answer left over would hide a key released by mistake."""
+    _check(operation)
+    SCRIPT.faults.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -309,37 +337,115 @@ def _setup_result(connector: Any, setup: Any) -> Any:
     return _first_rate(result) if name == "rates" else result
 
 
-@pytest.mark.parametrize("fallback", [False, True], ids=["alone", "with-fallback"])
-@pytest.mark.parametrize("vendor", ["keys", "nokeys"])
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.fixture
+def redis_state(redis_url: str, misbehaving: PluginRegistry) -> dict[str, Any]:
+    """The ``state`` table for the Redis backend (its plugin added to `misbehaving`) on the
+    session's server, under a key prefix of this test's own: every case uses key ``k-1``."""
+    import nexus_connector_redis.plugin
+
+    misbehaving.register(nexus_connector_redis.plugin, name="redis")
+    return {"backend": "redis", "url": redis_url, "prefix": f"matrix-{uuid.uuid4().hex[:12]}"}
+
+
+FALLBACK = pytest.mark.parametrize("fallback", [False, True], ids=["alone", "with-fallback"])
+VENDOR = pytest.mark.parametrize("vendor", ["keys", "nokeys"])
+FAULT = pytest.mark.parametrize("fault", FAULTS)
+
+
+@FALLBACK
+@VENDOR
+@FAULT
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 def test_sync_calls_act_at_most_once(
     misbehaving: PluginRegistry, operation: str, fault: str, vendor: str, fallback: bool
 ) -> None:
+    _sync_case(misbehaving, operation, fault, vendor=vendor, fallback=fallback, state=None)
+
+
+@FALLBACK
+@VENDOR
+@FAULT
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+async def test_async_calls_act_at_most_once(
+    misbehaving: PluginRegistry, operation: str, fault: str, vendor: str, fallback: bool
+) -> None:
+    await _async_case(misbehaving, operation, fault, vendor=vendor, fallback=fallback, state=None)
+
+
+@pytest.mark.redis
+@FALLBACK
+@VENDOR
+@FAULT
+@pytest.mark.parametrize("operation", REDIS_OPERATIONS)
+def test_sync_calls_act_at_most_once_with_redis_state(
+    misbehaving: PluginRegistry,
+    redis_state: dict[str, Any],
+    operation: str,
+    fault: str,
+    *,
+    vendor: str,
+    fallback: bool,
+) -> None:
+    _sync_case(misbehaving, operation, fault, vendor=vendor, fallback=fallback, state=redis_state)
+
+
+@pytest.mark.redis
+@FALLBACK
+@VENDOR
+@FAULT
+@pytest.mark.parametrize("operation", REDIS_OPERATIONS)
+async def test_async_calls_act_at_most_once_with_redis_state(
+    misbehaving: PluginRegistry,
+    redis_state: dict[str, Any],
+    operation: str,
+    fault: str,
+    *,
+    vendor: str,
+    fallback: bool,
+) -> None:
+    await _async_case(
+        misbehaving, operation, fault, vendor=vendor, fallback=fallback, state=redis_state
+    )
+
+
+def _sync_case(
+    registry: PluginRegistry,
+    operation: str,
+    fault: str,
+    *,
+    vendor: str,
+    fallback: bool,
+    state: dict[str, Any] | None,
+) -> None:
+    """One cell of the matrix, sync: the call under `fault`, then its repeat."""
     category, name, setup, call = OPERATIONS[operation]
-    config = _config(category, vendor, fault, fallback)
-    with ConnectorManager.from_config(config, registry=misbehaving, clock=FakeClock()) as m:
+    config = _config(category, vendor, fault, fallback, state)
+    with ConnectorManager.from_config(config, registry=registry, clock=FakeClock()) as m:
         connector = m.connector(category)
         prepared = _setup_result(connector, setup)
         SCRIPT.faults.extend(_failures(fault))
         # A key the vendor honours may make a retry succeed; else the call fails.
         with contextlib.suppress(ConnectorError, KeyboardInterrupt, RuntimeError):
             call(connector, prepared)
-        _check(name)
+        _check_first_call(name)
         _repeat(lambda: call(connector, prepared))
         _check(name)
 
 
-@pytest.mark.parametrize("fallback", [False, True], ids=["alone", "with-fallback"])
-@pytest.mark.parametrize("vendor", ["keys", "nokeys"])
-@pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("operation", list(OPERATIONS))
-async def test_async_calls_act_at_most_once(
-    misbehaving: PluginRegistry, operation: str, fault: str, vendor: str, fallback: bool
+async def _async_case(
+    registry: PluginRegistry,
+    operation: str,
+    fault: str,
+    *,
+    vendor: str,
+    fallback: bool,
+    state: dict[str, Any] | None,
 ) -> None:
+    """One cell of the matrix, async: the call under `fault` (cancelled mid-call for
+    ``cancel``), then its repeat."""
     category, name, setup, call = OPERATIONS[operation]
-    config = _config(category, vendor, fault, fallback)
-    m = AsyncConnectorManager.from_config(config, registry=misbehaving, clock=FakeClock())
+    config = _config(category, vendor, fault, fallback, state)
+    m = AsyncConnectorManager.from_config(config, registry=registry, clock=FakeClock())
     try:
         connector = m.connector(category)
         prepared = await _asetup_result(connector, setup)
@@ -354,7 +460,7 @@ async def test_async_calls_act_at_most_once(
             # A key the vendor honours may make a retry succeed; else the call fails.
             with contextlib.suppress(ConnectorError, RuntimeError):
                 await call(connector, prepared)
-        _check(name)
+        _check_first_call(name)
         with contextlib.suppress(ConnectorError):  # a replayed error or the doubt: no action
             await call(connector, prepared)
         _check(name)
