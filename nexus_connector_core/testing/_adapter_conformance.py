@@ -1,6 +1,7 @@
 """What the conformance suites of the five categories share: the rules they check, how a
 suite builds its managers, and the tests of the connection itself (refused, reset after
-sending, an answer that never comes or comes a byte at a time).
+sending, a 2xx that cannot be decoded, an answer that never comes or comes a byte at a
+time).
 
 Every test of a suite checks one rule of docs/plugins.md ("Conformance rules"), named by
 the `rule` decorator; when a test fails, its failure says which rule was broken and what
@@ -19,7 +20,7 @@ import functools
 import inspect
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -183,12 +184,18 @@ class TransportFaults:
             for `seconds` (at most: it may stop when the client hangs up).
         trickle: ``trickle(seconds)`` makes the vendor answer the next request one byte at
             a time, the whole answer taking about `seconds`.
+        undecodable_answer: makes the vendor act on the next request and answer it 2xx in
+            a body no client can decode (``Content-Encoding: gzip`` on a body that is not).
+        requests: how many requests have reached the vendor so far, for the tests that
+            check a repeat never does.
     """
 
     refused: Mapping[str, Any] | None = None
     reset_after_request: Callable[[], None] | None = None
     stall: Callable[[float], None] | None = None
     trickle: Callable[[float], None] | None = None
+    undecodable_answer: Callable[[], None] | None = None
+    requests: Callable[[], int] | None = None
 
     @classmethod
     def over_http(cls, server: FaultServer, *, option: str = "base_url") -> TransportFaults:
@@ -205,6 +212,8 @@ class TransportFaults:
             reset_after_request=lambda: server.script(Fault.reset_after_request()),
             stall=lambda seconds: server.script(Fault.stall(seconds)),
             trickle=trickle,
+            undecodable_answer=lambda: server.script(Fault.undecodable_answer()),
+            requests=lambda: server.hits,
         )
 
 
@@ -247,6 +256,8 @@ RESILIENCE: Mapping[str, Any] = {
 #: wall clock: connecting, scheduling and a loaded machine included).
 ATTEMPT_TIMEOUT = 0.3
 TIMEOUT_BOUND = 5.0
+#: The idempotency key of the tests of the connection that make keyed calls.
+KEY = "conformance-call-1"
 #: How long a stalled or trickling vendor holds its answer back: far past the bound, so an
 #: adapter that does not honour ctx.timeout shows.
 HELD_BACK = 20.0
@@ -325,14 +336,16 @@ class AdapterConformance(Generic[H]):
         resilience: Mapping[str, Any] | None = None,
         *,
         options: Mapping[str, Any] | None = None,
+        fallback: Sequence[str] | None = None,
     ) -> Any:
         """A new manager of the harness's connector (the test's twin, closed after the
-        test) with `resilience` (default: the suite's) and `options` changed; its
-        connector."""
+        test) with `resilience` (default: the suite's), `options` changed and a `fallback`
+        chain; its connector."""
         manager = self._managers(
             async_=self.is_async,
             options={**self._options, **(options or {})},
             resilience=self.resilience if resilience is None else resilience,
+            fallback=fallback,
         )
         if self._harness.on_manager is not None:
             self._harness.on_manager(manager)
@@ -430,6 +443,35 @@ class AdapterConformance(Generic[H]):
         self.assert_context(caught.value, operation)
         assert caught.value.maybe_processed, "the vendor may have acted: a retry could repeat it"
         assert self.clock.sleeps[sleeps:] == [], "not retried"
+
+    @rule("maybe-processed")
+    async def test_a_2xx_that_cannot_be_decoded_keeps_the_key_in_doubt(self) -> None:
+        undecodable = self.transport_fault("undecodable_answer")
+        received = self.transport_fault("requests")
+        operation, args = await self.write_call()
+        # A fallback vendor that would take the call: a failure it did not take is final.
+        connector = self.connect(fallback=["memory"])
+        sleeps, before = len(self.clock.sleeps), received()
+        undecodable()
+
+        if self.is_idempotent(operation) or self.honours_keys:
+            # Safe to ask again (with the same key): the retry gets the vendor's answer.
+            first = await self.call(operation, *args, connector=connector, idempotency_key=KEY)
+            assert self.clock.sleeps[sleeps:] == [BACKOFF]
+            assert received() == before + 2, "asked once more, at the same vendor"
+            repeat = await self.call(operation, *args, connector=connector, idempotency_key=KEY)
+            assert repeat == first, "a repeat gets the call's outcome"
+            assert received() == before + 2, "a repeat is answered without the vendor"
+            return
+        with pytest.raises(VendorUnavailableError) as caught:
+            await self.call(operation, *args, connector=connector, idempotency_key=KEY)
+
+        self.assert_context(caught.value, operation)
+        assert caught.value.maybe_processed, "the vendor said yes: a retry could repeat it"
+        assert self.clock.sleeps[sleeps:] == [], "not retried"
+        with pytest.raises(VendorUnavailableError, match="ended in doubt"):
+            await self.call(operation, *args, connector=connector, idempotency_key=KEY)
+        assert received() == before + 1, "neither the retry nor the repeat reached the vendor"
 
     @rule("retry-reads")
     async def test_a_lookup_is_retried_after_a_reset(self) -> None:

@@ -32,7 +32,13 @@ from typing import Any, Literal, Self
 __all__ = ["Fault", "FaultServer", "ReceivedRequest"]
 
 FaultKind = Literal[
-    "respond", "trickle", "stall", "reset", "reset_after_request", "close_after_request"
+    "respond",
+    "trickle",
+    "stall",
+    "reset",
+    "reset_after_request",
+    "close_after_request",
+    "undecodable_answer",
 ]
 
 _MAX_HEAD = 64 * 1024
@@ -62,7 +68,10 @@ class Fault:
       arrive, before reading it;
     - `Fault.reset_after_request()`: read the whole request, then reset: the request reached
       the vendor, the answer never came;
-    - `Fault.close_after_request()`: read the whole request, then close (FIN), no answer.
+    - `Fault.close_after_request()`: read the whole request, then close (FIN), no answer;
+    - `Fault.undecodable_answer()`: let the default answer the request (the vendor acts on
+      it), then send that answer's status under ``Content-Encoding: gzip`` with a body that
+      is not gzip: the vendor said yes in a form no client can decode.
 
     A per-request default decides after reading the request, so its `reset` acts like
     `reset_after_request`.
@@ -148,6 +157,29 @@ class Fault:
     def close_after_request(cls) -> Fault:
         """Read the whole request, then close the connection (FIN) without answering."""
         return cls("close_after_request")
+
+    @classmethod
+    def undecodable_answer(cls) -> Fault:
+        """Answer as the default does (the vendor acts), in a body that cannot be decoded
+        (see `undecodable`)."""
+        return cls("undecodable_answer")
+
+    def undecodable(self) -> Fault:
+        """This answer, its body replaced by one that ``Content-Encoding: gzip`` claims is
+        gzip and is not (an answer that is no answer, a stall or a reset, is kept).
+
+        >>> Fault.respond(201, {"id": "pi_1"}).undecodable().headers
+        (('Content-Type', 'application/json'), ('Content-Encoding', 'gzip'))
+        """
+        if self.kind not in ("respond", "trickle"):
+            return self
+        dropped = {"content-encoding", "content-length"}
+        headers = tuple(
+            (name, value) for name, value in self.headers if name.lower() not in dropped
+        )
+        return replace(
+            self, headers=(*headers, ("Content-Encoding", "gzip")), body=b"not gzip: " + self.body
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +452,8 @@ class FaultServer:
                     conn.send(Fault.status(400), keep_alive=False)
                     return
                 fault = fault or self._decide(request)
+                if fault.kind == "undecodable_answer":
+                    fault = self._decide(request).undecodable()
                 self._record(request, fault)
                 if fault.kind in ("respond", "trickle"):
                     keep_alive = request.headers.get("connection", "").lower() != "close"
