@@ -319,19 +319,34 @@ async def test_an_attempt_cut_before_its_request_was_written_falls_back_even_for
     assert manager.call_log[-1].fallback_from == ("httppay",)
 
 
-def test_request_sent_is_false_until_the_first_byte_is_written(
+async def test_request_sent_is_false_until_the_first_byte_is_written(
     make_manager: MakeManager, fault_server: FaultServer, closed_port: int
 ) -> None:
-    manager = make_manager(
-        {"retry": {"enabled": False}},
-        base_url=f"http://127.0.0.1:{closed_port}",
-        vendor="httppay-nokeys",
-    )
+    # The watchdog cuts each attempt (the transport has no timeout of its own here), so
+    # whether the cut call may have been processed is what ctx.request_sent said then.
+    def cut_at(base_url: str) -> Any:
+        return make_manager(
+            {"timeout": 0.3, "retry": {"enabled": False}},
+            async_=True,
+            vendor="httppay-nokeys",
+            base_url=base_url,
+            options={"ignore_timeout": True},
+        )
 
-    with pytest.raises(VendorUnavailableError) as caught:
-        manager.payment.purchase(ORDER)
+    refused = await failure(cut_at(f"http://127.0.0.1:{closed_port}"), "purchase", ORDER)
+    # TCP accepted, TLS never completes: connected, and no byte of the request written.
+    https = fault_server.url.replace("http://", "https://")
+    connected = await failure(cut_at(https), "purchase", ORDER)
+    fault_server.script(Fault.stall())  # the request read whole, then no answer
+    written = await failure(cut_at(fault_server.url), "purchase", ORDER)
 
-    assert not caught.value.maybe_processed
+    assert isinstance(refused, VendorUnavailableError)
+    assert not refused.maybe_processed
+    assert isinstance(connected, VendorTimeoutError)
+    assert not connected.maybe_processed, "connected, but nothing of the request was written"
+    assert isinstance(written, VendorTimeoutError)
+    assert written.maybe_processed, "the request was written: the vendor may have acted"
+    assert fault_server.hits == 1
 
 
 # -- 8: a deadline cut is a slow call, not a failure ----------------------------------------
