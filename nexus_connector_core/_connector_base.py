@@ -205,7 +205,8 @@ class ConnectorCore(Generic[H, S]):
         inner: list[Middleware] = []
         cache = config.cache
         if cache is not None and cache.enabled and operation.reads and not operation.streams:
-            inner.append(self._caches.setdefault(operation.name, ReadCache(cache, self._clock)))
+            read_cache = self._caches[operation.name] = ReadCache(cache, self._clock)
+            inner.append(read_cache)
         if len(self.settings.vendors) > 1:
             chain = FallbackChain(operation, self.vendors, config.deadline)
             fallbacks = [self._fallback(operation, i) for i in range(1, len(self.vendors))]

@@ -173,7 +173,8 @@ class CallStats:
         self, connector: str, vendor: str, seconds: float, ended: float, operation: str = ""
     ) -> None:
         """A call of `connector` (`operation`) that `vendor` served in `seconds`, ending at
-        `ended` (the clock's monotonic time)."""
+        `ended` (the clock's monotonic time). `Observer.success_for` inlines this: change
+        both."""
         recent = self._by_connector.get(connector) or self._recent(connector)
         recent.durations.append((True, seconds))
         recent.last_success = ended

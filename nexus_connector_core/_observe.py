@@ -201,8 +201,8 @@ class Observer:
 
     def succeeded(self, ctx: CallContext, clock: Clock, start: float, ended: float) -> None:
         """A call that began at `start` succeeded at `ended` (the clock's monotonic time):
-        the whole success side of the observe step, in one call (`wrap`, and the attempt
-        loop that observes the call itself)."""
+        the whole success side of the observe step, in one call (`wrap`; the attempt loop
+        that observes the call itself uses `success_for`, which does the same: change both)."""
         duration = ended - start
         self.stats.succeeded(ctx.connector, ctx.vendor, duration, ended, ctx.operation.name)
         trace = ctx.trace
@@ -219,7 +219,8 @@ class Observer:
     def success_for(self, connector: str) -> Callable[[CallContext, Clock, float, float], None]:
         """`succeeded` for the calls of one connector, what it reads bound once (its record
         of recent calls taken on its first success): the attempt loop that observes the
-        call itself calls it on every success."""
+        call itself calls it on every success. Its body is `succeeded`'s and
+        `CallStats.succeeded`'s, inlined: change them together."""
         stats = self.stats
         recent: Any = None
         enabled_for = self._one_enabled_for

@@ -1,10 +1,10 @@
 """The in-memory state backend: the embedded default, for one process (threads and tasks).
 
 All state is changed behind one lock, by the pure rules of `_resilience` (GCRA and the
-budget's common case inlined in `admit`); what changes nothing (a closed breaker's
-admission, a settled success) is read without it. No operation does I/O, so the async twin
-calls the same code without awaiting inside the lock. For many processes or hosts, use the
-``redis`` backend.
+budget's common case inlined in `admit` and in the per-plan `admitter`); what changes nothing
+(a closed breaker's admission, a settled success) is read without it. No operation does
+I/O, so the async twin calls the same code without awaiting inside the lock. For many
+processes or hosts, use the ``redis`` backend.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from ._state import (
     BackendSettings,
     BreakerPolicy,
     BreakerSnapshot,
-    BudgetPolicy,
     GuardPlan,
     IdempotencyClaim,
     Lease,
@@ -282,8 +281,7 @@ class MemoryStateBackend:
         if breaker_policy is not None and limit is not None and budget_policy is not None:
             # The full guard (breaker, limiter and budget): `admit_plan` without its checks
             # of which parts the plan has.
-            rule: BudgetPolicy = budget_policy
-            record: BudgetRecord = self._budget(plan.budget_key)
+            assert budget is not None
 
             def admit_all(retry: bool, max_wait: float, now: float | None) -> Admission:
                 found = breakers.get(breaker_key)
@@ -304,9 +302,9 @@ class MemoryStateBackend:
                         wait = 0.0
                     elif wait > max_wait:
                         return _refusal("rate_limited", wait, admission)
-                    if not retry and now < record.until:
-                        record.pending += 1
-                    elif not record.take(rule, now, retry=retry):
+                    if not retry and now < budget.until:
+                        budget.pending += 1
+                    elif not budget.take(budget_policy, now, retry=retry):
                         return _refusal("retry_budget", 1.0, admission)
                     tats[limit_key] = tat + interval
                     if now >= self._sweep_at:
