@@ -203,6 +203,11 @@ class _Codec:
         assert scripts.carrying is not None
         return scripts.carrying, keys, [_flag(retry), repr(max_wait), *outcomes]
 
+    def carrying_args(self, retry: bool, outcomes: list[Any]) -> list[Any]:
+        """The arguments of a carrying admission without reservation, for EVAL when the
+        server has lost the script (`packed_carrying` holds them encoded)."""
+        return [*(_RETRY if retry else _FIRST), *outcomes]
+
     def packed_carrying(
         self, plan: GuardPlan, retry: bool, outcomes: list[int]
     ) -> tuple[bytes, Script, list[str]]:
@@ -533,11 +538,12 @@ class RedisStateBackend:
         if (pending.outcomes or pending.in_flight) and plan.breaker is not None:
             outcomes = self._own(codec.slot(plan))
             if outcomes:  # recorded first, by the same script: still one round trip
-                call = codec.carrying(plan, retry, max_wait, outcomes)
                 if max_wait or self._pool is None:
+                    call = codec.carrying(plan, retry, max_wait, outcomes)
                     return codec.admission(self._eval(*call))
-                packed, _, _ = codec.packed_carrying(plan, retry, outcomes)
-                return codec.admission(self._send(packed, *call))
+                packed, script, keys = codec.packed_carrying(plan, retry, outcomes)
+                args = codec.carrying_args(retry, outcomes)  # for EVAL only
+                return codec.admission(self._send(packed, script, keys, args))
         if max_wait or self._pool is None:
             return codec.admission(self._eval(*codec.admit(plan, retry, max_wait)))
         script, keys, args = codec.admit(plan, retry, 0.0)  # encoded once, sent as it is
@@ -947,17 +953,14 @@ class AsyncRedisStateBackend:
             while key in pending.in_flight:
                 await self._landed()
             outcomes = pending.take(key, time.monotonic())
-            if outcomes:  # recorded first, by the same script: still one round trip
-                if max_wait or self._pool is None:
-                    call = codec.carrying(plan, retry, max_wait, outcomes)
-                    return codec.admission(await self._eval(*call))
-                packed, script, keys = codec.packed_carrying(plan, retry, outcomes)
-                args = (_RETRY if retry else _FIRST) + outcomes  # for EVAL only
-            else:
-                if max_wait or self._pool is None:
-                    return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
-                script, keys, args = codec.admit(plan, retry, 0.0)
-                packed = codec.packed_admit(plan, retry)
+        else:
+            outcomes = None
+        if outcomes:  # recorded first, by the same script: still one round trip
+            if max_wait or self._pool is None:
+                call = codec.carrying(plan, retry, max_wait, outcomes)
+                return codec.admission(await self._eval(*call))
+            packed, script, keys = codec.packed_carrying(plan, retry, outcomes)
+            args = codec.carrying_args(retry, outcomes)  # for EVAL only
         else:
             if max_wait or self._pool is None:
                 return codec.admission(await self._eval(*codec.admit(plan, retry, max_wait)))
