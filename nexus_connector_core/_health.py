@@ -224,16 +224,25 @@ class CallStats:
         )
 
 
+def nearest_rank(ordered: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (`fraction` of 1) of sorted `ordered`; None if empty.
+
+    >>> nearest_rank([10.0, 20.0, 30.0, 40.0], 0.5), nearest_rank([], 0.5)
+    (20.0, None)
+    """
+    if not ordered:
+        return None
+    return ordered[min(max(math.ceil(fraction * len(ordered)) - 1, 0), len(ordered) - 1)]
+
+
 def _percentile(ordered: list[float], fraction: float) -> float | None:
     """The nearest-rank percentile of sorted `ordered` seconds, in milliseconds.
 
     >>> _percentile([0.1, 0.2, 0.3, 0.4], 0.5), _percentile([0.1, 0.2, 0.3, 0.4], 0.95)
     (200.0, 400.0)
     """
-    if not ordered:
-        return None
-    index = min(max(math.ceil(fraction * len(ordered)) - 1, 0), len(ordered) - 1)
-    return round(ordered[index] * 1000.0, 3)
+    seconds = nearest_rank(ordered, fraction)
+    return None if seconds is None else round(seconds * 1000.0, 3)
 
 
 def _when(monotonic: float | None, clock: Clock) -> datetime | None:

@@ -13,7 +13,6 @@ percentile there is a call's (nearest rank, failures included, as `RecentCalls` 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Literal
@@ -21,6 +20,7 @@ from typing import Literal
 import msgspec
 
 from ._config import Config
+from ._health import nearest_rank
 from ._observe import IntegrationLogRecord
 from ._slo import WindowCounts, window_query
 from ._state import StateBackend
@@ -81,18 +81,13 @@ def traffic_from_records(records: Sequence[IntegrationLogRecord], window: float)
     durations = sorted(record.duration_ms for record in records)
     failed = sum(1 for record in records if record.status == "error")
 
-    def nearest_rank(share: float) -> float | None:
-        if not durations:
-            return None
-        return durations[min(max(math.ceil(share * len(durations)) - 1, 0), len(durations) - 1)]
-
     return RecentTraffic(
         source="log",
         window=window,
         calls=len(durations),
         error_rate=failed / len(durations) if durations else None,
-        p50_ms=nearest_rank(0.50),
-        p95_ms=nearest_rank(0.95),
+        p50_ms=nearest_rank(durations, 0.50),
+        p95_ms=nearest_rank(durations, 0.95),
     )
 
 
